@@ -1,0 +1,112 @@
+//! `losskit eval`: the JSON Lines protocol of `shared/spec/eval-protocol.md`.
+//!
+//! One response line per request line, in order, whatever the line holds; the stream
+//! only ends at end of input.
+
+mod ops;
+mod wire;
+
+use std::io::{self, BufRead, Write};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use burn::tensor::Device;
+use serde_json::Value;
+
+/// The longest request line served (the protocol's 8 MiB).
+pub const MAX_LINE: usize = 8 << 20;
+
+/// One line as read: its bytes, or how long it was when it ran past [`MAX_LINE`].
+enum Line {
+    Text(Vec<u8>),
+    TooLong(usize),
+}
+
+/// Reads up to the next newline without ever holding more than `MAX_LINE` bytes.
+fn read_line(reader: &mut impl BufRead) -> io::Result<Option<Line>> {
+    let mut buf = Vec::new();
+    let mut len = 0usize;
+    let mut seen_any = false;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(seen_any.then(|| finish(buf, len)));
+        }
+        seen_any = true;
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], i + 1),
+            None => (chunk, chunk.len()),
+        };
+        len += part.len();
+        if len <= MAX_LINE {
+            buf.extend_from_slice(part);
+        } else if !buf.is_empty() {
+            buf = Vec::new();
+        }
+        let ended = done > part.len();
+        reader.consume(done);
+        if ended {
+            return Ok(Some(finish(buf, len)));
+        }
+    }
+}
+
+fn finish(buf: Vec<u8>, len: usize) -> Line {
+    if len > MAX_LINE { Line::TooLong(len) } else { Line::Text(buf) }
+}
+
+/// The response to one line.
+pub fn respond(line: &[u8], device: &Device) -> Value {
+    let text = match std::str::from_utf8(line) {
+        Ok(t) => t.trim(),
+        Err(e) => return error(format!("request is not UTF-8: {e}")),
+    };
+    if text.is_empty() {
+        return error("empty request line".into());
+    }
+    let request = match serde_json::from_str::<wire::Request>(text) {
+        Ok(r) => r,
+        Err(e) => return error(format!("invalid request: {e}")),
+    };
+    // Validation happens before any tensor op; catching a panic is the last line of
+    // defence, so that one request the checks missed still cannot end the stream.
+    match catch_unwind(AssertUnwindSafe(|| ops::serve(request, device))) {
+        Ok(Ok(value)) => value,
+        Ok(Err(message)) => error(message),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown");
+            error(format!("internal error: {what}"))
+        }
+    }
+}
+
+fn error(message: String) -> Value {
+    serde_json::json!({ "error": message })
+}
+
+/// Serves every line of `input`, writing one response line each to `output`.
+pub fn run(mut input: impl BufRead, output: impl Write) -> io::Result<()> {
+    let device = Device::flex().autodiff();
+    let mut output = io::BufWriter::new(output);
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = (|| {
+        while let Some(line) = read_line(&mut input)? {
+            let response = match line {
+                Line::Text(bytes) => respond(&bytes, &device),
+                Line::TooLong(len) => {
+                    error(format!("request line of {len} bytes is longer than the limit of {MAX_LINE}"))
+                }
+            };
+            serde_json::to_writer(&mut output, &response)?;
+            output.write_all(b"\n")?;
+            output.flush()?;
+        }
+        Ok(())
+    })();
+    std::panic::set_hook(default_hook);
+    result
+}

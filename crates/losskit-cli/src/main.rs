@@ -1,0 +1,45 @@
+//! `losskit`: PyTorch-exact losses from the command line.
+
+mod eval;
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "losskit", version, about = "PyTorch-exact loss functions on burn")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve loss requests as JSON Lines (stdin or FILE) -> one JSON line each on stdout.
+    Eval {
+        /// Read requests from this file instead of standard input.
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval { file } => match file {
+            Some(path) => File::open(&path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))
+                .and_then(|f| eval::run(BufReader::new(f), io::stdout().lock()).map_err(|e| e.to_string())),
+            None => eval::run(io::stdin().lock(), io::stdout().lock()).map_err(|e| e.to_string()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("losskit: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

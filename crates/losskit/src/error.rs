@@ -1,0 +1,64 @@
+//! Every way a loss call can be refused, with the values that were wrong.
+
+use thiserror::Error;
+
+/// A loss call that PyTorch would refuse, refused here with a value instead of a panic.
+///
+/// The messages follow PyTorch's wording where it has one, and always name the
+/// offending values, so that a user can find the bad row without a debugger.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum LossError {
+    /// A class index outside `[0, C)` that is not the `ignore_index`.
+    #[error("Target {target} is out of bounds for {classes} classes")]
+    TargetOutOfBounds {
+        /// The offending class index.
+        target: i64,
+        /// The number of classes `C` of the input.
+        classes: usize,
+    },
+    /// A BCE probability (input or target) outside `[0, 1]`, or NaN.
+    #[error("all elements of {name} should be between 0 and 1, found {value}")]
+    NotAProbability {
+        /// `"input"` or `"target"`.
+        name: &'static str,
+        /// The first offending element.
+        value: f64,
+    },
+    /// Input and target (or another operand) whose shapes do not fit together.
+    #[error("{0}")]
+    Shape(String),
+    /// A per-class tensor whose length is not the number of classes.
+    #[error("{name} should have {expected} elements (one per class), found {found}")]
+    ClassCount {
+        /// The option, as PyTorch spells it.
+        name: &'static str,
+        /// The number of classes `C`.
+        expected: usize,
+        /// The length that was given.
+        found: usize,
+    },
+    /// `label_smoothing` outside `[0, 1]`.
+    #[error("label_smoothing must be between 0.0 and 1.0, found {0}")]
+    LabelSmoothing(f64),
+    /// A dimension index outside `[-rank, rank)`.
+    #[error("Dimension out of range (expected to be in range of [{}, {}], but got {dim})", -(*rank as i64), *rank as i64 - 1)]
+    DimOutOfRange {
+        /// The dimension that was asked for.
+        dim: i64,
+        /// The rank of the tensor.
+        rank: usize,
+    },
+    /// `ignore_index` given together with probability targets.
+    #[error("ignore_index is not supported for floating point target (got ignore_index {0})")]
+    IgnoreIndexWithProbabilities(i64),
+    /// A numeric option outside its domain (a negative or NaN `gamma`, say).
+    #[error("{name} must be {expected}, found {value}")]
+    Option {
+        /// The option, as PyTorch spells it.
+        name: &'static str,
+        /// What the option must be.
+        expected: &'static str,
+        /// The value that was given.
+        value: f64,
+    },
+}
