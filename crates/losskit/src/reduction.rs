@@ -59,6 +59,7 @@ impl FromStr for Reduction {
 }
 
 /// What a `Mean` divides by.
+#[allow(clippy::large_enum_variant)] // built once per call, never stored
 pub(crate) enum Denominator {
     /// The number of elements of the unreduced loss (BCE, focal, probability-target CE).
     Numel,

@@ -136,6 +136,8 @@ pub fn sigmoid_focal<const D: usize>(
 }
 
 /// The `alpha` of [`softmax_focal`].
+// A tensor handle is 256 bytes; boxing it would buy nothing for a value built once per loss.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Default)]
 pub enum FocalAlpha {
     /// No class balancing (1 for every class).

@@ -1,0 +1,78 @@
+//! Bad input is an error naming the values, never a panic and never a silent number.
+
+mod common;
+
+use common::*;
+use losskit::*;
+
+#[test]
+fn class_index_out_of_range() {
+    let x = f64s(&[0.0; 9], [3, 3]);
+    let err = cross_entropy(x.clone(), ints(&[0, 5, 1], [3]), &CrossEntropyOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), "Target 5 is out of bounds for 3 classes");
+    let err = nll(x.clone(), ints(&[0, -2, 1], [3]), &NllOptions::default()).unwrap_err();
+    assert_eq!(err, LossError::TargetOutOfBounds { target: -2, classes: 3 });
+    // The ignore_index is allowed, even when it is a valid class.
+    assert!(cross_entropy(x, ints(&[0, 1, -100], [3]), &CrossEntropyOptions::default()).is_ok());
+}
+
+#[test]
+fn bce_probabilities_outside_unit_interval() {
+    let err = bce(f64s(&[0.5, 1.5], [2]), f64s(&[0.0, 1.0], [2]), &BceOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), "all elements of input should be between 0 and 1, found 1.5");
+    let err = bce(f64s(&[0.5, 0.5], [2]), f64s(&[-0.25, 1.0], [2]), &BceOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), "all elements of target should be between 0 and 1, found -0.25");
+    let err = bce(f64s(&[f64::NAN, 0.5], [2]), f64s(&[0.0, 1.0], [2]), &BceOptions::default()).unwrap_err();
+    assert!(matches!(err, LossError::NotAProbability { name: "input", value } if value.is_nan()));
+}
+
+#[test]
+fn shapes_that_do_not_fit() {
+    let err = bce_with_logits(f64s(&[0.0; 4], [2, 2]), f64s(&[0.0; 4], [4, 1]), &BceWithLogitsOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), "Target size [4, 1] must be the same as input size [2, 2]");
+    let err = cross_entropy(f64s(&[0.0; 9], [3, 3]), ints(&[0, 1], [2]), &CrossEntropyOptions::default()).unwrap_err();
+    assert_eq!(err.to_string(), "Expected target size [3], got [2] (input size [3, 3])");
+    let o = BceWithLogitsOptions::default().with_pos_weight(f64s(&[1.0, 2.0, 3.0], [3]));
+    let err = bce_with_logits(f64s(&[0.0; 4], [2, 2]), f64s(&[0.0; 4], [2, 2]), &o).unwrap_err();
+    assert_eq!(err.to_string(), "pos_weight of shape [3] cannot be broadcast to the target's shape [2, 2]");
+}
+
+#[test]
+fn weight_of_the_wrong_length() {
+    let o = CrossEntropyOptions::default().with_weight(f64s(&[1.0; 4], [4]));
+    let err = cross_entropy(f64s(&[0.0; 9], [3, 3]), ints(&[0, 1, 2], [3]), &o).unwrap_err();
+    assert_eq!(err.to_string(), "weight should have 3 elements (one per class), found 4");
+}
+
+#[test]
+fn options_out_of_their_domain() {
+    let device = device();
+    assert_eq!(
+        CrossEntropyLossConfig::new().with_label_smoothing(1.5).init(&device).unwrap_err().to_string(),
+        "label_smoothing must be between 0.0 and 1.0, found 1.5"
+    );
+    assert!(SigmoidFocalLossConfig::new().with_gamma(-1.0).init(&device).is_err());
+    assert!(SoftmaxFocalLossConfig::new().with_gamma(f64::NAN).init(&device).is_err());
+    let probs = f64s(&[0.5; 4], [2, 2]);
+    let err = cross_entropy_with_probs(probs.clone(), probs, &CrossEntropyOptions::default().with_ignore_index(0)).unwrap_err();
+    assert_eq!(err, LossError::IgnoreIndexWithProbabilities(0));
+}
+
+#[test]
+fn dimension_out_of_range() {
+    let err = softmax(f64s(&[0.0; 6], [2, 3]), 2).unwrap_err();
+    assert_eq!(err.to_string(), "Dimension out of range (expected to be in range of [-2, 1], but got 2)");
+    assert!(log_softmax(f64s(&[0.0; 6], [2, 3]), -3).is_err());
+    assert!(entropy(f64s(&[0.5; 6], [2, 3]), -2).is_ok());
+}
+
+#[test]
+fn non_finite_inputs_propagate_as_in_pytorch() {
+    let o = CrossEntropyOptions::default().with_reduction(Reduction::None);
+    let out = read(cross_entropy(f64s(&[f64::NAN, 0.0, 1.0, 2.0], [2, 2]), ints(&[0, 1], [2]), &o).unwrap());
+    assert!(out[0].is_nan() && out[1].is_finite());
+    let o = BceWithLogitsOptions::default().with_reduction(Reduction::None);
+    let out = read(bce_with_logits(f64s(&[f64::INFINITY, f64::NAN], [2]), f64s(&[0.0, 1.0], [2]), &o).unwrap());
+    assert_eq!(out[0], f64::INFINITY);
+    assert!(out[1].is_nan());
+}
