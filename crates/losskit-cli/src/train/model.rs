@@ -1,0 +1,48 @@
+//! The tutorial's network: 784 -> 500 -> ReLU -> 10.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, activation::relu};
+
+/// `nn.Linear(784, 500)`, ReLU, `nn.Linear(500, 10)`. burn's default Linear initialisation
+/// is PyTorch's: weights and biases uniform in `+-1/sqrt(fan_in)`.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Mlp {
+    /// A freshly initialised network on `device` (draws from the device's seeded RNG).
+    pub fn new(inputs: usize, hidden: usize, classes: usize, device: &Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(inputs, hidden).init(device),
+            fc2: LinearConfig::new(hidden, classes).init(device),
+        }
+    }
+
+    /// A 64-bit FNV-1a hash of every parameter value, in a fixed order: equal for runs
+    /// that end with bit-identical weights (the record's parameter ids are random per run).
+    pub fn fingerprint(&self) -> String {
+        let values = [
+            self.fc1.weight.val().reshape([-1]),
+            self.fc1.bias.as_ref().expect("fc1 has a bias").val(),
+            self.fc2.weight.val().reshape([-1]),
+            self.fc2.bias.as_ref().expect("fc2 has a bias").val(),
+        ];
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for tensor in values {
+            for v in tensor.try_into_vec_as::<f32>().expect("parameters read as f32") {
+                for byte in v.to_le_bytes() {
+                    hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+                }
+            }
+        }
+        format!("{hash:016x}")
+    }
+
+    /// Logits `(N, classes)` of flattened images `(N, inputs)`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.fc2.forward(relu(self.fc1.forward(x)))
+    }
+}

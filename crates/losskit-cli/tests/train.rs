@@ -1,0 +1,197 @@
+//! `losskit train` end to end: the tutorial's lines, files, determinism, resume, and errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn losskit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_losskit")).args(args).output().expect("losskit runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("losskit-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The fingerprint of a run's final weights, from its summary.json.
+fn weights(run: &Path) -> String {
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    summary["weights_fingerprint"].as_str().unwrap().to_string()
+}
+
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, dims.len() as u8];
+    dims.iter().for_each(|d| out.extend_from_slice(&d.to_be_bytes()));
+    out.extend_from_slice(data);
+    out
+}
+
+/// A small MNIST-format directory: `n` images whose class is written in their pixels.
+fn synthetic(dir: &Path, n: u32) {
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let images: Vec<u8> = labels.iter().flat_map(|&l| (0..784u32).map(move |p| if p % 10 == l as u32 { 255 } else { (p * 7 % 31) as u8 })).collect();
+    for prefix in ["train", "t10k"] {
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), idx(&[n, 28, 28], &images)).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), idx(&[n], &labels)).unwrap();
+    }
+}
+
+#[test]
+fn prints_the_tutorials_lines_and_writes_the_run() {
+    let out = scratch("lines");
+    let run = losskit(&["train", "--epochs", "2", "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let stdout = text(&run.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("Epoch [")).count(), 2, "{stdout}");
+    for (epoch, line) in [(1, lines[0]), (2, lines[1])] {
+        let prefix = format!("Epoch [{epoch}/2], Step [100/125], Loss: ");
+        let loss = line.strip_prefix(&prefix).unwrap_or_else(|| panic!("{line}"));
+        assert!(loss.len() == 6 && loss.parse::<f64>().unwrap() > 0.0, "{line}");
+    }
+    assert_eq!(lines[2], "Finished Training");
+    let accuracy: f64 = lines[3].strip_prefix("Test accuracy: ").unwrap()[..6].parse().unwrap();
+    assert!(lines[3].ends_with("/2000)"), "{}", lines[3]);
+    assert!(accuracy > 0.85, "{accuracy}");
+    for file in ["metrics.csv", "summary.json", "loss.png", "checkpoint.bin"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    assert!(!out.read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("tmp")));
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("step,epoch,loss,lr"));
+    assert_eq!(csv.lines().count(), 1 + 2 * 125);
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["test_accuracy"].as_f64().unwrap(), accuracy.max(summary["test_accuracy"].as_f64().unwrap()));
+    assert_eq!(summary["confusion_matrix"].as_array().unwrap().len(), 10);
+    assert_eq!(summary["config"]["lr"], 0.01);
+    assert_eq!(&std::fs::read(out.join("loss.png")).unwrap()[1..4], b"PNG");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_numbers() {
+    let (a, b, c) = (scratch("seed-a"), scratch("seed-b"), scratch("seed-c"));
+    for (dir, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
+        let run = losskit(&["train", "--epochs", "1", "--seed", seed, "--out", dir.to_str().unwrap()]);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+    }
+    let csv = |d: &Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+    assert_eq!(csv(&a), csv(&b));
+    assert_eq!(weights(&a), weights(&b));
+    assert_ne!(csv(&a), csv(&c));
+    assert_ne!(weights(&a), weights(&c));
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let whole = scratch("resume-whole");
+    let run = losskit(&["train", "--epochs", "3", "--out", whole.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+
+    // Kill a run as soon as its first checkpoint exists, somewhere in epoch 2.
+    let killed = scratch("resume-killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args(["train", "--epochs", "3", "--out", killed.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !killed.join("checkpoint.bin").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let resumed = losskit(&["train", "--resume", killed.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    let stdout = text(&resumed.stdout);
+    assert!(stdout.starts_with("Resuming ") && !stdout.contains("after epoch 3"), "{stdout}");
+    assert_eq!(weights(&killed), weights(&whole));
+    let csv = |d: &Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
+    assert_eq!(csv(&killed), csv(&whole));
+}
+
+#[test]
+fn gradient_accumulation_and_other_losses_train() {
+    for (name, extra) in [
+        ("accumulate", &["--accumulate", "4", "--lr", "0.04"][..]),
+        ("focal", &["--loss", "focal", "--gamma", "2"][..]),
+        ("smoothing", &["--label-smoothing", "0.1"][..]),
+        ("nll", &["--loss", "nll"][..]),
+        ("sigmoid", &["--loss", "sigmoid-focal", "--lr", "0.1"][..]),
+        ("bce", &["--loss", "bce-with-logits", "--lr", "0.1"][..]),
+    ] {
+        let out = scratch(name);
+        let mut args = vec!["train", "--epochs", "1", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let run = losskit(&args);
+        assert!(run.status.success(), "{name}: {}", text(&run.stderr));
+        let stdout = text(&run.stdout);
+        let accuracy: f64 = stdout.lines().find_map(|l| l.strip_prefix("Test accuracy: ")).unwrap()[..6].parse().unwrap();
+        assert!(accuracy > 0.7, "{name}: {accuracy}");
+    }
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let run = losskit(args);
+    assert!(!run.status.success(), "{args:?} succeeded");
+    let stderr = text(&run.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_data_is_one_readable_line() {
+    let dir = scratch("bad-data");
+    let d = dir.to_str().unwrap();
+    let out = scratch("bad-data-out");
+    let o = out.to_str().unwrap();
+    fails_with(&["train", "--data", &format!("{d}/nowhere"), "--out", o], "does not exist");
+    fails_with(&["train", "--data", d, "--out", o], "has no train-images-idx3-ubyte");
+    synthetic(&dir, 40);
+    let images = dir.join("train-images-idx3-ubyte");
+    let good = std::fs::read(&images).unwrap();
+    std::fs::write(&images, &good[..good.len() - 100]).unwrap();
+    fails_with(&["train", "--data", d, "--out", o], "truncated data");
+    let mut wrong = good.clone();
+    wrong[2] = 0x0d;
+    std::fs::write(&images, &wrong).unwrap();
+    fails_with(&["train", "--data", d, "--out", o], "wrong magic number");
+    std::fs::write(&images, &good).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), idx(&[39], &[1; 39])).unwrap();
+    fails_with(&["train", "--data", d, "--out", o], "has 40 images but");
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), idx(&[40], &[12; 40])).unwrap();
+    fails_with(&["train", "--data", d, "--out", o], "label 12 of example 0 is outside 0-9");
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), b"\x1f\x8b\x08\x00garbage").unwrap();
+    fails_with(&["train", "--data", d, "--out", o], "train-labels-idx1-ubyte");
+    fails_with(&["train", "--batch-size", "0", "--out", o], "--batch-size must be at least 1");
+    fails_with(&["train", "--resume", o], "cannot resume");
+}
+
+#[test]
+fn a_diverging_loss_stops_naming_the_step() {
+    let dir = scratch("nan-data");
+    synthetic(&dir, 200);
+    let out = scratch("nan-out");
+    fails_with(
+        &["train", "--data", dir.to_str().unwrap(), "--lr", "1e30", "--out", out.to_str().unwrap()],
+        "loss became",
+    );
+    let stderr = text(&losskit(&["train", "--data", dir.to_str().unwrap(), "--lr", "1e30", "--out", out.to_str().unwrap()]).stderr);
+    assert!(stderr.contains("at epoch 1, step "), "{stderr}");
+    assert!(!out.join("checkpoint.bin").exists());
+}
+
+#[test]
+fn trains_on_any_mnist_format_directory() {
+    let dir = scratch("synthetic");
+    synthetic(&dir, 300);
+    let out = scratch("synthetic-out");
+    let run = losskit(&["train", "--data", dir.to_str().unwrap(), "--epochs", "2", "--batch-size", "32", "--out", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(text(&run.stdout).contains("Test accuracy: 1.0000 (300/300)"), "{}", text(&run.stdout));
+}
