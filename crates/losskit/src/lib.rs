@@ -68,3 +68,8 @@ pub use loss::focal::{
 pub use loss::softmax::{KlReduction, entropy, kl_div, log_softmax, resolve_dim, softmax};
 pub use operand::Broadcast;
 pub use reduction::Reduction;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
