@@ -1,5 +1,7 @@
 //! `losskit`: PyTorch-exact losses from the command line.
 
+mod alloc;
+mod bench;
 mod data;
 mod eval;
 mod train;
@@ -27,7 +29,12 @@ enum Command {
     },
     /// Train the tutorial's MLP (784-500-10) on MNIST-format data; see --help for the options.
     Train(train::TrainArgs),
+    /// Time forward+backward of the losses against burn's and PyTorch's (f32, CPU).
+    Bench(bench::BenchArgs),
 }
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -39,6 +46,7 @@ fn main() -> ExitCode {
             None => eval::run(io::stdin().lock(), io::stdout().lock()).map_err(|e| e.to_string()),
         },
         Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

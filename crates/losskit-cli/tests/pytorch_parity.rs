@@ -10,6 +10,12 @@ fn matches_pytorch_on_every_fixture() {
 }
 
 #[test]
+fn the_composed_path_matches_pytorch_too() {
+    // What CUDA and wgpu run: the same fixtures with the fused CPU kernels off.
+    common::check_cases_with(include_str!("fixtures/pytorch_cases.jsonl"), false);
+}
+
+#[test]
 fn matches_the_shared_golden_cases_when_present() {
     // The team's cases live beside the checkout (../shared); a lone clone skips them.
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden/public.jsonl");

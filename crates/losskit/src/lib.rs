@@ -47,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod kernel;
 pub mod loss;
 mod operand;
 mod reduction;

@@ -132,17 +132,17 @@ pub(crate) fn check_same_shape<const D: usize>(
     Ok(())
 }
 
-/// Checks every class index against `[0, classes)`, letting `ignore_index` through.
+/// Checks every class index against `[0, classes)`, letting `ignore_index` through;
+/// returns the indices.
 pub(crate) fn check_targets<const D: usize>(
     target: &Tensor<D, Int>,
     classes: usize,
     ignore_index: i64,
-) -> Result<(), LossError> {
-    let bad = indices(target)
-        .into_iter()
-        .find(|&t| t != ignore_index && (t < 0 || t >= classes as i64));
+) -> Result<Vec<i64>, LossError> {
+    let all = indices(target);
+    let bad = all.iter().copied().find(|&t| t != ignore_index && (t < 0 || t >= classes as i64));
     match bad {
         Some(target) => Err(LossError::TargetOutOfBounds { target, classes }),
-        None => Ok(()),
+        None => Ok(all),
     }
 }

@@ -88,7 +88,18 @@ fn error(message: String) -> Value {
 }
 
 /// Serves every line of `input`, writing one response line each to `output`.
-pub fn run(mut input: impl BufRead, output: impl Write) -> io::Result<()> {
+///
+/// `LOSSKIT_KERNELS=off` in the environment turns the fused CPU kernels off, so that the
+/// composed tensor-op path (what GPU backends run) can be held to the same cases.
+pub fn run(input: impl BufRead, output: impl Write) -> io::Result<()> {
+    if std::env::var("LOSSKIT_KERNELS").is_ok_and(|v| v == "off") {
+        losskit::kernel::with_composed(|| serve_all(input, output))
+    } else {
+        serve_all(input, output)
+    }
+}
+
+fn serve_all(mut input: impl BufRead, output: impl Write) -> io::Result<()> {
     let device = Device::flex().autodiff();
     let mut output = io::BufWriter::new(output);
     let default_hook = std::panic::take_hook();

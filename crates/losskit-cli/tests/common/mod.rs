@@ -9,8 +9,14 @@ use serde_json::Value;
 
 /// Runs `losskit eval` over `input` and returns its stdout lines.
 pub fn eval_lines(input: &[u8]) -> Vec<String> {
+    eval_lines_with(input, true)
+}
+
+/// Runs `losskit eval` with the fused kernels on or off.
+pub fn eval_lines_with(input: &[u8], kernels: bool) -> Vec<String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_losskit"))
         .arg("eval")
+        .env("LOSSKIT_KERNELS", if kernels { "on" } else { "off" })
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -68,9 +74,14 @@ pub fn mismatch(expected: &Value, got: &Value, rtol: f64, atol: f64) -> Option<S
 /// Checks every case of a golden file (`{"id", "request", "expected", "rtol", "atol"}` lines);
 /// returns how many there were.
 pub fn check_cases(text: &str) -> usize {
+    check_cases_with(text, true)
+}
+
+/// [`check_cases`] with the fused kernels on or off.
+pub fn check_cases_with(text: &str, kernels: bool) -> usize {
     let cases: Vec<Value> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
     let requests: String = cases.iter().map(|c| format!("{}\n", c["request"])).collect();
-    let responses = eval_lines(requests.as_bytes());
+    let responses = eval_lines_with(requests.as_bytes(), kernels);
     assert_eq!(responses.len(), cases.len(), "one response per request");
     let mut failures = Vec::new();
     for (case, line) in cases.iter().zip(&responses) {

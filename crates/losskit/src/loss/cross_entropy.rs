@@ -2,7 +2,8 @@
 
 use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData, activation::log_softmax};
 
-use crate::operand::{cast, check_same_shape, check_targets, class_weight};
+use crate::kernel::{self, CrossEntropyRows};
+use crate::operand::{cast, check_same_shape, check_targets, class_weight, values};
 use crate::reduction::{Denominator, reduce};
 use crate::{LossError, Reduction};
 
@@ -219,12 +220,15 @@ pub fn cross_entropy<const D: usize, const T: usize>(
 ) -> Result<Tensor<T>, LossError> {
     let classes = check_index_target(&input.dims(), &target.dims())?;
     check_label_smoothing(options.label_smoothing)?;
-    check_targets(&target, classes, options.ignore_index)?;
+    let targets = check_targets(&target, classes, options.ignore_index)?;
     let dtype = input.dtype();
     let weight = match &options.weight {
         Some(w) => Some(class_weight("weight", w, classes, dtype)?),
         None => None,
     };
+    if let Some(loss) = fused_cross_entropy(&input, &target.dims(), targets, weight.as_ref(), options) {
+        return Ok(loss);
+    }
     let log_probs = log_softmax(input, 1);
     let picked = pick_targets(log_probs.clone(), target, weight.clone(), options.ignore_index);
     let nll = picked.picked.mul(picked.target_weight.clone()).neg();
@@ -245,6 +249,39 @@ pub fn cross_entropy<const D: usize, const T: usize>(
     };
     let total = picked.target_weight.sum();
     Ok(reduce(loss, options.reduction, Denominator::Total(total)))
+}
+
+/// The fused-kernel path of [`cross_entropy`]: the input laid out as `(rows, C)`, one pass
+/// per row for loss and gradient. `None` off flex.
+fn fused_cross_entropy<const D: usize, const T: usize>(
+    input: &Tensor<D>,
+    target_dims: &[usize; T],
+    targets: Vec<i64>,
+    weight: Option<&Tensor<1>>,
+    options: &CrossEntropyOptions,
+) -> Option<Tensor<T>> {
+    let dims = input.dims();
+    let classes = dims[1];
+    let rows = targets.len();
+    let logits: Tensor<2> = if D == 2 {
+        input.clone().reshape([rows, classes])
+    } else {
+        input.clone().movedim(1, D - 1).reshape([rows, classes])
+    };
+    let weight = weight.map(values);
+    let total: f64 = targets
+        .iter()
+        .filter(|&&t| t != options.ignore_index)
+        .map(|&t| weight.as_ref().map_or(1.0, |w| w[t as usize]))
+        .sum();
+    let kernel_options = CrossEntropyRows {
+        targets,
+        weight,
+        ignore_index: options.ignore_index,
+        label_smoothing: options.label_smoothing,
+    };
+    let per_row = kernel::cross_entropy_rows(&logits, kernel_options)?;
+    Some(reduce(per_row.reshape(*target_dims), options.reduction, Denominator::Value(total)))
 }
 
 /// Cross entropy of logits with class-probability targets (soft labels).

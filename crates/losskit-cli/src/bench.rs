@@ -1,0 +1,267 @@
+//! `losskit bench`: forward+backward medians of the losses against burn's own losses and
+//! PyTorch, with the memory-bandwidth bound of each shape.
+
+use std::process::Command;
+use std::time::Instant;
+
+use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use losskit::{BceWithLogitsOptions, CrossEntropyOptions, SigmoidFocalOptions, kernel::with_composed};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::Serialize;
+
+use crate::alloc;
+
+/// The options of `losskit bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// One JSON line per measurement instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Timed repetitions per measurement (the median is reported).
+    #[arg(long, default_value_t = 11)]
+    pub repeats: usize,
+    /// Only the small shapes (for a quick check).
+    #[arg(long)]
+    pub quick: bool,
+    /// Skip PyTorch even when `python3 -c "import torch"` works.
+    #[arg(long)]
+    pub no_torch: bool,
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    op: &'static str,
+    shape: Vec<usize>,
+    dtype: &'static str,
+    #[serde(rename = "impl")]
+    implementation: String,
+    median_ms: f64,
+    peak_bytes: Option<usize>,
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    CrossEntropy,
+    BceWithLogits,
+    SigmoidFocal,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::CrossEntropy => "cross_entropy",
+            Op::BceWithLogits => "bce_with_logits",
+            Op::SigmoidFocal => "sigmoid_focal",
+        }
+    }
+}
+
+fn cases(quick: bool) -> Vec<(Op, Vec<usize>)> {
+    let mut cases = vec![(Op::CrossEntropy, vec![64, 10]), (Op::CrossEntropy, vec![4096, 1000])];
+    if !quick {
+        cases.push((Op::CrossEntropy, vec![1024, 32000]));
+        cases.push((Op::CrossEntropy, vec![256, 128000]));
+    }
+    cases.push((Op::BceWithLogits, vec![4096, 1000]));
+    cases.push((Op::SigmoidFocal, vec![4096, 1000]));
+    if !quick {
+        cases.push((Op::BceWithLogits, vec![64, 80, 80, 80]));
+        cases.push((Op::SigmoidFocal, vec![64, 80, 80, 80]));
+    }
+    cases
+}
+
+/// Median milliseconds and peak extra bytes of `run` (given a fresh leaf each time).
+fn measure<const D: usize>(logits: &TensorData, repeats: usize, run: &dyn Fn(Tensor<D>) -> Tensor<D>) -> (f64, usize) {
+    let device = Device::flex().autodiff();
+    let mut times = Vec::with_capacity(repeats);
+    let mut peak = 0;
+    for i in 0..repeats + 2 {
+        let x = Tensor::<D>::from_data(logits.clone(), (&device, DType::F32)).require_grad();
+        let base = alloc::reset_peak();
+        let start = Instant::now();
+        let loss = run(x.clone());
+        let grads = loss.backward();
+        let grad = x.grad(&grads).expect("the loss depends on the logits");
+        let elapsed = start.elapsed().as_secs_f64() * 1e3;
+        peak = peak.max(alloc::peak().saturating_sub(base));
+        drop((grad, grads));
+        if i >= 2 {
+            times.push(elapsed);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], peak)
+}
+
+/// Bytes per second of a large copy (read + write), the bandwidth the bounds use.
+fn copy_bandwidth() -> f64 {
+    let n = 64 << 20;
+    let src = vec![1u8; n];
+    let mut dst = vec![0u8; n];
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        dst.copy_from_slice(&src);
+        std::hint::black_box(&dst);
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    2.0 * n as f64 / best
+}
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| (rng.random::<f32>() - 0.5) * 6.0).collect()
+}
+
+fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<Measurement> {
+    let numel: usize = shape.iter().product();
+    let logits = TensorData::new(random(numel, 1), shape);
+    let device = Device::flex().autodiff();
+    let mut rng = StdRng::seed_from_u64(2);
+    let mut out = Vec::new();
+    let mut record = |name: &str, (ms, peak): (f64, usize)| {
+        out.push(Measurement {
+            op: op.name(),
+            shape: shape.to_vec(),
+            dtype: "f32",
+            implementation: name.to_string(),
+            median_ms: ms,
+            peak_bytes: Some(peak),
+        })
+    };
+    match op {
+        Op::CrossEntropy => {
+            let rows = numel / shape[1];
+            let classes = shape[1] as i64;
+            let target: Vec<i64> = (0..rows).map(|_| rng.random_range(0..classes)).collect();
+            let target = Tensor::<1, Int>::from_data(TensorData::new(target, [rows]), &device);
+            let ours = |x: Tensor<D>| {
+                let x2: Tensor<2> = x.reshape([rows, shape[1]]);
+                losskit::cross_entropy(x2, target.clone(), &CrossEntropyOptions::default()).unwrap().reshape([1; D])
+            };
+            record("losskit", measure(&logits, repeats, &ours));
+            record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours)));
+            let burn_loss = CrossEntropyLossConfig::new().init(&device);
+            let burns = |x: Tensor<D>| burn_loss.forward(x.reshape([rows, shape[1]]), target.clone()).reshape([1; D]);
+            record("burn", measure(&logits, repeats, &burns));
+        }
+        Op::BceWithLogits | Op::SigmoidFocal => {
+            let labels: Vec<f32> = (0..numel).map(|_| f32::from(u8::from(rng.random::<bool>()))).collect();
+            let target = Tensor::<D>::from_data(TensorData::new(labels.clone(), shape), (&device, DType::F32));
+            let ours = |x: Tensor<D>| match op {
+                Op::BceWithLogits => losskit::bce_with_logits(x, target.clone(), &BceWithLogitsOptions::default()).unwrap(),
+                _ => losskit::sigmoid_focal(x, target.clone(), &SigmoidFocalOptions::default()).unwrap(),
+            };
+            record("losskit", measure(&logits, repeats, &ours));
+            record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours)));
+            if let Op::BceWithLogits = op {
+                let int_target = Tensor::<D, Int>::from_data(
+                    TensorData::new(labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), shape),
+                    &device,
+                );
+                let burn_loss = BinaryCrossEntropyLossConfig::new().with_logits(true).init(&device);
+                let burns = |x: Tensor<D>| burn_loss.forward(x, int_target.clone()).reshape([1; D]);
+                record("burn", measure(&logits, repeats, &burns));
+            }
+        }
+    }
+    out
+}
+
+/// PyTorch's medians for the same cases, when torch imports.
+fn torch(cases: &[(Op, Vec<usize>)], repeats: usize) -> Vec<Measurement> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/torch_losses.py");
+    let specs: Vec<String> = cases
+        .iter()
+        .map(|(op, s)| format!("{}:{}", op.name(), s.iter().map(usize::to_string).collect::<Vec<_>>().join("x")))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let output = Command::new("python3")
+        .arg(script)
+        .args(["--threads", &threads.to_string(), "--repeats", &repeats.to_string()])
+        .args(&specs)
+        .output();
+    let Some(output) = output.ok().filter(|o| o.status.success()) else { return Vec::new() };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            let name = v["op"].as_str()?;
+            let op = cases.iter().map(|(op, _)| op.name()).find(|n| *n == name)?;
+            Some(Measurement {
+                op,
+                shape: v["shape"].as_array()?.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect(),
+                dtype: "f32",
+                implementation: v["impl"].as_str()?.to_string(),
+                median_ms: v["median_ms"].as_f64()?,
+                peak_bytes: None,
+            })
+        })
+        .collect()
+}
+
+/// Runs the benchmark and prints a table (or JSON lines).
+pub fn run(args: BenchArgs) -> Result<(), String> {
+    let cases = cases(args.quick);
+    let bandwidth = copy_bandwidth();
+    let mut all = Vec::new();
+    for (op, shape) in &cases {
+        let m = match shape.len() {
+            2 => bench_case(*op, [shape[0], shape[1]], args.repeats),
+            4 => bench_case(*op, [shape[0], shape[1], shape[2], shape[3]], args.repeats),
+            _ => unreachable!("the cases are 2-D and 4-D"),
+        };
+        let numel: usize = shape.iter().product();
+        // Read the logits once, write the gradient once.
+        let bound_ms = 2.0 * 4.0 * numel as f64 / bandwidth * 1e3;
+        all.extend(m);
+        all.push(Measurement {
+            op: op.name(),
+            shape: shape.clone(),
+            dtype: "f32",
+            implementation: "bandwidth-bound".into(),
+            median_ms: bound_ms,
+            peak_bytes: None,
+        });
+    }
+    let has_torch = !args.no_torch
+        && Command::new("python3").args(["-c", "import torch"]).output().is_ok_and(|o| o.status.success());
+    if has_torch {
+        all.extend(torch(&cases, args.repeats));
+    }
+    if args.json {
+        for m in &all {
+            println!("{}", serde_json::to_string(m).map_err(|e| e.to_string())?);
+        }
+        return Ok(());
+    }
+    println!(
+        "forward+backward, f32, median of {} runs, {} threads; copy bandwidth {:.1} GB/s{}",
+        args.repeats,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        bandwidth / 1e9,
+        if has_torch { "" } else { " (PyTorch not found)" }
+    );
+    println!("{:<16} {:<18} {:<18} {:>11} {:>10} {:>11}", "op", "shape", "impl", "median ms", "x PyTorch", "extra MB");
+    for (op, shape) in &cases {
+        let rows: Vec<&Measurement> = all.iter().filter(|m| m.op == op.name() && &m.shape == shape).collect();
+        let reference = rows.iter().find(|m| m.implementation == "pytorch" || m.implementation == "torchvision").map(|m| m.median_ms);
+        for m in rows {
+            let ratio = reference.map_or("-".into(), |r| format!("{:.2}", m.median_ms / r));
+            let mb = m.peak_bytes.map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6));
+            println!(
+                "{:<16} {:<18} {:<18} {:>11.3} {:>10} {:>11}",
+                m.op,
+                format!("{:?}", m.shape),
+                m.implementation,
+                m.median_ms,
+                ratio,
+                mb
+            );
+        }
+    }
+    Ok(())
+}

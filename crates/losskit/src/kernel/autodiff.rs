@@ -1,0 +1,64 @@
+//! The kernels under burn's autodiff: the forward keeps the gradient it computed, the
+//! backward scales it row by row by the upstream gradient.
+
+use burn::backend::tensor::{BoolTensor, FloatTensor};
+use burn::tensor::TensorData;
+use burn::backend::{AutodiffBackend, Backend, TensorMetadata};
+use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
+
+use super::{CrossEntropyRows, LossKernels};
+
+impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B, C> {
+    fn cross_entropy_rows(
+        logits: FloatTensor<Self>,
+        options: CrossEntropyRows,
+        _with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        #[derive(Debug)]
+        struct CrossEntropyBackward;
+
+        impl<B: Backend> Backward<B, 1> for CrossEntropyBackward {
+            /// d(sum of row losses)/d(logits) `(N, C)`, and which rows are ignored `(N, 1)`.
+            type State = (FloatTensor<B>, Option<BoolTensor<B>>);
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let (row_grad, ignored) = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |upstream| {
+                    let n = upstream.shape()[0];
+                    let mut upstream = B::float_reshape(upstream, [n, 1].into());
+                    // An ignored row gets no gradient even when its upstream is not finite
+                    // (the 1/0 of a mean over nothing), as PyTorch's NLL backward skips it.
+                    if let Some(ignored) = ignored {
+                        upstream = B::float_mask_fill(upstream, ignored, 0.0.into());
+                    }
+                    B::float_mul(row_grad, upstream)
+                });
+            }
+        }
+
+        let guard = logits.node();
+        match CrossEntropyBackward.prepare::<C>([guard]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let device = logits.primitive().device();
+                let ignored = options.targets.iter().any(|&t| t == options.ignore_index).then(|| {
+                    let flags: Vec<f32> = options.targets.iter().map(|&t| f32::from(u8::from(t == options.ignore_index))).collect();
+                    let n = flags.len();
+                    let flags = B::float_from_data(TensorData::new(flags, [n, 1]), &device);
+                    B::float_equal_elem(flags, 1.0.into(), burn::backend::get_or_init_device_settings::<B>(&device).bool_dtype)
+                });
+                let (loss, grad) = B::cross_entropy_rows(logits.into_primitive(), options, true);
+                // The caller drops this second handle at once, so the backward owns the
+                // gradient alone and can scale it in place.
+                let untracked = Autodiff::<B, C>::from_inner(grad.clone());
+                (prep.finish((grad, ignored), loss), untracked)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (loss, empty) = B::cross_entropy_rows(logits.into_primitive(), options, false);
+                (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
+            }
+        }
+    }
+}

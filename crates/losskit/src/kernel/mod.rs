@@ -1,0 +1,76 @@
+//! Fused CPU loss kernels: loss and input gradient in one pass over the rows, on burn's
+//! flex backend, plugged into burn's autodiff through a backend extension.
+//!
+//! The kernels are a fast path: [`cross_entropy_rows`] answers `None` on any other backend
+//! (CUDA, wgpu, ...), and the caller falls back to the composed tensor ops, which give the
+//! same numbers.
+
+mod autodiff;
+mod flex;
+pub(crate) mod rows;
+
+use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
+use burn::backend::Dispatch;
+use burn::tensor::Tensor;
+
+/// The options of one fused cross-entropy call (class-index targets).
+#[derive(Debug, Clone)]
+pub struct CrossEntropyRows {
+    /// One class index per row; `ignore_index` marks ignored rows.
+    pub targets: Vec<i64>,
+    /// Per-class weights, or `None` for all-ones.
+    pub weight: Option<Vec<f64>>,
+    /// The ignored index.
+    pub ignore_index: i64,
+    /// Label smoothing in `[0, 1]`.
+    pub label_smoothing: f64,
+}
+
+/// Loss kernels a backend can run fused.
+#[backend_extension(Flex, Autodiff)]
+pub trait LossKernels: Backend {
+    /// Per-row losses `(N)` of logits `(N, C)` and, when `with_grad`, the gradient of their
+    /// sum with respect to the logits `(N, C)` (otherwise an empty tensor).
+    fn cross_entropy_rows(
+        logits: FloatTensor<Self>,
+        options: CrossEntropyRows,
+        with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+thread_local! {
+    static ENABLED: core::cell::Cell<bool> = const { core::cell::Cell::new(true) };
+}
+
+/// Runs `f` with the fused kernels off on this thread, so every loss takes the composed
+/// tensor-op path (what other backends run); for comparisons and benchmarks.
+pub fn with_composed<R>(f: impl FnOnce() -> R) -> R {
+    let before = ENABLED.with(|e| e.replace(false));
+    let result = f();
+    ENABLED.with(|e| e.set(before));
+    result
+}
+
+/// Whether `tensor` lives on flex (with or without autodiff), where the kernels run.
+fn on_flex(tensor: &Tensor<2>) -> bool {
+    use burn::backend::Flex;
+    use burn_autodiff::Autodiff;
+    use burn_autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
+    let t = || tensor.clone();
+    t().try_into_primitive::<Flex>().is_ok()
+        || t().try_into_primitive::<Autodiff<Flex, NoCheckpointing>>().is_ok()
+        || t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>().is_ok()
+}
+
+/// Per-row cross-entropy losses `(N)` of `logits` `(N, C)` through the fused kernel, with
+/// its gradient kept for autodiff; `None` when the tensor is not on flex (or not f32/f64).
+pub(crate) fn cross_entropy_rows(logits: &Tensor<2>, options: CrossEntropyRows) -> Option<Tensor<1>> {
+    let dtype = logits.dtype();
+    let fast_dtype = dtype == burn::tensor::DType::F32 || dtype == burn::tensor::DType::F64;
+    if !ENABLED.with(|e| e.get()) || !fast_dtype || !on_flex(logits) {
+        return None;
+    }
+    let with_grad = logits.is_require_grad();
+    let (loss, _) = <Dispatch as LossKernels>::cross_entropy_rows(logits.clone().into_dispatch(), options, with_grad);
+    Some(Tensor::from_dispatch(loss))
+}
