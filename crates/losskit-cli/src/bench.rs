@@ -98,7 +98,7 @@ fn measure<const D: usize>(logits: &TensorData, repeats: usize, run: &dyn Fn(Ten
 
 /// Bytes per second of a large copy (read + write), the bandwidth the bounds use.
 fn copy_bandwidth() -> f64 {
-    let n = 64 << 20;
+    let n = 256 << 20;
     let src = vec![1u8; n];
     let mut dst = vec![0u8; n];
     let mut best = f64::MAX;

@@ -37,6 +37,14 @@ impl Broadcast {
         &self.shape
     }
 
+    /// The values, when the weight varies along the last dimension only (shape `[]`, `[1]`,
+    /// `[last]`, or those with leading 1s): what the fused kernels take.
+    pub(crate) fn along_last_dim(&self, last: usize) -> Option<Vec<f64>> {
+        let inner = self.shape.iter().rev().skip(1).all(|&d| d == 1);
+        let tail = self.shape.last().copied().unwrap_or(1);
+        (inner && (tail == 1 || tail == last)).then(|| values(&self.values))
+    }
+
     /// The weight laid out to broadcast against `target` (same rank, dims 1 or equal), in its dtype.
     pub(crate) fn against<const D: usize>(
         &self,

@@ -9,9 +9,43 @@ use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
-use super::{CrossEntropyRows, LossKernels};
+use super::{CrossEntropyRows, LossKernels, SigmoidLosses};
 
 impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B, C> {
+    fn sigmoid_losses(
+        logits: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        options: SigmoidLosses,
+        _with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        #[derive(Debug)]
+        struct SigmoidBackward;
+
+        impl<B: Backend> Backward<B, 1> for SigmoidBackward {
+            /// d(loss_i)/d(logit_i), elementwise.
+            type State = FloatTensor<B>;
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let local = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |upstream| B::float_mul(local, upstream));
+            }
+        }
+
+        // Targets are constants here: the fused path does not differentiate them.
+        let target = target.into_primitive();
+        match SigmoidBackward.prepare::<C>([logits.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (loss, grad) = B::sigmoid_losses(logits.into_primitive(), target, options, true);
+                let untracked = Autodiff::<B, C>::from_inner(grad.clone());
+                (prep.finish(grad, loss), untracked)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (loss, empty) = B::sigmoid_losses(logits.into_primitive(), target, options, false);
+                (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
+            }
+        }
+    }
+
     fn cross_entropy_rows(
         logits: FloatTensor<Self>,
         options: CrossEntropyRows,

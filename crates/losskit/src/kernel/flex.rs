@@ -7,7 +7,8 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::rows::{Real, RowTarget, cross_entropy_row};
-use super::{CrossEntropyRows, LossKernels};
+use super::sigmoid::{SigmoidParams, sigmoid_element};
+use super::{CrossEntropyRows, LossKernels, SigmoidLosses};
 
 /// Rows per rayon task: enough work (about 16k elements) to pay for the hand-off.
 fn min_rows(classes: usize) -> usize {
@@ -97,7 +98,152 @@ unsafe fn row_avx2<T: Real>(x: &[T], grad: Option<&mut [T]>, t: RowTarget<'_, T>
     cross_entropy_row(x, grad, t)
 }
 
+/// Typed contiguous data of a flex tensor (copied only when it is a strided view).
+fn contiguous<T: bytemuck::Pod + burn::tensor::Element>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
+    match t.as_slice::<T>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.to_contiguous().storage::<T>().to_vec()),
+    }
+}
+
+const CHUNK: usize = 8192;
+
+fn run_sigmoid<T: Real + bytemuck::Pod + burn::tensor::Element>(
+    logits: &FlexTensor,
+    target: &FlexTensor,
+    options: &SigmoidLosses,
+    with_grad: bool,
+) -> (FlexTensor, FlexTensor) {
+    let shape = logits.layout().shape().clone();
+    let dims = shape.as_slice().to_vec();
+    let last = dims.last().copied().unwrap_or(1).max(1);
+    let x = contiguous::<T>(logits);
+    let y = contiguous::<T>(target);
+    let convert = |v: &Option<Vec<f64>>| v.as_ref().map(|v| v.iter().map(|&u| T::from_f64(u)).collect::<Vec<T>>());
+    let (pos_weight, weight) = (convert(&options.pos_weight), convert(&options.weight));
+    let params = SigmoidParams {
+        pos_weight: pos_weight.as_deref(),
+        weight: weight.as_deref(),
+        focal: options.focal.map(|(g, a)| (T::from_f64(g), a.filter(|a| *a >= 0.0).map(T::from_f64))),
+    };
+    let per_index = [&pos_weight, &weight].iter().any(|v| v.as_ref().is_some_and(|v| v.len() > 1));
+    // Chunks hold whole last-dimension rows when a weight varies along it, so the index
+    // within the row is the index within the chunk modulo its length.
+    let chunk = if per_index { (CHUNK / last).max(1) * last } else { CHUNK };
+    let n = x.len();
+    let mut loss = vec![T::ZERO; n];
+    let mut grad = if with_grad { vec![T::ZERO; n] } else { Vec::new() };
+    let body = |xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>| simd_sigmoid(xs, ys, ls, gs, params, per_index, last);
+    if with_grad {
+        loss.par_chunks_mut(chunk)
+            .zip(grad.par_chunks_mut(chunk))
+            .zip(x.par_chunks(chunk).zip(y.par_chunks(chunk)))
+            .for_each(|((ls, gs), (xs, ys))| body(xs, ys, ls, Some(gs)));
+    } else {
+        loss.par_chunks_mut(chunk)
+            .zip(x.par_chunks(chunk).zip(y.par_chunks(chunk)))
+            .for_each(|(ls, (xs, ys))| body(xs, ys, ls, None));
+    }
+    let grad_dims = if with_grad { dims.clone() } else { vec![0] };
+    (
+        FlexTensor::from_data(TensorData::new(loss, dims)),
+        FlexTensor::from_data(TensorData::new(grad, grad_dims)),
+    )
+}
+
+#[inline(always)]
+fn sigmoid_chunk<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    ls: &mut [T],
+    gs: Option<&mut [T]>,
+    params: SigmoidParams<'_, T>,
+    per_index: bool,
+    last: usize,
+) {
+    let index = |i: usize| if per_index { i % last } else { 0 };
+    match gs {
+        Some(gs) => {
+            for i in 0..xs.len() {
+                let (l, g) = sigmoid_element(xs[i], ys[i], index(i), params);
+                ls[i] = l;
+                gs[i] = g;
+            }
+        }
+        None => {
+            for i in 0..xs.len() {
+                ls[i] = sigmoid_element(xs[i], ys[i], index(i), params).0;
+            }
+        }
+    }
+}
+
+/// The elementwise kernel compiled for the widest vector unit this processor has.
+fn simd_sigmoid<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    ls: &mut [T],
+    gs: Option<&mut [T]>,
+    params: SigmoidParams<'_, T>,
+    per_index: bool,
+    last: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was detected at run time.
+            return unsafe { sigmoid_avx512(xs, ys, ls, gs, params, per_index, last) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the features were detected at run time.
+            return unsafe { sigmoid_avx2(xs, ys, ls, gs, params, per_index, last) };
+        }
+    }
+    sigmoid_chunk(xs, ys, ls, gs, params, per_index, last)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sigmoid_avx512<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    ls: &mut [T],
+    gs: Option<&mut [T]>,
+    params: SigmoidParams<'_, T>,
+    per_index: bool,
+    last: usize,
+) {
+    sigmoid_chunk(xs, ys, ls, gs, params, per_index, last)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sigmoid_avx2<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    ls: &mut [T],
+    gs: Option<&mut [T]>,
+    params: SigmoidParams<'_, T>,
+    per_index: bool,
+    last: usize,
+) {
+    sigmoid_chunk(xs, ys, ls, gs, params, per_index, last)
+}
+
 impl LossKernels for Flex {
+    fn sigmoid_losses(
+        logits: FloatTensor<Flex>,
+        target: FloatTensor<Flex>,
+        options: SigmoidLosses,
+        with_grad: bool,
+    ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        match logits.dtype() {
+            DType::F32 => run_sigmoid::<f32>(&logits, &target, &options, with_grad),
+            DType::F64 => run_sigmoid::<f64>(&logits, &target, &options, with_grad),
+            other => unreachable!("the fused path is only taken for f32 and f64, not {other:?}"),
+        }
+    }
+
     fn cross_entropy_rows(
         logits: FloatTensor<Flex>,
         options: CrossEntropyRows,

@@ -8,6 +8,7 @@
 mod autodiff;
 mod flex;
 pub(crate) mod rows;
+pub(crate) mod sigmoid;
 
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::backend::Dispatch;
@@ -26,6 +27,17 @@ pub struct CrossEntropyRows {
     pub label_smoothing: f64,
 }
 
+/// The options of one fused BCE-with-logits or sigmoid focal call.
+#[derive(Debug, Clone)]
+pub struct SigmoidLosses {
+    /// `pos_weight` along the last dimension (one value, or one per last-dimension index).
+    pub pos_weight: Option<Vec<f64>>,
+    /// `weight` along the last dimension (one value, or one per last-dimension index).
+    pub weight: Option<Vec<f64>>,
+    /// `(gamma, alpha)` for the focal loss; `None` for BCE with logits.
+    pub focal: Option<(f64, Option<f64>)>,
+}
+
 /// Loss kernels a backend can run fused.
 #[backend_extension(Flex, Autodiff)]
 pub trait LossKernels: Backend {
@@ -34,6 +46,15 @@ pub trait LossKernels: Backend {
     fn cross_entropy_rows(
         logits: FloatTensor<Self>,
         options: CrossEntropyRows,
+        with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Elementwise BCE-with-logits or sigmoid focal losses of `logits` against `target`
+    /// (same shape) and, when `with_grad`, their gradient with respect to the logits.
+    fn sigmoid_losses(
+        logits: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        options: SigmoidLosses,
         with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 }
@@ -52,7 +73,7 @@ pub fn with_composed<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Whether `tensor` lives on flex (with or without autodiff), where the kernels run.
-fn on_flex(tensor: &Tensor<2>) -> bool {
+fn on_flex<const D: usize>(tensor: &Tensor<D>) -> bool {
     use burn::backend::Flex;
     use burn_autodiff::Autodiff;
     use burn_autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
@@ -62,12 +83,38 @@ fn on_flex(tensor: &Tensor<2>) -> bool {
         || t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>().is_ok()
 }
 
+/// Whether the fused kernels may run on `tensor`: switched on, f32 or f64, on flex.
+fn fusable<const D: usize>(tensor: &Tensor<D>) -> bool {
+    let dtype = tensor.dtype();
+    let fast_dtype = dtype == burn::tensor::DType::F32 || dtype == burn::tensor::DType::F64;
+    ENABLED.with(|e| e.get()) && fast_dtype && on_flex(tensor)
+}
+
+/// Elementwise BCE-with-logits / sigmoid focal losses through the fused kernel, with the
+/// gradient kept for autodiff; `None` off flex.
+pub(crate) fn sigmoid_losses<const D: usize>(
+    logits: &Tensor<D>,
+    target: Tensor<D>,
+    options: SigmoidLosses,
+) -> Option<Tensor<D>> {
+    if !fusable(logits) {
+        return None;
+    }
+    let with_grad = logits.is_require_grad();
+    let target = target.detach();
+    let (loss, _) = <Dispatch as LossKernels>::sigmoid_losses(
+        logits.clone().into_dispatch(),
+        target.into_dispatch(),
+        options,
+        with_grad,
+    );
+    Some(Tensor::from_dispatch(loss))
+}
+
 /// Per-row cross-entropy losses `(N)` of `logits` `(N, C)` through the fused kernel, with
 /// its gradient kept for autodiff; `None` when the tensor is not on flex (or not f32/f64).
 pub(crate) fn cross_entropy_rows(logits: &Tensor<2>, options: CrossEntropyRows) -> Option<Tensor<1>> {
-    let dtype = logits.dtype();
-    let fast_dtype = dtype == burn::tensor::DType::F32 || dtype == burn::tensor::DType::F64;
-    if !ENABLED.with(|e| e.get()) || !fast_dtype || !on_flex(logits) {
+    if !fusable(logits) {
         return None;
     }
     let with_grad = logits.is_require_grad();

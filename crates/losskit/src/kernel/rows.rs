@@ -27,6 +27,11 @@ pub(crate) trait Real:
     const NAN: Self;
     fn exp(self) -> Self;
     fn ln(self) -> Self;
+    /// `ln(1 + u)` for `u` in `[0, 1]`, accurate for tiny `u`.
+    fn ln_1p_unit(self) -> Self;
+    /// `ln(v)` for positive `v` (0 gives -inf).
+    fn ln_positive(self) -> Self;
+    fn select(cond: bool, a: Self, b: Self) -> Self;
     fn max(self, other: Self) -> Self;
     fn is_nan(self) -> bool;
     fn from_f64(v: f64) -> Self;
@@ -63,6 +68,35 @@ impl Real for f32 {
         f32::ln(self)
     }
 
+    /// `2 atanh(u / (2 + u))` as an odd series in `z = u / (2 + u) <= 1/3`: eight terms
+    /// leave 1e-8 relative error, and `z ~ u / 2` keeps tiny `u` exact.
+    #[inline(always)]
+    fn ln_1p_unit(self) -> Self {
+        let z = self / (2.0 + self);
+        let z2 = z * z;
+        let p = 1.0
+            + z2 * (1.0 / 3.0
+                + z2 * (1.0 / 5.0
+                    + z2 * (1.0 / 7.0
+                        + z2 * (1.0 / 9.0 + z2 * (1.0 / 11.0 + z2 * (1.0 / 13.0 + z2 * (1.0 / 15.0)))))));
+        2.0 * z * p
+    }
+
+    /// `v = 2^k m` with `m` in `[1, 2)`: `k ln2 + ln(1 + (m - 1))`. Denormals count as 0.
+    #[inline(always)]
+    fn ln_positive(self) -> Self {
+        let bits = self.to_bits();
+        let k = ((bits >> 23) & 0xff) as i32 - 127;
+        let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+        let value = k as f32 * core::f32::consts::LN_2 + (m - 1.0).ln_1p_unit();
+        if self < f32::MIN_POSITIVE { f32::NEG_INFINITY } else { value }
+    }
+
+    #[inline(always)]
+    fn select(cond: bool, a: Self, b: Self) -> Self {
+        if cond { a } else { b }
+    }
+
     #[inline(always)]
     fn max(self, other: Self) -> Self {
         if self > other { self } else { other }
@@ -93,6 +127,21 @@ impl Real for f64 {
     #[inline(always)]
     fn ln(self) -> Self {
         f64::ln(self)
+    }
+
+    #[inline(always)]
+    fn ln_1p_unit(self) -> Self {
+        f64::ln_1p(self)
+    }
+
+    #[inline(always)]
+    fn ln_positive(self) -> Self {
+        f64::ln(self)
+    }
+
+    #[inline(always)]
+    fn select(cond: bool, a: Self, b: Self) -> Self {
+        if cond { a } else { b }
     }
 
     #[inline(always)]
@@ -262,6 +311,24 @@ mod tests {
         assert!(worst < 3.0 * f32::EPSILON as f64, "relative error {worst:e}");
         assert_eq!(Real::exp(0.0f32), 1.0);
         assert!(Real::exp(-1e4f32) < 1e-37);
+    }
+
+    #[test]
+    fn fast_logs_are_accurate() {
+        let mut worst = 0.0f64;
+        for i in 0..=20_000 {
+            let u = i as f32 / 20_000.0;
+            let want = (u as f64).ln_1p();
+            if want > 0.0 {
+                worst = worst.max(((Real::ln_1p_unit(u) as f64 - want) / want).abs());
+            }
+            let v = 1e-30f32 * 1.004f32.powi(i);
+            let lv = Real::ln_positive(v) as f64;
+            worst = worst.max((lv - (v as f64).ln()).abs() / (v as f64).ln().abs().max(1.0));
+        }
+        assert!(worst < 4.0 * f32::EPSILON as f64, "relative error {worst:e}");
+        assert_eq!(Real::ln_1p_unit(1e-30f32), 1e-30);
+        assert_eq!(Real::ln_positive(0.0f32), f32::NEG_INFINITY);
     }
 
     #[test]

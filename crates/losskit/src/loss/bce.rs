@@ -2,6 +2,7 @@
 
 use burn::tensor::{Device, Tensor, activation::log_sigmoid};
 
+use crate::kernel::{self, SigmoidLosses};
 use crate::operand::{Broadcast, check_probabilities, check_same_shape};
 use crate::reduction::{Denominator, reduce};
 use crate::{LossError, Reduction};
@@ -164,11 +165,41 @@ pub fn bce_with_logits<const D: usize>(
         Some(pw) => Some(pw.against("pos_weight", &dims, dtype)?),
         None => None,
     };
-    let mut loss = bce_with_logits_terms(input, target, pos_weight);
-    if let Some(weight) = &options.weight {
-        loss = loss.mul(weight.against("weight", &dims, dtype)?);
-    }
+    let weight = match &options.weight {
+        Some(w) => Some(w.against("weight", &dims, dtype)?),
+        None => None,
+    };
+    let fused = fused_sigmoid(&input, &target, options.weight.as_ref(), options.pos_weight.as_ref(), None);
+    let loss = match fused {
+        Some(loss) => loss,
+        None => {
+            let loss = bce_with_logits_terms(input, target, pos_weight);
+            match weight {
+                Some(w) => loss.mul(w),
+                None => loss,
+            }
+        }
+    };
     Ok(reduce(loss, options.reduction, Denominator::Numel))
+}
+
+/// The fused elementwise kernel for BCE with logits (`focal: None`) or the sigmoid focal
+/// loss, weights included; `None` off flex, or when a weight varies along more than the
+/// last dimension (the composed path takes those).
+pub(crate) fn fused_sigmoid<const D: usize>(
+    input: &Tensor<D>,
+    target: &Tensor<D>,
+    weight: Option<&Broadcast>,
+    pos_weight: Option<&Broadcast>,
+    focal: Option<(f64, Option<f64>)>,
+) -> Option<Tensor<D>> {
+    let last = input.dims().last().copied().unwrap_or(1);
+    let along = |b: Option<&Broadcast>| match b {
+        None => Some(None),
+        Some(b) => b.along_last_dim(last).map(Some),
+    };
+    let options = SigmoidLosses { pos_weight: along(pos_weight)?, weight: along(weight)?, focal };
+    kernel::sigmoid_losses(input, target.clone(), options)
 }
 
 /// Configuration of [`BceLoss`], as `torch.nn.BCELoss(weight=None, reduction='mean')`.

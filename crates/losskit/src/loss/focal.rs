@@ -2,7 +2,7 @@
 
 use burn::tensor::{Device, Int, Tensor, activation::log_softmax};
 
-use super::bce::{bce_with_logits_terms, softplus};
+use super::bce::{bce_with_logits_terms, fused_sigmoid, softplus};
 use super::cross_entropy::{IGNORE_INDEX, check_index_target, pick_targets, weight_tensor};
 use crate::operand::{Broadcast, cast, check_same_shape, check_targets, class_weight, values};
 use crate::reduction::{Denominator, reduce};
@@ -116,6 +116,14 @@ pub fn sigmoid_focal<const D: usize>(
         Some(pw) => Some(pw.against("pos_weight", &dims, dtype)?),
         None => None,
     };
+    let weight = match &options.weight {
+        Some(w) => Some(w.against("weight", &dims, dtype)?),
+        None => None,
+    };
+    let focal = Some((options.gamma, options.alpha.filter(|a| *a >= 0.0)));
+    if let Some(loss) = fused_sigmoid(&input, &y, options.weight.as_ref(), options.pos_weight.as_ref(), focal) {
+        return Ok(reduce(loss, options.reduction, Denominator::Numel));
+    }
     let mut loss = bce_with_logits_terms(input.clone(), y.clone(), pos_weight);
     // ln(1 - p_t) = ln(y e^{-softplus(x)} + (1 - y) e^{-softplus(-x)}), a log-sum-exp whose
     // ln 0 = -inf branch (hard targets) drops out without a NaN in value or gradient.
@@ -129,8 +137,8 @@ pub fn sigmoid_focal<const D: usize>(
     if let Some(alpha) = options.alpha.filter(|a| *a >= 0.0) {
         loss = loss.mul(y.mul_scalar(2.0 * alpha - 1.0).add_scalar(1.0 - alpha));
     }
-    if let Some(weight) = &options.weight {
-        loss = loss.mul(weight.against("weight", &dims, dtype)?);
+    if let Some(weight) = weight {
+        loss = loss.mul(weight);
     }
     Ok(reduce(loss, options.reduction, Denominator::Numel))
 }
