@@ -131,7 +131,7 @@ impl TrainArgs {
     }
 
     fn optimizer(&self) -> ModuleOptimizer {
-        let momentum = (self.momentum > 0.0).then(|| MomentumConfig {
+        let momentum = (self.momentum > 0.0).then_some(MomentumConfig {
             momentum: self.momentum,
             dampening: 0.0,
             nesterov: false,

@@ -77,7 +77,7 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         match CrossEntropyBackward.prepare::<C>([guard]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let device = logits.primitive().device();
-                let ignored = options.targets.iter().any(|&t| t == options.ignore_index).then(|| {
+                let ignored = options.targets.contains(&options.ignore_index).then(|| {
                     let flags: Vec<f32> = options.targets.iter().map(|&t| f32::from(u8::from(t == options.ignore_index))).collect();
                     let n = flags.len();
                     let flags = B::float_from_data(TensorData::new(flags, [n, 1]), &device);

@@ -7,7 +7,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::rows::{Real, RowTarget, cross_entropy_row};
-use super::sigmoid::{SigmoidParams, sigmoid_element};
+use super::sigmoid::{Focal, sigmoid_element};
 use super::{CrossEntropyRows, LossKernels, SigmoidLosses};
 
 /// Rows per rayon task: enough work (about 16k elements) to pay for the hand-off.
@@ -108,41 +108,54 @@ fn contiguous<T: bytemuck::Pod + burn::tensor::Element>(t: &FlexTensor) -> std::
 
 const CHUNK: usize = 8192;
 
+/// What one chunk of the elementwise kernel needs besides its data.
+#[derive(Clone, Copy)]
+struct SigmoidParams<'a, T> {
+    /// `pos_weight` per last-dimension index (chunks then hold whole rows), or one value.
+    pos_weight: &'a [T],
+    /// `weight` per last-dimension index, or one value.
+    weight: &'a [T],
+    focal: Focal<T>,
+}
+
 fn run_sigmoid<T: Real + bytemuck::Pod + burn::tensor::Element>(
     logits: &FlexTensor,
     target: &FlexTensor,
     options: &SigmoidLosses,
     with_grad: bool,
 ) -> (FlexTensor, FlexTensor) {
-    let shape = logits.layout().shape().clone();
-    let dims = shape.as_slice().to_vec();
+    let dims = logits.layout().shape().as_slice().to_vec();
     let last = dims.last().copied().unwrap_or(1).max(1);
     let x = contiguous::<T>(logits);
     let y = contiguous::<T>(target);
-    let convert = |v: &Option<Vec<f64>>| v.as_ref().map(|v| v.iter().map(|&u| T::from_f64(u)).collect::<Vec<T>>());
+    let convert = |v: &Option<Vec<f64>>| match v {
+        Some(v) => v.iter().map(|&u| T::from_f64(u)).collect::<Vec<T>>(),
+        None => vec![T::ONE],
+    };
     let (pos_weight, weight) = (convert(&options.pos_weight), convert(&options.weight));
+    let per_index = pos_weight.len() > 1 || weight.len() > 1;
+    // A weight that varies along the last dimension is spread to one value per index.
+    let spread = |v: Vec<T>| if per_index && v.len() == 1 { vec![v[0]; last] } else { v };
+    let (pos_weight, weight) = (spread(pos_weight), spread(weight));
     let params = SigmoidParams {
-        pos_weight: pos_weight.as_deref(),
-        weight: weight.as_deref(),
+        pos_weight: &pos_weight,
+        weight: &weight,
         focal: options.focal.map(|(g, a)| (T::from_f64(g), a.filter(|a| *a >= 0.0).map(T::from_f64))),
     };
-    let per_index = [&pos_weight, &weight].iter().any(|v| v.as_ref().is_some_and(|v| v.len() > 1));
-    // Chunks hold whole last-dimension rows when a weight varies along it, so the index
-    // within the row is the index within the chunk modulo its length.
+    // Chunks hold whole last-dimension rows when a weight varies along it.
     let chunk = if per_index { (CHUNK / last).max(1) * last } else { CHUNK };
     let n = x.len();
     let mut loss = vec![T::ZERO; n];
     let mut grad = if with_grad { vec![T::ZERO; n] } else { Vec::new() };
-    let body = |xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>| simd_sigmoid(xs, ys, ls, gs, params, per_index, last);
     if with_grad {
         loss.par_chunks_mut(chunk)
             .zip(grad.par_chunks_mut(chunk))
             .zip(x.par_chunks(chunk).zip(y.par_chunks(chunk)))
-            .for_each(|((ls, gs), (xs, ys))| body(xs, ys, ls, Some(gs)));
+            .for_each(|((ls, gs), (xs, ys))| simd_sigmoid(xs, ys, ls, Some(gs), params));
     } else {
         loss.par_chunks_mut(chunk)
             .zip(x.par_chunks(chunk).zip(y.par_chunks(chunk)))
-            .for_each(|(ls, (xs, ys))| body(xs, ys, ls, None));
+            .for_each(|(ls, (xs, ys))| simd_sigmoid(xs, ys, ls, None, params));
     }
     let grad_dims = if with_grad { dims.clone() } else { vec![0] };
     (
@@ -151,83 +164,110 @@ fn run_sigmoid<T: Real + bytemuck::Pod + burn::tensor::Element>(
     )
 }
 
+/// One chunk, with the branches that do not depend on the element taken outside the loops.
 #[inline(always)]
-fn sigmoid_chunk<T: Real>(
+fn sigmoid_chunk<T: Real>(xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>, p: SigmoidParams<'_, T>) {
+    match p.focal {
+        None => sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, None),
+        Some((gamma, None)) => sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, Some((gamma, None))),
+        Some((gamma, Some(alpha))) => {
+            sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, Some((gamma, Some(alpha))))
+        }
+    }
+}
+
+#[inline(always)]
+fn sigmoid_loops<T: Real>(
     xs: &[T],
     ys: &[T],
     ls: &mut [T],
     gs: Option<&mut [T]>,
-    params: SigmoidParams<'_, T>,
-    per_index: bool,
-    last: usize,
+    pos_weight: &[T],
+    weight: &[T],
+    focal: Focal<T>,
 ) {
-    let index = |i: usize| if per_index { i % last } else { 0 };
+    let hard = focal.is_some() && ys.iter().fold(true, |all, &y| all & ((y == T::ZERO) | (y == T::ONE)));
+    if hard {
+        sigmoid_loops_for(xs, ys, ls, gs, pos_weight, weight, focal, true)
+    } else {
+        sigmoid_loops_for(xs, ys, ls, gs, pos_weight, weight, focal, false)
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn sigmoid_loops_for<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    ls: &mut [T],
+    gs: Option<&mut [T]>,
+    pos_weight: &[T],
+    weight: &[T],
+    focal: Focal<T>,
+    hard: bool,
+) {
+    if pos_weight.len() == 1 && weight.len() == 1 {
+        let (pw, w) = (pos_weight[0], weight[0]);
+        match gs {
+            Some(gs) => {
+                for (((l, g), &x), &y) in ls.iter_mut().zip(gs.iter_mut()).zip(xs).zip(ys) {
+                    (*l, *g) = sigmoid_element(x, y, pw, w, focal, hard);
+                }
+            }
+            None => {
+                for ((l, &x), &y) in ls.iter_mut().zip(xs).zip(ys) {
+                    *l = sigmoid_element(x, y, pw, w, focal, hard).0;
+                }
+            }
+        }
+        return;
+    }
+    let last = pos_weight.len();
+    let rows = ls.chunks_mut(last).zip(xs.chunks(last)).zip(ys.chunks(last));
     match gs {
         Some(gs) => {
-            for i in 0..xs.len() {
-                let (l, g) = sigmoid_element(xs[i], ys[i], index(i), params);
-                ls[i] = l;
-                gs[i] = g;
+            for (((l, x), y), g) in rows.zip(gs.chunks_mut(last)) {
+                for (((((l, g), &x), &y), &pw), &w) in l.iter_mut().zip(g).zip(x).zip(y).zip(pos_weight).zip(weight) {
+                    (*l, *g) = sigmoid_element(x, y, pw, w, focal, hard);
+                }
             }
         }
         None => {
-            for i in 0..xs.len() {
-                ls[i] = sigmoid_element(xs[i], ys[i], index(i), params).0;
+            for ((l, x), y) in rows {
+                for ((((l, &x), &y), &pw), &w) in l.iter_mut().zip(x).zip(y).zip(pos_weight).zip(weight) {
+                    *l = sigmoid_element(x, y, pw, w, focal, hard).0;
+                }
             }
         }
     }
 }
 
 /// The elementwise kernel compiled for the widest vector unit this processor has.
-fn simd_sigmoid<T: Real>(
-    xs: &[T],
-    ys: &[T],
-    ls: &mut [T],
-    gs: Option<&mut [T]>,
-    params: SigmoidParams<'_, T>,
-    per_index: bool,
-    last: usize,
-) {
+fn simd_sigmoid<T: Real>(xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>, p: SigmoidParams<'_, T>) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the feature was detected at run time.
-            return unsafe { sigmoid_avx512(xs, ys, ls, gs, params, per_index, last) };
+            return unsafe { sigmoid_avx512(xs, ys, ls, gs, p) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the features were detected at run time.
-            return unsafe { sigmoid_avx2(xs, ys, ls, gs, params, per_index, last) };
+            return unsafe { sigmoid_avx2(xs, ys, ls, gs, p) };
         }
     }
-    sigmoid_chunk(xs, ys, ls, gs, params, per_index, last)
+    sigmoid_chunk(xs, ys, ls, gs, p)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn sigmoid_avx512<T: Real>(
-    xs: &[T],
-    ys: &[T],
-    ls: &mut [T],
-    gs: Option<&mut [T]>,
-    params: SigmoidParams<'_, T>,
-    per_index: bool,
-    last: usize,
-) {
-    sigmoid_chunk(xs, ys, ls, gs, params, per_index, last)
+unsafe fn sigmoid_avx512<T: Real>(xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>, p: SigmoidParams<'_, T>) {
+    sigmoid_chunk(xs, ys, ls, gs, p)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn sigmoid_avx2<T: Real>(
-    xs: &[T],
-    ys: &[T],
-    ls: &mut [T],
-    gs: Option<&mut [T]>,
-    params: SigmoidParams<'_, T>,
-    per_index: bool,
-    last: usize,
-) {
-    sigmoid_chunk(xs, ys, ls, gs, params, per_index, last)
+unsafe fn sigmoid_avx2<T: Real>(xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>, p: SigmoidParams<'_, T>) {
+    sigmoid_chunk(xs, ys, ls, gs, p)
 }
 
 impl LossKernels for Flex {

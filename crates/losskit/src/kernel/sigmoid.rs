@@ -3,25 +3,8 @@
 
 use super::rows::Real;
 
-/// What the elementwise losses need besides logits and targets.
-#[derive(Clone, Copy)]
-pub(crate) struct SigmoidParams<'a, T> {
-    /// `pos_weight` along the last dimension (length 1 or the last dimension's size).
-    pub pos_weight: Option<&'a [T]>,
-    /// `weight` along the last dimension (length 1 or the last dimension's size).
-    pub weight: Option<&'a [T]>,
-    /// `(gamma, alpha)` of the focal loss; `None` for plain BCE with logits.
-    pub focal: Option<(T, Option<T>)>,
-}
-
-#[inline(always)]
-fn at<T: Real>(v: Option<&[T]>, j: usize) -> T {
-    match v {
-        Some(v) if v.len() == 1 => v[0],
-        Some(v) => v[j],
-        None => T::ONE,
-    }
-}
+/// The focal part of the elementwise loss: `(gamma, alpha)`, alpha `None` when off.
+pub(crate) type Focal<T> = Option<(T, Option<T>)>;
 
 /// Loss and d(loss)/dx of one element.
 ///
@@ -29,7 +12,8 @@ fn at<T: Real>(v: Option<&[T]>, j: usize) -> T {
 /// focal factor `(1 - p_t)^gamma = exp(gamma ln(1 - p_t))` with `ln(1 - p_t)` exactly
 /// `-softplus(+-x)` for hard targets, so saturated logits stay finite and accurate.
 #[inline(always)]
-pub(crate) fn sigmoid_element<T: Real>(x: T, y: T, j: usize, p: SigmoidParams<'_, T>) -> (T, T) {
+/// `hard` promises `y` is 0 or 1, which spares the soft-target logarithm and division.
+pub(crate) fn sigmoid_element<T: Real>(x: T, y: T, pw: T, w: T, focal: Focal<T>, hard: bool) -> (T, T) {
     let zero = T::ZERO;
     let one = T::ONE;
     let e = (zero - (x.max(zero - x))).exp(); // e^-|x|, in (0, 1]
@@ -37,14 +21,12 @@ pub(crate) fn sigmoid_element<T: Real>(x: T, y: T, j: usize, p: SigmoidParams<'_
     let sp_pos = x.max(zero) + log1p_e; // softplus(x) = -ln s(-x)
     let sp_neg = (zero - x).max(zero) + log1p_e; // softplus(-x) = -ln s(x)
     let inv = one / (one + e);
-    let nonneg = !(x < zero);
+    let nonneg = x >= zero;
     let sig = T::select(nonneg, inv, e * inv); // s(x)
     let sig_neg = T::select(nonneg, e * inv, inv); // s(-x)
-    let pw = at(p.pos_weight, j);
-    let w = at(p.weight, j);
     let bce = (one - y) * sp_pos + pw * y * sp_neg;
     let dbce = (one - y) * sig - pw * y * sig_neg;
-    let Some((gamma, alpha)) = p.focal else {
+    let Some((gamma, alpha)) = focal else {
         return (w * bce, w * dbce);
     };
     let alpha_t = match alpha {
@@ -55,13 +37,17 @@ pub(crate) fn sigmoid_element<T: Real>(x: T, y: T, j: usize, p: SigmoidParams<'_
     let q = y * sig_neg + (one - y) * sig;
     let hard_one = y == one;
     let hard_zero = y == zero;
-    let log_q = T::select(hard_one, zero - sp_pos, T::select(hard_zero, zero - sp_neg, q.ln_positive()));
-    let r_soft = {
-        let a = T::select(y > zero, y / sig, zero);
-        let b = T::select(y < one, (one - y) / sig_neg, zero);
-        one / (a + b)
+    let (log_q, r) = if hard {
+        (T::select(hard_one, zero - sp_pos, zero - sp_neg), T::select(hard_one, sig, sig_neg))
+    } else {
+        let log_q = T::select(hard_one, zero - sp_pos, T::select(hard_zero, zero - sp_neg, q.ln_positive()));
+        let r_soft = {
+            let a = T::select(y > zero, y / sig, zero);
+            let b = T::select(y < one, (one - y) / sig_neg, zero);
+            one / (a + b)
+        };
+        (log_q, T::select(hard_one, sig, T::select(hard_zero, sig_neg, r_soft)))
     };
-    let r = T::select(hard_one, sig, T::select(hard_zero, sig_neg, r_soft));
     let (m, dm) = if gamma == zero {
         (one, zero)
     } else {
