@@ -116,12 +116,19 @@ pub(crate) fn indices<const D: usize>(tensor: &Tensor<D, Int>) -> Vec<i64> {
         .expect("an index tensor reads as i64")
 }
 
-/// Refuses values outside `[0, 1]` (NaN included), as PyTorch's BCE does.
+/// Refuses values outside `[0, 1]` (NaN included), as PyTorch's BCE does; reads the
+/// values in their own dtype, without an f64 copy of the tensor.
 pub(crate) fn check_probabilities<const D: usize>(
     name: &'static str,
     tensor: &Tensor<D>,
 ) -> Result<(), LossError> {
-    match values(tensor).into_iter().find(|v| !(0.0..=1.0).contains(v)) {
+    let data = tensor.clone().detach().into_data();
+    let bad = |v: f64| !(0.0..=1.0).contains(&v);
+    let found = match data.as_slice::<f32>() {
+        Ok(values) => values.iter().map(|&v| f64::from(v)).find(|&v| bad(v)),
+        Err(_) => data.iter::<f64>().find(|&v| bad(v)),
+    };
+    match found {
         Some(value) => Err(LossError::NotAProbability { name, value }),
         None => Ok(()),
     }

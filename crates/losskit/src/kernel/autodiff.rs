@@ -12,6 +12,11 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 use super::{CrossEntropyRows, LossKernels, SigmoidLosses};
 
 impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B, C> {
+    /// Only backward passes call this, on inner tensors; at this level it is not tracked.
+    fn scale_gradient(grad: FloatTensor<Self>, upstream: FloatTensor<Self>) -> FloatTensor<Self> {
+        Autodiff::<B, C>::from_inner(B::scale_gradient(grad.into_primitive(), upstream.into_primitive()))
+    }
+
     fn sigmoid_losses(
         logits: FloatTensor<Self>,
         target: FloatTensor<Self>,
@@ -21,23 +26,26 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         #[derive(Debug)]
         struct SigmoidBackward;
 
-        impl<B: Backend> Backward<B, 1> for SigmoidBackward {
-            /// d(loss_i)/d(logit_i), elementwise.
-            type State = FloatTensor<B>;
+        impl<B: Backend + LossKernels> Backward<B, 1> for SigmoidBackward {
+            /// d(loss)/d(logits), elementwise, and whether the loss was reduced to `[1]`.
+            type State = (FloatTensor<B>, bool);
 
             fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-                let local = ops.state;
-                unary::<B, _>(ops.parents, ops.node, grads, |upstream| B::float_mul(local, upstream));
+                let (local, reduced) = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |upstream| {
+                    if reduced { B::scale_gradient(local, upstream) } else { B::float_mul(local, upstream) }
+                });
             }
         }
 
         // Targets are constants here: the fused path does not differentiate them.
         let target = target.into_primitive();
+        let reduced = options.reduce_scale.is_some();
         match SigmoidBackward.prepare::<C>([logits.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (loss, grad) = B::sigmoid_losses(logits.into_primitive(), target, options, true);
                 let untracked = Autodiff::<B, C>::from_inner(grad.clone());
-                (prep.finish(grad, loss), untracked)
+                (prep.finish((grad, reduced), loss), untracked)
             }
             OpsKind::UnTracked(prep) => {
                 let (loss, empty) = B::sigmoid_losses(logits.into_primitive(), target, options, false);
@@ -54,13 +62,17 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         #[derive(Debug)]
         struct CrossEntropyBackward;
 
-        impl<B: Backend> Backward<B, 1> for CrossEntropyBackward {
-            /// d(sum of row losses)/d(logits) `(N, C)`, and which rows are ignored `(N, 1)`.
-            type State = (FloatTensor<B>, Option<BoolTensor<B>>);
+        impl<B: Backend + LossKernels> Backward<B, 1> for CrossEntropyBackward {
+            /// d(loss)/d(logits) `(N, C)`, which rows are ignored `(N, 1)`, and whether the
+            /// loss was reduced to `[1]` (then the gradient already carries the reduction).
+            type State = (FloatTensor<B>, Option<BoolTensor<B>>, bool);
 
             fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-                let (row_grad, ignored) = ops.state;
+                let (row_grad, ignored, reduced) = ops.state;
                 unary::<B, _>(ops.parents, ops.node, grads, |upstream| {
+                    if reduced {
+                        return B::scale_gradient(row_grad, upstream);
+                    }
                     let n = upstream.shape()[0];
                     let mut upstream = B::float_reshape(upstream, [n, 1].into());
                     // An ignored row gets no gradient even when its upstream is not finite
@@ -77,7 +89,8 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         match CrossEntropyBackward.prepare::<C>([guard]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let device = logits.primitive().device();
-                let ignored = options.targets.contains(&options.ignore_index).then(|| {
+                let reduced = options.reduce_scale.is_some();
+                let ignored = (!reduced && options.targets.contains(&options.ignore_index)).then(|| {
                     let flags: Vec<f32> = options.targets.iter().map(|&t| f32::from(u8::from(t == options.ignore_index))).collect();
                     let n = flags.len();
                     let flags = B::float_from_data(TensorData::new(flags, [n, 1]), &device);
@@ -87,7 +100,7 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
                 // The caller drops this second handle at once, so the backward owns the
                 // gradient alone and can scale it in place.
                 let untracked = Autodiff::<B, C>::from_inner(grad.clone());
-                (prep.finish((grad, ignored), loss), untracked)
+                (prep.finish((grad, ignored, reduced), loss), untracked)
             }
             OpsKind::UnTracked(prep) => {
                 let (loss, empty) = B::cross_entropy_rows(logits.into_primitive(), options, false);

@@ -6,7 +6,9 @@ use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::rows::{Real, RowTarget, cross_entropy_row};
+use core::mem::MaybeUninit;
+
+use super::rows::{Real, RowTarget, assume_init, cross_entropy_row};
 use super::sigmoid::{Focal, sigmoid_element};
 use super::{CrossEntropyRows, LossKernels, SigmoidLosses};
 
@@ -33,6 +35,7 @@ fn run<T: Real + bytemuck::Pod + burn::tensor::Element>(
     let weights: Option<Vec<T>> = options.weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect());
     let smooth = T::from_f64(options.label_smoothing / c as f64);
     let keep = T::from_f64(1.0 - options.label_smoothing);
+    let grad_scale = T::from_f64(options.reduce_scale.unwrap_or(1.0));
     let target = |i: usize| {
         let y = options.targets[i];
         let class = (y != options.ignore_index).then_some(y as usize);
@@ -40,16 +43,16 @@ fn run<T: Real + bytemuck::Pod + burn::tensor::Element>(
             (Some(w), Some(y)) => w[y],
             _ => T::ONE,
         };
-        RowTarget { class, class_weight, weights: weights.as_deref(), smooth, keep }
+        RowTarget { class, class_weight, weights: weights.as_deref(), smooth, keep, grad_scale }
     };
     let mut losses = vec![T::ZERO; n];
-    let mut grad = if with_grad { vec![T::ZERO; n * c] } else { Vec::new() };
+    let mut grad: Vec<T> = Vec::with_capacity(if with_grad { n * c } else { 0 });
     let rows = min_rows(c);
     if c > 0 {
         if with_grad {
             losses
                 .par_iter_mut()
-                .zip(grad.par_chunks_mut(c))
+                .zip(grad.spare_capacity_mut()[..n * c].par_chunks_mut(c))
                 .zip(x.par_chunks(c))
                 .enumerate()
                 .with_min_len(rows)
@@ -63,15 +66,34 @@ fn run<T: Real + bytemuck::Pod + burn::tensor::Element>(
                 .for_each(|(i, (l, xr))| *l = simd_row(xr, None, target(i)));
         }
     }
+    if with_grad {
+        // SAFETY: the row kernel wrote every element of every row (n rows of c; for c = 0
+        // there is nothing to write).
+        unsafe { grad.set_len(n * c) };
+    }
     let grad_dims = if with_grad { vec![n, c] } else { vec![0] };
-    (
-        FlexTensor::from_data(TensorData::new(losses, [n])),
-        FlexTensor::from_data(TensorData::new(grad, grad_dims)),
-    )
+    let loss = match options.reduce_scale {
+        Some(scale) => {
+            let total = losses.iter().fold(0.0f64, |acc, &l| acc + l.to_f64());
+            FlexTensor::from_data(TensorData::new(vec![T::from_f64(scale * total)], [1]))
+        }
+        None => FlexTensor::from_data(TensorData::new(losses, [n])),
+    };
+    (loss, FlexTensor::from_data(TensorData::new(grad, grad_dims)))
+}
+
+/// A vector of `n` values written by `write` (which must write every element): the
+/// kernels' outputs are never zeroed first, which would cost a whole extra pass.
+fn written<T: Send>(n: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    write(&mut v.spare_capacity_mut()[..n]);
+    // SAFETY: `write` initialised all `n` elements.
+    unsafe { v.set_len(n) };
+    v
 }
 
 /// The row kernel compiled for the widest vector unit this processor has.
-fn simd_row<T: Real>(x: &[T], grad: Option<&mut [T]>, t: RowTarget<'_, T>) -> T {
+fn simd_row<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -88,13 +110,13 @@ fn simd_row<T: Real>(x: &[T], grad: Option<&mut [T]>, t: RowTarget<'_, T>) -> T 
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn row_avx512<T: Real>(x: &[T], grad: Option<&mut [T]>, t: RowTarget<'_, T>) -> T {
+unsafe fn row_avx512<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
     cross_entropy_row(x, grad, t)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row_avx2<T: Real>(x: &[T], grad: Option<&mut [T]>, t: RowTarget<'_, T>) -> T {
+unsafe fn row_avx2<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
     cross_entropy_row(x, grad, t)
 }
 
@@ -116,6 +138,8 @@ struct SigmoidParams<'a, T> {
     /// `weight` per last-dimension index, or one value.
     weight: &'a [T],
     focal: Focal<T>,
+    /// Factor on the gradient (the reduction's `1 / numel`, or 1).
+    grad_scale: T,
 }
 
 fn run_sigmoid<T: Real + bytemuck::Pod + burn::tensor::Element>(
@@ -141,56 +165,101 @@ fn run_sigmoid<T: Real + bytemuck::Pod + burn::tensor::Element>(
         pos_weight: &pos_weight,
         weight: &weight,
         focal: options.focal.map(|(g, a)| (T::from_f64(g), a.filter(|a| *a >= 0.0).map(T::from_f64))),
+        grad_scale: T::ONE,
     };
     // Chunks hold whole last-dimension rows when a weight varies along it.
     let chunk = if per_index { (CHUNK / last).max(1) * last } else { CHUNK };
-    let n = x.len();
-    let mut loss = vec![T::ZERO; n];
-    let mut grad = if with_grad { vec![T::ZERO; n] } else { Vec::new() };
-    if with_grad {
-        loss.par_chunks_mut(chunk)
-            .zip(grad.par_chunks_mut(chunk))
-            .zip(x.par_chunks(chunk).zip(y.par_chunks(chunk)))
-            .for_each(|((ls, gs), (xs, ys))| simd_sigmoid(xs, ys, ls, Some(gs), params));
-    } else {
-        loss.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk).zip(y.par_chunks(chunk)))
-            .for_each(|(ls, (xs, ys))| simd_sigmoid(xs, ys, ls, None, params));
+    if chunk > CHUNK_MAX || options.reduce_scale.is_some_and(|_| chunk > CHUNK_MAX) {
+        unreachable!("chunks are at most {CHUNK_MAX} elements");
     }
+    let n = x.len();
+    let grad_len = if with_grad { n } else { 0 };
     let grad_dims = if with_grad { dims.clone() } else { vec![0] };
+    let Some(scale) = options.reduce_scale else {
+        let mut grad = Vec::new();
+        let loss = written(n, |loss| {
+            if with_grad {
+                grad = written(grad_len, |grad| {
+                    loss.par_chunks_mut(chunk)
+                        .zip(grad.par_chunks_mut(chunk))
+                        .zip(x.par_chunks(chunk).zip(y.par_chunks(chunk)))
+                        .for_each(|((ls, gs), (xs, ys))| simd_sigmoid(xs, ys, ls, Some(gs), params));
+                });
+            } else {
+                loss.par_chunks_mut(chunk)
+                    .zip(x.par_chunks(chunk).zip(y.par_chunks(chunk)))
+                    .for_each(|(ls, (xs, ys))| simd_sigmoid(xs, ys, ls, None, params));
+            }
+        });
+        return (
+            FlexTensor::from_data(TensorData::new(loss, dims)),
+            FlexTensor::from_data(TensorData::new(grad, grad_dims)),
+        );
+    };
+    // Reduced: each task keeps its losses in a chunk-sized buffer and returns their sum, so
+    // no loss tensor is written; the gradient carries the reduction's factor.
+    let params = SigmoidParams { grad_scale: T::from_f64(scale), ..params };
+    let chunk_sum = |xs: &[T], ys: &[T], gs: Option<&mut [MaybeUninit<T>]>| {
+        let mut ls = [MaybeUninit::<T>::uninit(); CHUNK_MAX];
+        let ls = &mut ls[..xs.len()];
+        simd_sigmoid(xs, ys, ls, gs, params);
+        // SAFETY: the elementwise kernel wrote every loss of the chunk.
+        let ls = unsafe { assume_init(ls) };
+        ls.iter().fold(0.0f64, |acc, &l| acc + l.to_f64())
+    };
+    let mut total = 0.0;
+    let grad = written(grad_len, |grad| {
+        total = if with_grad {
+            grad.par_chunks_mut(chunk)
+                .zip(x.par_chunks(chunk).zip(y.par_chunks(chunk)))
+                .map(|(gs, (xs, ys))| chunk_sum(xs, ys, Some(gs)))
+                .sum()
+        } else {
+            x.par_chunks(chunk).zip(y.par_chunks(chunk)).map(|(xs, ys)| chunk_sum(xs, ys, None)).sum()
+        };
+    });
     (
-        FlexTensor::from_data(TensorData::new(loss, dims)),
+        FlexTensor::from_data(TensorData::new(vec![T::from_f64(scale * total)], [1])),
         FlexTensor::from_data(TensorData::new(grad, grad_dims)),
     )
 }
 
 /// One chunk, with the branches that do not depend on the element taken outside the loops.
 #[inline(always)]
-fn sigmoid_chunk<T: Real>(xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>, p: SigmoidParams<'_, T>) {
+fn sigmoid_chunk<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    ls: &mut [MaybeUninit<T>],
+    gs: Option<&mut [MaybeUninit<T>]>,
+    p: SigmoidParams<'_, T>,
+) {
+    let s = p.grad_scale;
     match p.focal {
-        None => sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, None),
-        Some((gamma, None)) => sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, Some((gamma, None))),
+        None => sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, None, s),
+        Some((gamma, None)) => sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, Some((gamma, None)), s),
         Some((gamma, Some(alpha))) => {
-            sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, Some((gamma, Some(alpha))))
+            sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, Some((gamma, Some(alpha))), s)
         }
     }
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn sigmoid_loops<T: Real>(
     xs: &[T],
     ys: &[T],
-    ls: &mut [T],
-    gs: Option<&mut [T]>,
+    ls: &mut [MaybeUninit<T>],
+    gs: Option<&mut [MaybeUninit<T>]>,
     pos_weight: &[T],
     weight: &[T],
     focal: Focal<T>,
+    grad_scale: T,
 ) {
     let hard = focal.is_some() && ys.iter().fold(true, |all, &y| all & ((y == T::ZERO) | (y == T::ONE)));
     if hard {
-        sigmoid_loops_for(xs, ys, ls, gs, pos_weight, weight, focal, true)
+        sigmoid_loops_for(xs, ys, ls, gs, pos_weight, weight, focal, grad_scale, true)
     } else {
-        sigmoid_loops_for(xs, ys, ls, gs, pos_weight, weight, focal, false)
+        sigmoid_loops_for(xs, ys, ls, gs, pos_weight, weight, focal, grad_scale, false)
     }
 }
 
@@ -199,11 +268,12 @@ fn sigmoid_loops<T: Real>(
 fn sigmoid_loops_for<T: Real>(
     xs: &[T],
     ys: &[T],
-    ls: &mut [T],
-    gs: Option<&mut [T]>,
+    ls: &mut [MaybeUninit<T>],
+    gs: Option<&mut [MaybeUninit<T>]>,
     pos_weight: &[T],
     weight: &[T],
     focal: Focal<T>,
+    grad_scale: T,
     hard: bool,
 ) {
     if pos_weight.len() == 1 && weight.len() == 1 {
@@ -211,12 +281,14 @@ fn sigmoid_loops_for<T: Real>(
         match gs {
             Some(gs) => {
                 for (((l, g), &x), &y) in ls.iter_mut().zip(gs.iter_mut()).zip(xs).zip(ys) {
-                    (*l, *g) = sigmoid_element(x, y, pw, w, focal, hard);
+                    let (loss, grad) = sigmoid_element(x, y, pw, w, focal, hard);
+                    l.write(loss);
+                    g.write(grad * grad_scale);
                 }
             }
             None => {
                 for ((l, &x), &y) in ls.iter_mut().zip(xs).zip(ys) {
-                    *l = sigmoid_element(x, y, pw, w, focal, hard).0;
+                    l.write(sigmoid_element(x, y, pw, w, focal, hard).0);
                 }
             }
         }
@@ -228,14 +300,16 @@ fn sigmoid_loops_for<T: Real>(
         Some(gs) => {
             for (((l, x), y), g) in rows.zip(gs.chunks_mut(last)) {
                 for (((((l, g), &x), &y), &pw), &w) in l.iter_mut().zip(g).zip(x).zip(y).zip(pos_weight).zip(weight) {
-                    (*l, *g) = sigmoid_element(x, y, pw, w, focal, hard);
+                    let (loss, grad) = sigmoid_element(x, y, pw, w, focal, hard);
+                    l.write(loss);
+                    g.write(grad * grad_scale);
                 }
             }
         }
         None => {
             for ((l, x), y) in rows {
                 for ((((l, &x), &y), &pw), &w) in l.iter_mut().zip(x).zip(y).zip(pos_weight).zip(weight) {
-                    *l = sigmoid_element(x, y, pw, w, focal, hard).0;
+                    l.write(sigmoid_element(x, y, pw, w, focal, hard).0);
                 }
             }
         }
@@ -243,7 +317,13 @@ fn sigmoid_loops_for<T: Real>(
 }
 
 /// The elementwise kernel compiled for the widest vector unit this processor has.
-fn simd_sigmoid<T: Real>(xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>, p: SigmoidParams<'_, T>) {
+fn simd_sigmoid<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    ls: &mut [MaybeUninit<T>],
+    gs: Option<&mut [MaybeUninit<T>]>,
+    p: SigmoidParams<'_, T>,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -260,17 +340,54 @@ fn simd_sigmoid<T: Real>(xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>,
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn sigmoid_avx512<T: Real>(xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>, p: SigmoidParams<'_, T>) {
+unsafe fn sigmoid_avx512<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    ls: &mut [MaybeUninit<T>],
+    gs: Option<&mut [MaybeUninit<T>]>,
+    p: SigmoidParams<'_, T>,
+) {
     sigmoid_chunk(xs, ys, ls, gs, p)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn sigmoid_avx2<T: Real>(xs: &[T], ys: &[T], ls: &mut [T], gs: Option<&mut [T]>, p: SigmoidParams<'_, T>) {
+unsafe fn sigmoid_avx2<T: Real>(
+    xs: &[T],
+    ys: &[T],
+    ls: &mut [MaybeUninit<T>],
+    gs: Option<&mut [MaybeUninit<T>]>,
+    p: SigmoidParams<'_, T>,
+) {
     sigmoid_chunk(xs, ys, ls, gs, p)
 }
 
+/// The largest chunk the reduced elementwise kernel keeps on the stack.
+const CHUNK_MAX: usize = 16_384;
+
+fn scale_in_place<T: Real + bytemuck::Pod + burn::tensor::Element>(grad: FlexTensor, upstream: &FlexTensor) -> FlexTensor {
+    let factor = contiguous::<T>(upstream)[0];
+    if factor == T::ONE {
+        return grad;
+    }
+    let mut grad = grad.to_contiguous();
+    grad.storage_mut::<T>().par_chunks_mut(CHUNK).for_each(|c| {
+        for g in c {
+            *g = *g * factor;
+        }
+    });
+    grad
+}
+
 impl LossKernels for Flex {
+    fn scale_gradient(grad: FloatTensor<Flex>, upstream: FloatTensor<Flex>) -> FloatTensor<Flex> {
+        match grad.dtype() {
+            DType::F32 => scale_in_place::<f32>(grad, &upstream),
+            DType::F64 => scale_in_place::<f64>(grad, &upstream),
+            other => unreachable!("the fused path is only taken for f32 and f64, not {other:?}"),
+        }
+    }
+
     fn sigmoid_losses(
         logits: FloatTensor<Flex>,
         target: FloatTensor<Flex>,

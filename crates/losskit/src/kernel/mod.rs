@@ -25,6 +25,9 @@ pub struct CrossEntropyRows {
     pub ignore_index: i64,
     /// Label smoothing in `[0, 1]`.
     pub label_smoothing: f64,
+    /// `Some(s)`: return `s * sum of the row losses` as a `[1]` tensor, with the gradient
+    /// scaled by `s` in the same pass (a reduced loss costs no extra pass over the logits).
+    pub reduce_scale: Option<f64>,
 }
 
 /// The options of one fused BCE-with-logits or sigmoid focal call.
@@ -36,6 +39,9 @@ pub struct SigmoidLosses {
     pub weight: Option<Vec<f64>>,
     /// `(gamma, alpha)` for the focal loss; `None` for BCE with logits.
     pub focal: Option<(f64, Option<f64>)>,
+    /// As [`CrossEntropyRows::reduce_scale`]: the scaled sum as a `[1]` tensor instead of
+    /// the elementwise losses.
+    pub reduce_scale: Option<f64>,
 }
 
 /// Loss kernels a backend can run fused.
@@ -57,6 +63,10 @@ pub trait LossKernels: Backend {
         options: SigmoidLosses,
         with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `grad * upstream` for a one-element `upstream`, in place when `grad` is not shared,
+    /// and free when `upstream` is 1 (the usual `loss.backward()`).
+    fn scale_gradient(grad: FloatTensor<Self>, upstream: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 thread_local! {
@@ -90,13 +100,14 @@ fn fusable<const D: usize>(tensor: &Tensor<D>) -> bool {
     ENABLED.with(|e| e.get()) && fast_dtype && on_flex(tensor)
 }
 
-/// Elementwise BCE-with-logits / sigmoid focal losses through the fused kernel, with the
-/// gradient kept for autodiff; `None` off flex.
+/// Elementwise BCE-with-logits / sigmoid focal losses (or their scaled sum, shape `[1; D]`)
+/// through the fused kernel, with the gradient kept for autodiff; `None` off flex.
 pub(crate) fn sigmoid_losses<const D: usize>(
     logits: &Tensor<D>,
     target: Tensor<D>,
     options: SigmoidLosses,
 ) -> Option<Tensor<D>> {
+    let reduced = options.reduce_scale.is_some();
     if !fusable(logits) {
         return None;
     }
@@ -108,11 +119,17 @@ pub(crate) fn sigmoid_losses<const D: usize>(
         options,
         with_grad,
     );
-    Some(Tensor::from_dispatch(loss))
+    let loss: Tensor<D> = if reduced {
+        Tensor::<1>::from_dispatch(loss).reshape([1; D])
+    } else {
+        Tensor::from_dispatch(loss)
+    };
+    Some(loss)
 }
 
-/// Per-row cross-entropy losses `(N)` of `logits` `(N, C)` through the fused kernel, with
-/// its gradient kept for autodiff; `None` when the tensor is not on flex (or not f32/f64).
+/// Per-row cross-entropy losses `(N)` of `logits` `(N, C)` (or their scaled sum `[1]`, see
+/// [`CrossEntropyRows::reduce_scale`]) through the fused kernel, with its gradient kept for
+/// autodiff; `None` when the tensor is not on flex (or not f32/f64).
 pub(crate) fn cross_entropy_rows(logits: &Tensor<2>, options: CrossEntropyRows) -> Option<Tensor<1>> {
     if !fusable(logits) {
         return None;

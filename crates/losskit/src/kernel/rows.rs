@@ -1,6 +1,8 @@
 //! The fused cross-entropy row kernel: max, sum of exponentials, loss and gradient of one
 //! row in three passes over data that stays in cache, written so that LLVM vectorises it.
 
+use core::mem::MaybeUninit;
+
 /// What one row's loss depends on besides its logits.
 #[derive(Clone, Copy)]
 pub(crate) struct RowTarget<'a, T> {
@@ -14,6 +16,8 @@ pub(crate) struct RowTarget<'a, T> {
     pub smooth: T,
     /// `1 - label_smoothing`.
     pub keep: T,
+    /// Factor on the gradient (the reduction's `1 / denominator`, or 1).
+    pub grad_scale: T,
 }
 
 /// Float types the kernel runs in, each with an `exp` good to its precision.
@@ -35,6 +39,7 @@ pub(crate) trait Real:
     fn max(self, other: Self) -> Self;
     fn is_nan(self) -> bool;
     fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
 }
 
 impl Real for f32 {
@@ -53,14 +58,18 @@ impl Real for f32 {
         const LN2_LO: f32 = 1.428_606_8e-6;
         const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
         let x = self.clamp(-87.336_54, 88.722_83);
-        let n = (x * LOG2E + ROUND) - ROUND;
+        // `t`'s low mantissa bits hold `n` once ROUND is added: the integer comes from the
+        // bits, with no float-to-int conversion to get in the vectoriser's way.
+        let t = x * LOG2E + ROUND;
+        let n = t - ROUND;
+        let ni = t.to_bits().wrapping_sub(ROUND.to_bits());
         let r = (x - n * LN2_HI) - n * LN2_LO;
         let p = 1.0
             + r * (1.0
                 + r * (0.5
                     + r * (1.0 / 6.0
                         + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-        p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+        p * f32::from_bits(ni.wrapping_add(127) << 23)
     }
 
     #[inline(always)]
@@ -110,6 +119,10 @@ impl Real for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
 }
 
 impl Real for f64 {
@@ -156,6 +169,10 @@ impl Real for f64 {
 
     fn from_f64(v: f64) -> Self {
         v
+    }
+
+    fn to_f64(self) -> f64 {
+        self
     }
 }
 
@@ -215,47 +232,70 @@ fn lane_max<T: Real>(x: &[T]) -> (T, bool) {
     (max, any_nan)
 }
 
-/// `g_j = e^(x_j - max)`, returning their sum.
+/// `g_j = e^(x_j - max)`, returning their sum; writes every element of `g`.
 #[inline(always)]
-fn lane_exp_into<T: Real>(x: &[T], g: &mut [T], max: T) -> T {
+fn lane_exp_into<T: Real>(x: &[T], g: &mut [MaybeUninit<T>], max: T) -> T {
     let mut acc = [T::ZERO; LANES];
     let done = x.len() / LANES * LANES;
     for (cx, cg) in x[..done].chunks_exact(LANES).zip(g[..done].chunks_exact_mut(LANES)) {
         for k in 0..LANES {
             let e = (cx[k] - max).exp();
-            cg[k] = e;
+            cg[k].write(e);
             acc[k] = acc[k] + e;
         }
     }
     let mut tail = T::ZERO;
     for (gj, &v) in g[done..].iter_mut().zip(&x[done..]) {
         let e = (v - max).exp();
-        *gj = e;
+        gj.write(e);
         tail = tail + e;
     }
     acc.iter().fold(tail, |a, &v| a + v)
 }
 
-/// The loss of one row of logits `x` and, when `grad` is given, its gradient
-/// `(sum_c a_c) softmax(x) - a` with `a = keep w[y] onehot(y) + smooth w`.
+/// Fills `g` with `value`.
 #[inline(always)]
-pub(crate) fn cross_entropy_row<T: Real>(x: &[T], grad: Option<&mut [T]>, t: RowTarget<'_, T>) -> T {
+pub(crate) fn fill<T: Real>(g: &mut [MaybeUninit<T>], value: T) {
+    for gj in g {
+        gj.write(value);
+    }
+}
+
+/// The slice once every element has been written.
+///
+/// # Safety
+/// Every element of `g` must have been written.
+#[inline(always)]
+pub(crate) unsafe fn assume_init<T>(g: &mut [MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: MaybeUninit<T> has T's layout, and the caller promises initialisation.
+    unsafe { &mut *(g as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
+/// The loss of one row of logits `x` and, when `grad` is given, its gradient
+/// `(sum_c a_c) softmax(x) - a` with `a = keep w[y] onehot(y) + smooth w`, written into
+/// every element of `grad`.
+#[inline(always)]
+pub(crate) fn cross_entropy_row<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
     let Some(y) = t.class else {
         if let Some(g) = grad {
-            g.fill(T::ZERO);
+            fill(g, T::ZERO);
         }
         return T::ZERO;
     };
     let (max, nan) = lane_max(x);
     if nan || max == T::NEG_INFINITY {
         if let Some(g) = grad {
-            g.fill(T::NAN);
+            fill(g, T::NAN);
         }
         return T::NAN;
     }
     // The exponentials go straight into the gradient row when there is one.
     let (sum, grad) = match grad {
-        Some(g) => (lane_exp_into(x, g, max), Some(g)),
+        Some(g) => {
+            let sum = lane_exp_into(x, g, max);
+            // SAFETY: lane_exp_into wrote every element.
+            (sum, Some(unsafe { assume_init(g) }))
+        }
         None => (lane_sum(x, |v| (v - max).exp()), None),
     };
     // Losses are taken relative to the maximum, `lse - x_c = ln(sum) - (x_c - max)`: at
@@ -275,21 +315,21 @@ pub(crate) fn cross_entropy_row<T: Real>(x: &[T], grad: Option<&mut [T]>, t: Row
             Some(w) => lane_sum(w, |v| v),
             None => T::from_f64(x.len() as f64),
         };
-        let scale = (t.keep * t.class_weight + t.smooth * weight_total) / sum;
+        let scale = t.grad_scale * (t.keep * t.class_weight + t.smooth * weight_total) / sum;
+        let shift = t.grad_scale * t.smooth;
         match t.weights {
             Some(w) if t.smooth != T::ZERO => {
                 for (gj, &wj) in g.iter_mut().zip(w) {
-                    *gj = *gj * scale - t.smooth * wj;
+                    *gj = *gj * scale - shift * wj;
                 }
             }
             _ => {
-                let shift = t.smooth;
                 for gj in g.iter_mut() {
                     *gj = *gj * scale - shift;
                 }
             }
         }
-        g[y] = g[y] - t.keep * t.class_weight;
+        g[y] = g[y] - t.grad_scale * t.keep * t.class_weight;
     }
     t.keep * nll + t.smooth * smooth_sum
 }
@@ -334,10 +374,12 @@ mod tests {
     #[test]
     fn row_matches_the_textbook_formula() {
         let x = [2.0f64, 1.0, 0.1];
-        let mut g = [0.0; 3];
-        let t = RowTarget { class: Some(0), class_weight: 1.0, weights: None, smooth: 0.0, keep: 1.0 };
+        let mut g = [MaybeUninit::new(0.0); 3];
+        let t = RowTarget { class: Some(0), class_weight: 1.0, weights: None, smooth: 0.0, keep: 1.0, grad_scale: 1.0 };
         let loss = cross_entropy_row(&x, Some(&mut g), t);
         let s: f64 = x.iter().map(|v| v.exp()).sum();
+        // SAFETY: the row kernel writes every element.
+        let g = unsafe { assume_init(&mut g) };
         assert!((loss - (s.ln() - 2.0)).abs() < 1e-15);
         assert!((g[0] - (2f64.exp() / s - 1.0)).abs() < 1e-15);
         assert!((g[1] - 1f64.exp() / s).abs() < 1e-15);

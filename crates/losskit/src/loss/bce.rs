@@ -169,36 +169,50 @@ pub fn bce_with_logits<const D: usize>(
         Some(w) => Some(w.against("weight", &dims, dtype)?),
         None => None,
     };
-    let fused = fused_sigmoid(&input, &target, options.weight.as_ref(), options.pos_weight.as_ref(), None);
-    let loss = match fused {
-        Some(loss) => loss,
-        None => {
-            let loss = bce_with_logits_terms(input, target, pos_weight);
-            match weight {
-                Some(w) => loss.mul(w),
-                None => loss,
-            }
-        }
-    };
+    let fused = fused_sigmoid(
+        &input,
+        &target,
+        options.weight.as_ref(),
+        options.pos_weight.as_ref(),
+        None,
+        options.reduction,
+    );
+    if let Some(loss) = fused {
+        return Ok(loss);
+    }
+    let mut loss = bce_with_logits_terms(input, target, pos_weight);
+    if let Some(w) = weight {
+        loss = loss.mul(w);
+    }
     Ok(reduce(loss, options.reduction, Denominator::Numel))
 }
 
 /// The fused elementwise kernel for BCE with logits (`focal: None`) or the sigmoid focal
-/// loss, weights included; `None` off flex, or when a weight varies along more than the
-/// last dimension (the composed path takes those).
+/// loss, weights and reduction included; `None` off flex, or when a weight varies along more
+/// than the last dimension (the composed path takes those).
 pub(crate) fn fused_sigmoid<const D: usize>(
     input: &Tensor<D>,
     target: &Tensor<D>,
     weight: Option<&Broadcast>,
     pos_weight: Option<&Broadcast>,
     focal: Option<(f64, Option<f64>)>,
+    reduction: Reduction,
 ) -> Option<Tensor<D>> {
-    let last = input.dims().last().copied().unwrap_or(1);
+    let dims = input.dims();
+    let last = dims.last().copied().unwrap_or(1);
+    let numel = dims.iter().product::<usize>();
+    let reduce_scale = match reduction {
+        Reduction::None => None,
+        Reduction::Sum => Some(1.0),
+        // The NaN mean of an empty tensor is left to the composed path.
+        Reduction::Mean if numel > 0 => Some(1.0 / numel as f64),
+        Reduction::Mean => return None,
+    };
     let along = |b: Option<&Broadcast>| match b {
         None => Some(None),
         Some(b) => b.along_last_dim(last).map(Some),
     };
-    let options = SigmoidLosses { pos_weight: along(pos_weight)?, weight: along(weight)?, focal };
+    let options = SigmoidLosses { pos_weight: along(pos_weight)?, weight: along(weight)?, focal, reduce_scale };
     kernel::sigmoid_losses(input, target.clone(), options)
 }
 

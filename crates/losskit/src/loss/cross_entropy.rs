@@ -274,14 +274,25 @@ fn fused_cross_entropy<const D: usize, const T: usize>(
         .filter(|&&t| t != options.ignore_index)
         .map(|&t| weight.as_ref().map_or(1.0, |w| w[t as usize]))
         .sum();
+    // A mean over nothing is NaN with a zero gradient; the composed path has that exactly.
+    let reduce_scale = match options.reduction {
+        Reduction::None => None,
+        Reduction::Sum => Some(1.0),
+        Reduction::Mean if total > 0.0 => Some(1.0 / total),
+        Reduction::Mean => return None,
+    };
     let kernel_options = CrossEntropyRows {
         targets,
         weight,
         ignore_index: options.ignore_index,
         label_smoothing: options.label_smoothing,
+        reduce_scale,
     };
-    let per_row = kernel::cross_entropy_rows(&logits, kernel_options)?;
-    Some(reduce(per_row.reshape(*target_dims), options.reduction, Denominator::Value(total)))
+    let loss = kernel::cross_entropy_rows(&logits, kernel_options)?;
+    Some(match reduce_scale {
+        Some(_) => loss.reshape([1; T]),
+        None => loss.reshape(*target_dims),
+    })
 }
 
 /// Cross entropy of logits with class-probability targets (soft labels).

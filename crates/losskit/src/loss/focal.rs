@@ -4,7 +4,7 @@ use burn::tensor::{Device, Int, Tensor, activation::log_softmax};
 
 use super::bce::{bce_with_logits_terms, fused_sigmoid, softplus};
 use super::cross_entropy::{IGNORE_INDEX, check_index_target, pick_targets, weight_tensor};
-use crate::operand::{Broadcast, cast, check_same_shape, check_targets, class_weight, values};
+use crate::operand::{Broadcast, cast, check_probabilities, check_same_shape, check_targets, class_weight};
 use crate::reduction::{Denominator, reduce};
 use crate::{LossError, Reduction};
 
@@ -107,9 +107,7 @@ pub fn sigmoid_focal<const D: usize>(
     check_same_shape(&dims, &target.dims())?;
     check_gamma(options.gamma)?;
     check_alpha(options.alpha)?;
-    if let Some(value) = values(&target).into_iter().find(|v| !(0.0..=1.0).contains(v)) {
-        return Err(LossError::NotAProbability { name: "target", value });
-    }
+    check_probabilities("target", &target)?;
     let dtype = input.dtype();
     let y = cast(target, dtype);
     let pos_weight = match &options.pos_weight {
@@ -121,8 +119,9 @@ pub fn sigmoid_focal<const D: usize>(
         None => None,
     };
     let focal = Some((options.gamma, options.alpha.filter(|a| *a >= 0.0)));
-    if let Some(loss) = fused_sigmoid(&input, &y, options.weight.as_ref(), options.pos_weight.as_ref(), focal) {
-        return Ok(reduce(loss, options.reduction, Denominator::Numel));
+    let fused = fused_sigmoid(&input, &y, options.weight.as_ref(), options.pos_weight.as_ref(), focal, options.reduction);
+    if let Some(loss) = fused {
+        return Ok(loss);
     }
     let mut loss = bce_with_logits_terms(input.clone(), y.clone(), pos_weight);
     // ln(1 - p_t) = ln(y e^{-softplus(x)} + (1 - y) e^{-softplus(-x)}), a log-sum-exp whose
