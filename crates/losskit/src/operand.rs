@@ -122,12 +122,10 @@ pub(crate) fn check_probabilities<const D: usize>(
     name: &'static str,
     tensor: &Tensor<D>,
 ) -> Result<(), LossError> {
-    let data = tensor.clone().detach().into_data();
-    let bad = |v: f64| !(0.0..=1.0).contains(&v);
-    let found = match data.as_slice::<f32>() {
-        Ok(values) => values.iter().map(|&v| f64::from(v)).find(|&v| bad(v)),
-        Err(_) => data.iter::<f64>().find(|&v| bad(v)),
-    };
+    let found = crate::kernel::first_outside_unit(tensor).unwrap_or_else(|| {
+        let data = tensor.clone().detach().into_data();
+        data.iter::<f64>().find(|v| !(0.0..=1.0).contains(v))
+    });
     match found {
         Some(value) => Err(LossError::NotAProbability { name, value }),
         None => Ok(()),

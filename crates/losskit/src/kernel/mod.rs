@@ -93,6 +93,34 @@ fn on_flex<const D: usize>(tensor: &Tensor<D>) -> bool {
         || t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>().is_ok()
 }
 
+/// The first value of `tensor` outside `[0, 1]` (NaN included), read in place from flex
+/// storage; `None` when the tensor is not on flex (the caller then reads a copy).
+pub(crate) fn first_outside_unit<const D: usize>(tensor: &Tensor<D>) -> Option<Option<f64>> {
+    use burn::backend::Flex;
+    use burn_autodiff::Autodiff;
+    use burn_autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
+    fn scan(t: &burn_flex::FlexTensor) -> Option<f64> {
+        let bad = |v: f64| !(0.0..=1.0).contains(&v);
+        let t = t.to_contiguous();
+        match t.dtype() {
+            burn::tensor::DType::F32 => t.storage::<f32>().iter().map(|&v| f64::from(v)).find(|&v| bad(v)),
+            burn::tensor::DType::F64 => t.storage::<f64>().iter().copied().find(|&v| bad(v)),
+            _ => t.clone().into_data().iter::<f64>().find(|&v| bad(v)),
+        }
+    }
+    let t = || tensor.clone();
+    if let Ok(p) = t().try_into_primitive::<Flex>() {
+        return Some(scan(&p));
+    }
+    if let Ok(p) = t().try_into_primitive::<Autodiff<Flex, NoCheckpointing>>() {
+        return Some(scan(p.primitive()));
+    }
+    if let Ok(p) = t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>() {
+        return Some(scan(p.primitive()));
+    }
+    None
+}
+
 /// Whether the fused kernels may run on `tensor`: switched on, f32 or f64, on flex.
 fn fusable<const D: usize>(tensor: &Tensor<D>) -> bool {
     let dtype = tensor.dtype();

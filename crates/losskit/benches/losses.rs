@@ -1,0 +1,84 @@
+//! Criterion benches of forward+backward (f32, flex): the fused kernels against the composed
+//! tensor-op path and burn's own losses, on the shapes `losskit bench` reports.
+//! PyTorch's side of the comparison is `losskit bench` (`bench/torch_losses.py`).
+
+use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use losskit::kernel::with_composed;
+use losskit::{BceWithLogitsOptions, CrossEntropyOptions, SigmoidFocalOptions};
+
+fn logits(n: usize) -> Vec<f32> {
+    (0..n).map(|i| ((i.wrapping_mul(2_654_435_761) % 10_000) as f32 / 10_000.0 - 0.5) * 6.0).collect()
+}
+
+/// Times forward+backward of `f` on a fresh leaf per iteration (the leaf's creation untimed).
+fn bench<const D: usize, const O: usize>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    data: &TensorData,
+    composed: bool,
+    f: &dyn Fn(Tensor<D>) -> Tensor<O>,
+) {
+    let device = Device::flex().autodiff();
+    let run = |x: Tensor<D>| {
+        let grads = f(x.clone()).backward();
+        criterion::black_box(x.grad(&grads));
+    };
+    group.bench_function(id, |b| {
+        b.iter_batched(
+            || Tensor::<D>::from_data(data.clone(), (&device, DType::F32)).require_grad(),
+            |x| if composed { with_composed(|| run(x)) } else { run(x) },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
+fn cross_entropy(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cross_entropy");
+    group.sample_size(10);
+    let device = Device::flex().autodiff();
+    for (n, k) in [(64usize, 10usize), (4096, 1000), (1024, 32000), (256, 128000)] {
+        let data = TensorData::new(logits(n * k), [n, k]);
+        let target = Tensor::<1, Int>::from_data(
+            TensorData::new((0..n).map(|i| (i * 7 % k) as i64).collect::<Vec<_>>(), [n]),
+            &device,
+        );
+        let ours = |x: Tensor<2>| losskit::cross_entropy(x, target.clone(), &CrossEntropyOptions::default()).unwrap();
+        let id = format!("{n}x{k}");
+        bench(&mut group, BenchmarkId::new("losskit", &id), &data, false, &ours);
+        bench(&mut group, BenchmarkId::new("losskit-composed", &id), &data, true, &ours);
+        let burn_loss = CrossEntropyLossConfig::new().init(&device);
+        let burns = |x: Tensor<2>| burn_loss.forward(x, target.clone());
+        bench(&mut group, BenchmarkId::new("burn", &id), &data, false, &burns);
+    }
+    group.finish();
+}
+
+fn sigmoid_losses(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sigmoid");
+    group.sample_size(10);
+    let device = Device::flex().autodiff();
+    let (n, k) = (4096usize, 1000usize);
+    let data = TensorData::new(logits(n * k), [n, k]);
+    let labels: Vec<f32> = (0..n * k).map(|i| ((i * 31 % 7) == 0) as u8 as f32).collect();
+    let target = Tensor::<2>::from_data(TensorData::new(labels.clone(), [n, k]), (&device, DType::F32));
+    let bce = |x: Tensor<2>| losskit::bce_with_logits(x, target.clone(), &BceWithLogitsOptions::default()).unwrap();
+    let focal = |x: Tensor<2>| losskit::sigmoid_focal(x, target.clone(), &SigmoidFocalOptions::default()).unwrap();
+    let id = |name: &str| BenchmarkId::new(name, "4096x1000");
+    bench(&mut group, id("bce_with_logits/losskit"), &data, false, &bce);
+    bench(&mut group, id("bce_with_logits/losskit-composed"), &data, true, &bce);
+    let int_target = Tensor::<2, Int>::from_data(
+        TensorData::new(labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), [n, k]),
+        &device,
+    );
+    let burn_loss = BinaryCrossEntropyLossConfig::new().with_logits(true).init(&device);
+    let burns = |x: Tensor<2>| burn_loss.forward(x, int_target.clone());
+    bench(&mut group, id("bce_with_logits/burn"), &data, false, &burns);
+    bench(&mut group, id("sigmoid_focal/losskit"), &data, false, &focal);
+    bench(&mut group, id("sigmoid_focal/losskit-composed"), &data, true, &focal);
+    group.finish();
+}
+
+criterion_group!(benches, cross_entropy, sigmoid_losses);
+criterion_main!(benches);
