@@ -1,10 +1,6 @@
 //! `losskit`: PyTorch-exact losses from the command line.
 
-mod alloc;
-mod bench;
-mod data;
-mod eval;
-mod train;
+use losskit_cli::{alloc, bench, eval, train};
 
 use std::fs::File;
 use std::io::{self, BufReader};

@@ -1,0 +1,82 @@
+//! `losskit eval` as a stream that never dies: thousands of good and hostile lines, one
+//! response each, in order, every good one still right.
+
+mod common;
+
+use serde_json::{Value, json};
+
+/// Hostile lines and a fragment the error must mention (empty: any error).
+fn hostile() -> Vec<(String, &'static str)> {
+    let x = json!({"shape": [2, 2], "data": [0.1, 0.2, 0.3, 0.4]});
+    let mut lines = vec![
+        (String::new(), "empty"),
+        ("   ".into(), "empty"),
+        ("{".into(), "invalid request"),
+        ("[1, 2, 3]".into(), "invalid request"),
+        ("null".into(), "invalid request"),
+        ("\"softmax\"".into(), "invalid request"),
+        ("{\"op\": \"softmax\"}".into(), "input"),
+        (json!({"op": "softmax", "input": x, "bogus": 1}).to_string(), "bogus"),
+        (json!({"op": "hinge", "input": x}).to_string(), "unknown op"),
+        (json!({"op": "softmax", "input": x, "options": {"temperature": 1}}).to_string(), "temperature"),
+        (json!({"op": "softmax", "dtype": "f16", "input": x}).to_string(), "dtype"),
+        (json!({"op": "bce", "input": x, "target": x, "options": {"reduction": "avg"}}).to_string(), "reduction"),
+        (json!({"op": "softmax", "input": {"shape": [2, 2], "data": [1, 2, 3]}}).to_string(), "values"),
+        (json!({"op": "softmax", "input": {"shape": [-2], "data": []}}).to_string(), "non-negative"),
+        (json!({"op": "softmax", "input": {"shape": [1.5], "data": [1]}}).to_string(), "non-negative"),
+        (json!({"op": "softmax", "input": {"shape": [1048576, 1048576], "data": []}}).to_string(), "elements"),
+        (json!({"op": "softmax", "input": {"shape": [4294967296u64, 4294967296u64, 4294967296u64], "data": []}}).to_string(), "elements"),
+        (json!({"op": "softmax", "input": {"shape": [1, 1, 1, 1, 1, 1, 1, 1, 1], "data": [1]}}).to_string(), "dimensions"),
+        (json!({"op": "softmax", "input": {"shape": [2], "data": [1, "x"]}}).to_string(), "invalid request"),
+        (json!({"op": "softmax", "input": {"shape": [2], "data": [1, {"a": 1}]}}).to_string(), "invalid request"),
+        (json!({"op": "softmax", "input": {"shape": [2], "data": [1, 2]}, "options": {"dim": "x"}}).to_string(), "dim"),
+        (json!({"op": "bce", "input": {"shape": [2], "data": ["nan", 0.5]}, "target": {"shape": [2], "data": [0, 1]}}).to_string(), "between 0 and 1"),
+        (json!({"op": "cross_entropy", "input": x, "target": {"shape": [2], "data": [0, 9], "dtype": "i64"}}).to_string(), "out of bounds"),
+        (json!({"op": "cross_entropy", "input": x, "target": {"shape": [2], "data": [0, 0.5], "dtype": "i64"}}).to_string(), "class index"),
+        (json!({"op": "softmax", "input": x, "grad_output": {"shape": [3], "data": [1, 2, 3]}}).to_string(), "grad_output"),
+        ("\u{0}\u{1}garbage\u{7f}".into(), "invalid request"),
+    ];
+    // A line past the 8 MiB limit, refused without being parsed.
+    lines.push((format!("{{\"op\":\"softmax\",\"input\":{{\"shape\":[1],\"data\":[{}1]}}}}", "0,".repeat(4_500_000)), "longer than"));
+    lines
+}
+
+#[test]
+fn thousands_of_mixed_lines_get_one_right_answer_each() {
+    let cases: Vec<Value> = include_str!("fixtures/pytorch_cases.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|c: &Value| c["expected"].get("error").is_none())
+        .collect();
+    let hostile = hostile();
+    // Interleave: each good case, then a hostile line, until 3,000 lines.
+    let mut lines: Vec<(String, Result<&Value, &str>)> = Vec::new();
+    let mut k = 0;
+    while lines.len() < 3000 {
+        let case = &cases[k % cases.len()];
+        lines.push((case["request"].to_string(), Ok(case)));
+        let (bad, needle) = &hostile[k % hostile.len()];
+        lines.push((bad.clone(), Err(needle)));
+        k += 1;
+    }
+    let input: String = lines.iter().map(|(l, _)| format!("{l}\n")).collect();
+    let responses = common::eval_lines(input.as_bytes());
+    assert_eq!(responses.len(), lines.len(), "one response per line");
+    for ((line, want), response) in lines.iter().zip(&responses) {
+        let r: Value = serde_json::from_str(response).expect("every response is JSON");
+        match want {
+            Ok(case) => {
+                let (rtol, atol) = (case["rtol"].as_f64().unwrap(), case["atol"].as_f64().unwrap());
+                assert!(r.get("error").is_none(), "{}: {response:.300}", case["id"]);
+                for key in ["output", "grad_input"] {
+                    let m = common::mismatch(&case["expected"][key], &r[key], rtol, atol);
+                    assert!(m.is_none(), "{} {key}: {m:?}", case["id"]);
+                }
+            }
+            Err(needle) => {
+                let message = r["error"].as_str().unwrap_or_else(|| panic!("no error for {line:.200}: {response:.200}"));
+                assert!(message.contains(needle), "{line:.120} -> {message}");
+            }
+        }
+    }
+}
