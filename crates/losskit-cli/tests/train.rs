@@ -195,3 +195,65 @@ fn trains_on_any_mnist_format_directory() {
     assert!(run.status.success(), "{}", text(&run.stderr));
     assert!(text(&run.stdout).contains("Test accuracy: 1.0000 (300/300)"), "{}", text(&run.stdout));
 }
+
+/// Kills a run `kills` times at pseudo-random moments (mid-step, mid-checkpoint write),
+/// resuming after each; every checkpoint left behind must load, resumes never go back an
+/// epoch, and the run must end with the weights of an uninterrupted one.
+fn survive_kills(name: &str, kills: usize, seed: u64) {
+    let whole = scratch(&format!("{name}-whole"));
+    let run = losskit(&["train", "--epochs", "4", "--out", whole.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+
+    let dir = scratch(name);
+    let d = dir.to_str().unwrap();
+    let mut state = seed;
+    let mut last_epoch = 0;
+    for k in 0..kills {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let delay = std::time::Duration::from_micros(200_000 + (state >> 33) % 900_000);
+        let args: Vec<&str> = if dir.join("checkpoint.bin").exists() {
+            vec!["train", "--resume", d]
+        } else {
+            vec!["train", "--epochs", "4", "--out", d]
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_losskit"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill(); // SIGKILL: no chance to clean up
+        let out = child.wait_with_output().unwrap();
+        let stdout = text(&out.stdout);
+        if let Some(epoch) = stdout.lines().find_map(|l| l.strip_prefix("Resuming ")).and_then(|l| l.rsplit(' ').next()) {
+            let epoch: usize = epoch.parse().unwrap();
+            assert!(epoch >= last_epoch, "kill {k}: resumed from epoch {epoch} after {last_epoch}");
+            last_epoch = epoch;
+        }
+        if dir.join("checkpoint.bin").exists() {
+            // Whatever the moment of the kill, the checkpoint is whole: a resume accepts it.
+            let check = losskit(&["train", "--resume", d, "--epochs", "0"]);
+            assert!(text(&check.stderr).contains("--epochs must be at least 1"), "kill {k}: {}", text(&check.stderr));
+        }
+    }
+    let args: Vec<&str> = if dir.join("checkpoint.bin").exists() {
+        vec!["train", "--resume", d]
+    } else {
+        vec!["train", "--epochs", "4", "--out", d]
+    };
+    let finish = losskit(&args);
+    assert!(finish.status.success(), "{}", text(&finish.stderr));
+    assert_eq!(weights(&dir), weights(&whole), "the resumed run ends with other weights");
+}
+
+#[test]
+fn runs_survive_a_few_kills() {
+    survive_kills("kills-short", 3, 11);
+}
+
+#[test]
+#[ignore = "long: 20 kills; .ci/run includes it"]
+fn runs_survive_many_kills() {
+    survive_kills("kills-long", 20, 29);
+}

@@ -76,3 +76,24 @@ fn non_finite_inputs_propagate_as_in_pytorch() {
     assert_eq!(out[0], f64::INFINITY);
     assert!(out[1].is_nan());
 }
+
+#[test]
+fn nan_and_infinity_propagate_on_every_path() {
+    let nan = f64::NAN;
+    for composed in [false, true] {
+        let run = |f: &dyn Fn() -> Vec<f64>| if composed { losskit::kernel::with_composed(f) } else { f() };
+        let none = Reduction::None;
+        let ce = run(&|| read(cross_entropy(f64s(&[nan, 0.0, 1.0, 2.0], [2, 2]), ints(&[1, 0], [2]), &CrossEntropyOptions::default().with_reduction(none)).unwrap()));
+        assert!(ce[0].is_nan() && ce[1].is_finite(), "{composed}: {ce:?}");
+        let mean = run(&|| read(cross_entropy(f64s(&[nan, 0.0, 1.0, 2.0], [2, 2]), ints(&[1, 0], [2]), &CrossEntropyOptions::default()).unwrap()));
+        assert!(mean[0].is_nan());
+        let focal = run(&|| read(sigmoid_focal(f64s(&[nan, f64::INFINITY, -1.0], [3]), f64s(&[1.0, 0.0, 1.0], [3]), &SigmoidFocalOptions::default().with_reduction(none)).unwrap()));
+        assert!(focal[0].is_nan() && focal[1] == f64::INFINITY && focal[2].is_finite(), "{composed}: {focal:?}");
+        let bcel = run(&|| read(bce_with_logits(f64s(&[f64::NEG_INFINITY, 3.0], [2]), f64s(&[1.0, 1.0], [2]), &BceWithLogitsOptions::default().with_reduction(none)).unwrap()));
+        assert!(bcel[0] == f64::INFINITY && bcel[1].is_finite(), "{composed}: {bcel:?}");
+    }
+    let sm = read(softmax(f64s(&[nan, 1.0, 2.0, 3.0], [2, 2]), 1).unwrap());
+    assert!(sm[0].is_nan() && sm[1].is_nan() && sm[2].is_finite());
+    let nl = read(nll(f64s(&[nan, 0.0, -1.0, -2.0], [2, 2]), ints(&[0, 1], [2]), &NllOptions::default().with_reduction(Reduction::None)).unwrap());
+    assert!(nl[0].is_nan() && nl[1] == 2.0);
+}
