@@ -1,6 +1,6 @@
 //! `losskit`: PyTorch-exact losses from the command line.
 
-use losskit_cli::{alloc, bench, eval, train};
+use losskit_cli::{alloc, bench, compare, eval, train};
 
 use std::fs::File;
 use std::io::{self, BufReader};
@@ -25,6 +25,8 @@ enum Command {
     },
     /// Train the tutorial's MLP (784-500-10) on MNIST-format data; see --help for the options.
     Train(train::TrainArgs),
+    /// Train the same network under several losses on imbalanced data and compare them.
+    Compare(compare::CompareArgs),
     /// Time forward+backward of the losses against burn's and PyTorch's (f32, CPU).
     Bench(bench::BenchArgs),
 }
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         },
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,10 @@
 //! `losskit train`: the tutorial's MNIST run, with checkpoints, resume and reports.
 
 mod checkpoint;
-mod model;
-mod report;
+pub(crate) mod model;
+pub(crate) mod report;
+
+pub(crate) use checkpoint::write_atomic;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -175,7 +177,7 @@ impl TrainArgs {
 }
 
 /// Images `(n, 784)` normalised as the tutorial's `Normalize((0.5,), (0.5,))`, and labels.
-fn batch(split: &Split, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+pub(crate) fn batch(split: &Split, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
     let pixels: Vec<f32> = indices
         .iter()
         .flat_map(|&i| split.image(i).iter().map(|&p| (p as f32 / 255.0 - 0.5) / 0.5))

@@ -71,13 +71,18 @@ pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), String> {
 
 static FONT: &[u8] = include_bytes!("../../../../data/fonts/DejaVuSans.ttf");
 
+/// Makes plotters' "sans-serif" the embedded DejaVu Sans (no system fonts needed).
+pub(crate) fn use_embedded_font() {
+    // Registering twice is harmless: the font is the same.
+    let _ = register_font("sans-serif", FontStyle::Normal, FONT);
+}
+
 /// `loss.png`: the per-step loss and its per-epoch mean, drawn with plotters.
 pub fn write_loss_plot(dir: &Path, metrics: &[Metric], title: &str) -> Result<(), String> {
     if metrics.is_empty() {
         return Ok(());
     }
-    // Registering twice is harmless: the font is the same.
-    let _ = register_font("sans-serif", FontStyle::Normal, FONT);
+    use_embedded_font();
     let path = dir.join("loss.tmp.png");
     draw(&path, metrics, title).map_err(|e| format!("cannot draw {}: {e}", path.display()))?;
     std::fs::rename(&path, dir.join("loss.png")).map_err(|e| format!("cannot write loss.png: {e}"))
