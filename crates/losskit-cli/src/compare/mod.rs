@@ -183,7 +183,7 @@ pub fn run(mut args: CompareArgs) -> Result<(), String> {
         args.seeds = args.seeds.min(2);
         args.epochs = args.epochs.min(2);
     }
-    if args.ratio == 0 || args.seeds == 0 || args.epochs == 0 || args.positive as usize >= CLASSES || !(args.imbalance >= 1.0) {
+    if args.ratio == 0 || args.seeds == 0 || args.epochs == 0 || args.positive as usize >= CLASSES || args.imbalance.is_nan() || args.imbalance < 1.0 {
         return Err("--ratio, --seeds and --epochs must be at least 1, --positive a class 0-9, --imbalance >= 1".into());
     }
     let data: Dataset = match &args.data {

@@ -27,6 +27,11 @@ impl Split {
         self.labels.len()
     }
 
+    /// Whether there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
     /// The pixels of example `i`.
     pub fn image(&self, i: usize) -> &[u8] {
         &self.images[i * PIXELS..(i + 1) * PIXELS]

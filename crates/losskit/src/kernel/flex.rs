@@ -12,6 +12,39 @@ use super::rows::{Real, RowTarget, assume_init, cross_entropy_row};
 use super::sigmoid::{Focal, sigmoid_element};
 use super::{CrossEntropyRows, LossKernels, SigmoidLosses};
 
+/// Defines a kernel function whose body is compiled three times, for AVX-512, for AVX2 with
+/// FMA and for the baseline, and runs the widest one the processor has (checked at run time):
+/// the binary stays portable and still uses the vector unit it finds.
+macro_rules! multiversion {
+    ($(#[$doc:meta])* fn $name:ident<$t:ident: Real>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        $(#[$doc])*
+        fn $name<$t: Real>($($arg: $ty),*) -> $ret {
+            #[inline(always)]
+            fn body<$t: Real>($($arg: $ty),*) -> $ret $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512<$t: Real>($($arg: $ty),*) -> $ret {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2<$t: Real>($($arg: $ty),*) -> $ret {
+                    body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the feature was detected at run time.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the features were detected at run time.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+
 /// Rows per rayon task: enough work (about 16k elements) to pay for the hand-off.
 fn min_rows(classes: usize) -> usize {
     (16_384 / classes.max(1)).max(1)
@@ -92,32 +125,11 @@ fn written<T: Send>(n: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<
     v
 }
 
-/// The row kernel compiled for the widest vector unit this processor has.
-fn simd_row<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the feature was detected at run time.
-            return unsafe { row_avx512(x, grad, t) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the features were detected at run time.
-            return unsafe { row_avx2(x, grad, t) };
-        }
+multiversion! {
+    /// The row kernel compiled for the widest vector unit this processor has.
+    fn simd_row<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
+        cross_entropy_row(x, grad, t)
     }
-    cross_entropy_row(x, grad, t)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn row_avx512<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
-    cross_entropy_row(x, grad, t)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn row_avx2<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
-    cross_entropy_row(x, grad, t)
 }
 
 /// Typed contiguous data of a flex tensor (copied only when it is a strided view).
@@ -316,50 +328,17 @@ fn sigmoid_loops_for<T: Real>(
     }
 }
 
-/// The elementwise kernel compiled for the widest vector unit this processor has.
-fn simd_sigmoid<T: Real>(
-    xs: &[T],
-    ys: &[T],
-    ls: &mut [MaybeUninit<T>],
-    gs: Option<&mut [MaybeUninit<T>]>,
-    p: SigmoidParams<'_, T>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the feature was detected at run time.
-            return unsafe { sigmoid_avx512(xs, ys, ls, gs, p) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the features were detected at run time.
-            return unsafe { sigmoid_avx2(xs, ys, ls, gs, p) };
-        }
+multiversion! {
+    /// The elementwise kernel compiled for the widest vector unit this processor has.
+    fn simd_sigmoid<T: Real>(
+        xs: &[T],
+        ys: &[T],
+        ls: &mut [MaybeUninit<T>],
+        gs: Option<&mut [MaybeUninit<T>]>,
+        p: SigmoidParams<'_, T>,
+    ) -> () {
+        sigmoid_chunk(xs, ys, ls, gs, p)
     }
-    sigmoid_chunk(xs, ys, ls, gs, p)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn sigmoid_avx512<T: Real>(
-    xs: &[T],
-    ys: &[T],
-    ls: &mut [MaybeUninit<T>],
-    gs: Option<&mut [MaybeUninit<T>]>,
-    p: SigmoidParams<'_, T>,
-) {
-    sigmoid_chunk(xs, ys, ls, gs, p)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sigmoid_avx2<T: Real>(
-    xs: &[T],
-    ys: &[T],
-    ls: &mut [MaybeUninit<T>],
-    gs: Option<&mut [MaybeUninit<T>]>,
-    p: SigmoidParams<'_, T>,
-) {
-    sigmoid_chunk(xs, ys, ls, gs, p)
 }
 
 /// The largest chunk the reduced elementwise kernel keeps on the stack.

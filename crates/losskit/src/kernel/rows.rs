@@ -35,9 +35,23 @@ pub(crate) trait Real:
     fn ln_1p_unit(self) -> Self;
     /// `ln(v)` for positive `v` (0 gives -inf).
     fn ln_positive(self) -> Self;
-    fn select(cond: bool, a: Self, b: Self) -> Self;
-    fn max(self, other: Self) -> Self;
-    fn is_nan(self) -> bool;
+
+    /// `a` where `cond`, else `b` (a branch LLVM turns into a blend).
+    #[inline(always)]
+    fn select(cond: bool, a: Self, b: Self) -> Self {
+        if cond { a } else { b }
+    }
+    /// The larger of the two; the first when either is NaN (NaN is tracked separately).
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        if self > other { self } else { other }
+    }
+
+    #[inline(always)]
+    #[allow(clippy::eq_op)] // NaN is the one value unequal to itself
+    fn is_nan(self) -> bool {
+        self != self
+    }
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
 }
@@ -101,20 +115,6 @@ impl Real for f32 {
         if self < f32::MIN_POSITIVE { f32::NEG_INFINITY } else { value }
     }
 
-    #[inline(always)]
-    fn select(cond: bool, a: Self, b: Self) -> Self {
-        if cond { a } else { b }
-    }
-
-    #[inline(always)]
-    fn max(self, other: Self) -> Self {
-        if self > other { self } else { other }
-    }
-
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        f32::is_nan(self)
-    }
 
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -152,20 +152,6 @@ impl Real for f64 {
         f64::ln(self)
     }
 
-    #[inline(always)]
-    fn select(cond: bool, a: Self, b: Self) -> Self {
-        if cond { a } else { b }
-    }
-
-    #[inline(always)]
-    fn max(self, other: Self) -> Self {
-        if self > other { self } else { other }
-    }
-
-    #[inline(always)]
-    fn is_nan(self) -> bool {
-        f64::is_nan(self)
-    }
 
     fn from_f64(v: f64) -> Self {
         v
