@@ -78,9 +78,12 @@ def main(mode, directory):
         root = tempfile.mkdtemp()
         raw = os.path.join(root, "FashionMNIST", "raw")
         os.makedirs(raw)
+        # torchvision looks for the decompressed files under <root>/FashionMNIST/raw.
         for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]:
             src = find(directory, name)
-            shutil.copy(src, os.path.join(raw, os.path.basename(src)))
+            opener = gzip.open if src.endswith(".gz") else open
+            with opener(src, "rb") as f_in, open(os.path.join(raw, name), "wb") as f_out:
+                shutil.copyfileobj(f_in, f_out)
         transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
         dataset = datasets.FashionMNIST(root=root, train=True, transform=transform, download=False)
         seconds = train(model, DataLoader(dataset=dataset, batch_size=64, shuffle=True))
