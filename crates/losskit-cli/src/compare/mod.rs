@@ -118,6 +118,7 @@ fn logits(model: &Mlp, split: &Split, indices: &[usize]) -> Vec<f32> {
 fn binary_metrics(scores: &[f64], labels: &[bool]) -> serde_json::Value {
     let (precision, recall, f1) = precision_recall_f1(scores, labels, 0.5);
     let (best, threshold) = best_f1(scores, labels);
+    let (best_precision, best_recall, _) = precision_recall_f1(scores, labels, threshold);
     serde_json::json!({
         "average_precision": average_precision(scores, labels),
         "roc_auc": roc_auc(scores, labels),
@@ -126,6 +127,8 @@ fn binary_metrics(scores: &[f64], labels: &[bool]) -> serde_json::Value {
         "f1": f1,
         "best_f1": best,
         "best_f1_threshold": threshold,
+        "best_f1_precision": best_precision,
+        "best_f1_recall": best_recall,
         "ece": expected_calibration_error(scores, labels, 10),
     })
 }
