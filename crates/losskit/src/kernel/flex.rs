@@ -236,7 +236,8 @@ fn run_sigmoid<T: Real + bytemuck::Pod + burn::tensor::Element>(
     )
 }
 
-/// One chunk, with the branches that do not depend on the element taken outside the loops.
+/// One chunk, with the branches that do not depend on the element taken outside the loops:
+/// each arm hands the loops a constant focal variant and target kind, which inlining folds.
 #[inline(always)]
 fn sigmoid_chunk<T: Real>(
     xs: &[T],
@@ -245,49 +246,31 @@ fn sigmoid_chunk<T: Real>(
     gs: Option<&mut [MaybeUninit<T>]>,
     p: SigmoidParams<'_, T>,
 ) {
-    let s = p.grad_scale;
-    match p.focal {
-        None => sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, None, s),
-        Some((gamma, None)) => sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, Some((gamma, None)), s),
-        Some((gamma, Some(alpha))) => {
-            sigmoid_loops(xs, ys, ls, gs, p.pos_weight, p.weight, Some((gamma, Some(alpha))), s)
+    let hard = p.focal.is_some() && ys.iter().fold(true, |all, &y| all & ((y == T::ZERO) | (y == T::ONE)));
+    match (p.focal, hard) {
+        (None, _) => sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: None, ..p }, false),
+        (Some((gamma, None)), true) => sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, None)), ..p }, true),
+        (Some((gamma, None)), false) => sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, None)), ..p }, false),
+        (Some((gamma, Some(alpha))), true) => {
+            sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, Some(alpha))), ..p }, true)
+        }
+        (Some((gamma, Some(alpha))), false) => {
+            sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, Some(alpha))), ..p }, false)
         }
     }
 }
 
+/// The elementwise loops; `hard` promises every target is 0 or 1.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn sigmoid_loops<T: Real>(
     xs: &[T],
     ys: &[T],
     ls: &mut [MaybeUninit<T>],
     gs: Option<&mut [MaybeUninit<T>]>,
-    pos_weight: &[T],
-    weight: &[T],
-    focal: Focal<T>,
-    grad_scale: T,
-) {
-    let hard = focal.is_some() && ys.iter().fold(true, |all, &y| all & ((y == T::ZERO) | (y == T::ONE)));
-    if hard {
-        sigmoid_loops_for(xs, ys, ls, gs, pos_weight, weight, focal, grad_scale, true)
-    } else {
-        sigmoid_loops_for(xs, ys, ls, gs, pos_weight, weight, focal, grad_scale, false)
-    }
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn sigmoid_loops_for<T: Real>(
-    xs: &[T],
-    ys: &[T],
-    ls: &mut [MaybeUninit<T>],
-    gs: Option<&mut [MaybeUninit<T>]>,
-    pos_weight: &[T],
-    weight: &[T],
-    focal: Focal<T>,
-    grad_scale: T,
+    p: SigmoidParams<'_, T>,
     hard: bool,
 ) {
+    let (pos_weight, weight, focal, grad_scale) = (p.pos_weight, p.weight, p.focal, p.grad_scale);
     if pos_weight.len() == 1 && weight.len() == 1 {
         let (pw, w) = (pos_weight[0], weight[0]);
         match gs {
