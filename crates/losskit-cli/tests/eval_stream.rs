@@ -36,6 +36,9 @@ fn hostile() -> Vec<(String, &'static str)> {
         (json!({"op": "softmax", "input": x, "grad_output": {"shape": [3], "data": [1, 2, 3]}}).to_string(), "grad_output"),
         ("\u{0}\u{1}garbage\u{7f}".into(), "invalid request"),
     ];
+    // Found by the eval fuzz target: a class index beyond i32 once reached a failed cast.
+    lines.push((include_str!("fixtures/fuzz-eval-huge-target.json").trim().to_string(), "Target 555555555555554 is out of bounds for 5 classes"));
+    lines.push((json!({"op": "nll", "input": x, "target": {"shape": [2], "data": [0, -9_000_000_000_000i64], "dtype": "i64"}}).to_string(), "out of bounds"));
     // A line past the 8 MiB limit, refused without being parsed.
     lines.push((format!("{{\"op\":\"softmax\",\"input\":{{\"shape\":[1],\"data\":[{}1]}}}}", "0,".repeat(4_500_000)), "longer than"));
     lines
@@ -79,4 +82,20 @@ fn thousands_of_mixed_lines_get_one_right_answer_each() {
             }
         }
     }
+}
+
+#[test]
+fn an_ignore_index_beyond_i32_ignores_its_targets() {
+    // PyTorch holds targets as int64: an ignore_index of 2^50 is legal and must not fail a cast.
+    let request = json!({"op": "cross_entropy", "dtype": "f64",
+        "input": {"shape": [2, 3], "data": [1.0, 2.0, 3.0, 0.5, 0.1, -1.0]},
+        "target": {"shape": [2], "data": [1125899906842624i64, 2], "dtype": "i64"},
+        "options": {"ignore_index": 1125899906842624i64, "reduction": "sum"}});
+    let single = json!({"op": "cross_entropy", "dtype": "f64",
+        "input": {"shape": [1, 3], "data": [0.5, 0.1, -1.0]},
+        "target": {"shape": [1], "data": [2], "dtype": "i64"}, "options": {"reduction": "sum"}});
+    let lines = common::eval_lines(format!("{request}\n{single}\n").as_bytes());
+    let (a, b): (Value, Value) = (serde_json::from_str(&lines[0]).unwrap(), serde_json::from_str(&lines[1]).unwrap());
+    assert!(a.get("error").is_none(), "{a}");
+    assert_eq!(a["output"], b["output"], "the ignored row adds nothing");
 }

@@ -97,3 +97,18 @@ fn nan_and_infinity_propagate_on_every_path() {
     let nl = read(nll(f64s(&[nan, 0.0, -1.0, -2.0], [2, 2]), ints(&[0, 1], [2]), &NllOptions::default().with_reduction(Reduction::None)).unwrap());
     assert!(nl[0].is_nan() && nl[1] == 2.0);
 }
+
+#[test]
+fn an_ignore_index_the_target_type_cannot_hold_ignores_nothing() {
+    // The default integer tensor may be i32; i64::MAX must not fail a cast.
+    let x = f64s(&[1.0, 2.0, 3.0, 0.5, 0.1, -1.0], [2, 3]);
+    let o = CrossEntropyOptions::default().with_ignore_index(i64::MAX);
+    let with_huge = scalar(cross_entropy(x.clone(), ints(&[2, 0], [2]), &o).unwrap());
+    let plain = scalar(cross_entropy(x, ints(&[2, 0], [2]), &CrossEntropyOptions::default()).unwrap());
+    assert_eq!(with_huge, plain);
+    let composed = losskit::kernel::with_composed(|| {
+        let x = f64s(&[1.0, 2.0, 3.0, 0.5, 0.1, -1.0], [2, 3]);
+        scalar(cross_entropy(x, ints(&[2, 0], [2]), &o).unwrap())
+    });
+    assert!((composed - plain).abs() < 1e-12);
+}

@@ -87,8 +87,10 @@ impl Ctx {
         self.float(t.floats(), dims).require_grad()
     }
 
+    /// Class indices as i64, as PyTorch holds them: the device's default integer type may be
+    /// narrower, and an index like 2^50 must reach the bounds check, not a failed cast.
     fn index<const D: usize>(&self, values: Vec<i64>, dims: [usize; D]) -> Tensor<D, Int> {
-        Tensor::from_data(TensorData::new(values, dims), &self.device)
+        Tensor::from_data(TensorData::new(values, dims), (&self.device, DType::I64))
     }
 
     /// A broadcast operand padded to rank `R`.

@@ -128,6 +128,20 @@ pub(crate) fn along_classes<const D: usize>(weight: Tensor<1>) -> Tensor<D> {
     weight.reshape(dims)
 }
 
+/// Whether `value` is representable in the integer dtype `dtype`.
+fn fits_int_dtype(value: i64, dtype: burn::tensor::DType) -> bool {
+    use burn::tensor::DType;
+    match dtype {
+        DType::I32 => i32::try_from(value).is_ok(),
+        DType::I16 => i16::try_from(value).is_ok(),
+        DType::I8 => i8::try_from(value).is_ok(),
+        DType::U8 => u8::try_from(value).is_ok(),
+        DType::U16 => u16::try_from(value).is_ok(),
+        DType::U32 => u32::try_from(value).is_ok(),
+        _ => true,
+    }
+}
+
 /// What the class-index losses share: the picked log-probabilities and the target weights.
 pub(crate) struct PickedTargets<const T: usize> {
     /// `lp[i, y_i]`, 0 where ignored.
@@ -147,7 +161,13 @@ pub(crate) fn pick_targets<const D: usize, const T: usize>(
 ) -> PickedTargets<T> {
     let dtype = log_probs.dtype();
     let target_dims = target.dims();
-    let ignored = target.clone().equal_elem(ignore_index);
+    // Compared in the targets' own integer type, an ignore_index that type cannot hold
+    // would fail the cast: such an index matches no target.
+    let ignored = if fits_int_dtype(ignore_index, target.dtype()) {
+        target.clone().equal_elem(ignore_index)
+    } else {
+        target.clone().equal_elem(0).bool_and(target.clone().not_equal_elem(0))
+    };
     // An ignored index (-100 by default) cannot be gathered: any valid class stands in,
     // and its terms are zeroed below.
     let safe = target.mask_fill(ignored.clone(), 0);

@@ -235,7 +235,9 @@ pub fn softmax_focal<const D: usize, const T: usize>(
     let target_class = {
         let mut class_dims = [1usize; D];
         class_dims[1] = classes;
-        let ids = Tensor::<1, Int>::arange(0..classes as i64, &log_probs.device()).reshape(class_dims);
+        let ids = Tensor::<1, Int>::arange(0..classes as i64, &log_probs.device())
+            .cast(target.dtype())
+            .reshape(class_dims);
         ids.expand(log_probs.dims())
             .equal(target.clone().unsqueeze_dim::<D>(1).expand(log_probs.dims()))
     };
