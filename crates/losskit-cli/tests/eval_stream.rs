@@ -39,6 +39,9 @@ fn hostile() -> Vec<(String, &'static str)> {
     // Found by the eval fuzz target: a class index beyond i32 once reached a failed cast.
     lines.push((include_str!("fixtures/fuzz-eval-huge-target.json").trim().to_string(), "Target 555555555555554 is out of bounds for 5 classes"));
     lines.push((json!({"op": "nll", "input": x, "target": {"shape": [2], "data": [0, -9_000_000_000_000i64], "dtype": "i64"}}).to_string(), "out of bounds"));
+    // Found by the eval fuzz target: no classes at all once reached a reduction over nothing.
+    lines.push((include_str!("fixtures/fuzz-eval-zero-classes.json").trim().to_string(), "no classes"));
+    lines.push((json!({"op": "nll", "input": {"shape": [2, 0], "data": []}, "target": {"shape": [2], "data": [0, 0], "dtype": "i64"}}).to_string(), "no classes"));
     // A line past the 8 MiB limit, refused without being parsed.
     lines.push((format!("{{\"op\":\"softmax\",\"input\":{{\"shape\":[1],\"data\":[{}1]}}}}", "0,".repeat(4_500_000)), "longer than"));
     lines
@@ -98,4 +101,14 @@ fn an_ignore_index_beyond_i32_ignores_its_targets() {
     let (a, b): (Value, Value) = (serde_json::from_str(&lines[0]).unwrap(), serde_json::from_str(&lines[1]).unwrap());
     assert!(a.get("error").is_none(), "{a}");
     assert_eq!(a["output"], b["output"], "the ignored row adds nothing");
+}
+
+#[test]
+fn softmax_over_an_empty_dimension_is_empty() {
+    for op in ["softmax", "log_softmax", "entropy"] {
+        let request = json!({"op": op, "dtype": "f64", "input": {"shape": [2, 0], "data": []}, "options": {"dim": 1}});
+        let lines = common::eval_lines(format!("{request}\n").as_bytes());
+        let r: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert!(r.get("error").is_none(), "{op}: {r}");
+    }
 }

@@ -118,6 +118,9 @@ pub(crate) fn check_index_target<const D: usize, const T: usize>(
             "Expected target size {expected:?}, got {target:?} (input size {input:?})"
         )));
     }
+    if input[1] == 0 {
+        return Err(LossError::Shape(format!("the input {input:?} has no classes (C = 0)")));
+    }
     Ok(input[1])
 }
 

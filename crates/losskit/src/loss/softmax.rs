@@ -21,6 +21,9 @@ pub fn resolve_dim<const D: usize>(dim: i64) -> Result<usize, LossError> {
 /// `dim` may be negative. Same shape as the input. Errors on a `dim` out of range.
 pub fn softmax<const D: usize>(input: Tensor<D>, dim: i64) -> Result<Tensor<D>, LossError> {
     let dim = resolve_dim::<D>(dim)?;
+    if input.dims()[dim] == 0 {
+        return Ok(input); // nothing to normalise: the empty result, as PyTorch's
+    }
     Ok(activation::softmax(input, dim))
 }
 
@@ -29,6 +32,9 @@ pub fn softmax<const D: usize>(input: Tensor<D>, dim: i64) -> Result<Tensor<D>, 
 /// `dim` may be negative. Same shape as the input. Errors on a `dim` out of range.
 pub fn log_softmax<const D: usize>(input: Tensor<D>, dim: i64) -> Result<Tensor<D>, LossError> {
     let dim = resolve_dim::<D>(dim)?;
+    if input.dims()[dim] == 0 {
+        return Ok(input); // nothing to normalise: the empty result, as PyTorch's
+    }
     Ok(activation::log_softmax(input, dim))
 }
 
