@@ -112,3 +112,13 @@ fn softmax_over_an_empty_dimension_is_empty() {
         assert!(r.get("error").is_none(), "{op}: {r}");
     }
 }
+
+#[test]
+fn softmax_focal_over_an_empty_batch_is_a_nan_mean() {
+    // Found by the eval fuzz target: an empty batch once reached a broadcast to size 0.
+    let line = include_str!("fixtures/fuzz-eval-empty-focal.json").trim();
+    let lines = common::eval_lines(format!("{line}\n").as_bytes());
+    let r: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(r["output"], json!({"shape": [], "data": ["nan"]}), "{r}");
+    assert_eq!(r["grad_input"], json!({"shape": [0, 3], "data": []}), "{r}");
+}

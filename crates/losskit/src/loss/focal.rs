@@ -231,6 +231,12 @@ pub fn softmax_focal<const D: usize, const T: usize>(
         }
         FocalAlpha::None => None,
     };
+    if target.dims().contains(&0) {
+        // An empty batch: a zero sum and, over no targets, a NaN mean, as cross entropy's.
+        let loss = input.sum_dim(1).squeeze_dim::<T>(1);
+        let none_counted = loss.clone().sum().mul_scalar(0.0);
+        return Ok(reduce(loss, options.reduction, Denominator::Total(none_counted)));
+    }
     let log_probs = log_softmax(input, 1);
     let target_class = {
         let mut class_dims = [1usize; D];
