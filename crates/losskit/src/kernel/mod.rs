@@ -82,23 +82,22 @@ pub fn with_composed<R>(f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// Whether `tensor` lives on flex (with or without autodiff), where the kernels run.
-fn on_flex<const D: usize>(tensor: &Tensor<D>) -> bool {
+/// The flex tensor under `tensor` (with or without autodiff), or `None` on any other
+/// backend: where the kernels can run and read storage in place.
+fn flex_primitive<const D: usize>(tensor: &Tensor<D>) -> Option<burn_flex::FlexTensor> {
     use burn::backend::Flex;
     use burn_autodiff::Autodiff;
     use burn_autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
     let t = || tensor.clone();
-    t().try_into_primitive::<Flex>().is_ok()
-        || t().try_into_primitive::<Autodiff<Flex, NoCheckpointing>>().is_ok()
-        || t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>().is_ok()
+    t().try_into_primitive::<Flex>()
+        .ok()
+        .or_else(|| t().try_into_primitive::<Autodiff<Flex, NoCheckpointing>>().ok().map(|p| p.primitive().clone()))
+        .or_else(|| t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>().ok().map(|p| p.primitive().clone()))
 }
 
 /// The first value of `tensor` outside `[0, 1]` (NaN included), read in place from flex
 /// storage; `None` when the tensor is not on flex (the caller then reads a copy).
 pub(crate) fn first_outside_unit<const D: usize>(tensor: &Tensor<D>) -> Option<Option<f64>> {
-    use burn::backend::Flex;
-    use burn_autodiff::Autodiff;
-    use burn_autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
     fn scan(t: &burn_flex::FlexTensor) -> Option<f64> {
         let bad = |v: f64| !(0.0..=1.0).contains(&v);
         let t = t.to_contiguous();
@@ -108,24 +107,14 @@ pub(crate) fn first_outside_unit<const D: usize>(tensor: &Tensor<D>) -> Option<O
             _ => t.clone().into_data().iter::<f64>().find(|&v| bad(v)),
         }
     }
-    let t = || tensor.clone();
-    if let Ok(p) = t().try_into_primitive::<Flex>() {
-        return Some(scan(&p));
-    }
-    if let Ok(p) = t().try_into_primitive::<Autodiff<Flex, NoCheckpointing>>() {
-        return Some(scan(p.primitive()));
-    }
-    if let Ok(p) = t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>() {
-        return Some(scan(p.primitive()));
-    }
-    None
+    flex_primitive(tensor).map(|p| scan(&p))
 }
 
 /// Whether the fused kernels may run on `tensor`: switched on, f32 or f64, on flex.
 fn fusable<const D: usize>(tensor: &Tensor<D>) -> bool {
     let dtype = tensor.dtype();
     let fast_dtype = dtype == burn::tensor::DType::F32 || dtype == burn::tensor::DType::F64;
-    ENABLED.with(|e| e.get()) && fast_dtype && on_flex(tensor)
+    ENABLED.with(|e| e.get()) && fast_dtype && flex_primitive(tensor).is_some()
 }
 
 /// Elementwise BCE-with-logits / sigmoid focal losses (or their scaled sum, shape `[1; D]`)
