@@ -8,27 +8,30 @@ use rayon::prelude::*;
 
 use core::mem::MaybeUninit;
 
-use super::rows::{Real, RowTarget, assume_init, cross_entropy_row};
+use super::rows::{
+    FocalTarget, Input, Out, ProbTarget, Real, RowTarget, assume_init, cross_entropy_row, focal_row, nll_row,
+    probabilities_row, softmax_backward_row, softmax_row, stream_fence,
+};
 use super::sigmoid::{Focal, sigmoid_element};
-use super::{CrossEntropyRows, LossKernels, SigmoidLosses};
+use super::{LossKernels, RowLoss, RowLosses, SigmoidLosses};
 
 /// Defines a kernel function whose body is compiled three times, for AVX-512, for AVX2 with
 /// FMA and for the baseline, and runs the widest one the processor has (checked at run time):
 /// the binary stays portable and still uses the vector unit it finds.
 macro_rules! multiversion {
-    ($(#[$doc:meta])* fn $name:ident<$t:ident: Real>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+    ($(#[$doc:meta])* fn $name:ident[$($gen:tt)*]($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
         $(#[$doc])*
-        fn $name<$t: Real>($($arg: $ty),*) -> $ret {
+        fn $name<$($gen)*>($($arg: $ty),*) -> $ret {
             #[inline(always)]
-            fn body<$t: Real>($($arg: $ty),*) -> $ret $body
+            fn body<$($gen)*>($($arg: $ty),*) -> $ret $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f")]
-                unsafe fn avx512<$t: Real>($($arg: $ty),*) -> $ret {
+                unsafe fn avx512<$($gen)*>($($arg: $ty),*) -> $ret {
                     body($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2<$t: Real>($($arg: $ty),*) -> $ret {
+                unsafe fn avx2<$($gen)*>($($arg: $ty),*) -> $ret {
                     body($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
@@ -50,69 +53,258 @@ fn min_rows(classes: usize) -> usize {
     (16_384 / classes.max(1)).max(1)
 }
 
-fn run<T: Real + bytemuck::Pod + burn::tensor::Element>(
-    logits: &FlexTensor,
-    options: &CrossEntropyRows,
-    with_grad: bool,
-) -> (FlexTensor, FlexTensor) {
-    let dims = logits.layout().shape().as_slice().to_vec();
-    let (n, c) = (dims[0], dims[1]);
-    let contiguous;
-    let x: &[T] = match logits.as_slice::<T>() {
-        Some(s) => s,
-        None => {
-            contiguous = logits.to_contiguous();
-            contiguous.storage::<T>()
-        }
+/// Outputs at least this large are streamed to memory ([`super::rows::write_row`]): they do
+/// not fit in the last-level cache, so caching them only costs a read of every line.
+const STREAM_BYTES: usize = 32 << 20;
+
+/// Whether an `(n, c)` output of `T` is written with non-temporal stores: large, and in
+/// rows long enough for whole blocks.
+fn streams<T>(n: usize, c: usize) -> bool {
+    n * c * core::mem::size_of::<T>() >= STREAM_BYTES && c >= 256
+}
+
+/// What [`map_rows`] computes on each row; `row` is inlined into the row loop, which is
+/// compiled once per vector unit.
+trait RowKernel<T: Real>: Sync {
+    /// What a row returns (its loss, or nothing).
+    type Output: Send + Copy + Default;
+    fn row(&self, i: usize, input: Input<'_, T>, out: Out<'_, T>) -> Self::Output;
+}
+
+/// Runs `kernel` over the rows of the `(n, c)` data `x` in parallel, each with a scratch
+/// row of its own (one per rayon task, reused for the task's rows) and the output row when
+/// there is an output; returns what each row returns.
+fn map_rows<T: Real, K: RowKernel<T>>(x: &[T], c: usize, out: Option<&mut [MaybeUninit<T>]>, kernel: &K) -> Vec<K::Output> {
+    let n = x.len().checked_div(c).unwrap_or(0);
+    let mut results = vec![K::Output::default(); n];
+    if n == 0 {
+        return results;
+    }
+    let stream = out.is_some() && streams::<T>(n, c);
+    let per_task = min_rows(c);
+    let init = || Vec::<MaybeUninit<T>>::new();
+    let task = |scratch: &mut Vec<MaybeUninit<T>>, t: usize, rs: &mut [K::Output], outs: Option<&mut [MaybeUninit<T>]>| {
+        scratch.resize(c, MaybeUninit::uninit());
+        let rows = Rows { x, c, first: t * per_task, stream };
+        simd_rows(kernel, rows, rs, outs, scratch);
     };
-    let weights: Option<Vec<T>> = options.weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect());
-    let smooth = T::from_f64(options.label_smoothing / c as f64);
-    let keep = T::from_f64(1.0 - options.label_smoothing);
-    let grad_scale = T::from_f64(options.reduce_scale.unwrap_or(1.0));
-    let target = |i: usize| {
-        let y = options.targets[i];
-        let class = (y != options.ignore_index).then_some(y as usize);
-        let class_weight = match (&weights, class) {
+    match out {
+        Some(out) => results
+            .par_chunks_mut(per_task)
+            .zip(out.par_chunks_mut(per_task * c))
+            .enumerate()
+            .for_each_init(init, |scratch, (t, (rs, os))| task(scratch, t, rs, Some(os))),
+        None => results
+            .par_chunks_mut(per_task)
+            .enumerate()
+            .for_each_init(init, |scratch, (t, rs)| task(scratch, t, rs, None)),
+    }
+    results
+}
+
+/// The rows one task runs: all of `x`, `(n, c)`, from row `first` on.
+#[derive(Clone, Copy)]
+struct Rows<'a, T> {
+    x: &'a [T],
+    c: usize,
+    first: usize,
+    stream: bool,
+}
+
+multiversion! {
+    /// One task's rows through `kernel`, compiled for the widest vector unit this processor
+    /// has: one result per element of `results`, one output row per row of `outs`.
+    fn simd_rows[T: Real, K: RowKernel<T>](
+        kernel: &K,
+        rows: Rows<'_, T>,
+        results: &mut [K::Output],
+        outs: Option<&mut [MaybeUninit<T>]>,
+        scratch: &mut [MaybeUninit<T>],
+    ) -> () {
+        let Rows { x, c, first, stream } = rows;
+        let mut outs = outs;
+        for (k, r) in results.iter_mut().enumerate() {
+            let i = first + k;
+            let next = x.get((i + 1) * c..(i + 2) * c).unwrap_or(&[]);
+            let input = Input { x: &x[i * c..(i + 1) * c], scratch: &mut *scratch, next };
+            let row = outs.as_deref_mut().map(|o| &mut o[k * c..(k + 1) * c]);
+            *r = kernel.row(i, input, Out { row, stream });
+        }
+        if stream {
+            stream_fence();
+        }
+    }
+}
+
+/// The row losses of [`RowLosses`], with the per-class values converted once.
+struct LossRows<'a, T> {
+    options: &'a RowLosses,
+    weights: Option<Vec<T>>,
+    /// The probability rows of [`RowLoss::Probabilities`] (empty otherwise).
+    probabilities: &'a [T],
+    c: usize,
+    grad_scale: T,
+    smooth: T,
+    keep: T,
+}
+
+impl<T: Real> LossRows<'_, T> {
+    #[inline(always)]
+    fn class(&self, i: usize) -> Option<usize> {
+        let y = self.options.targets[i];
+        (y != self.options.ignore_index).then_some(y as usize)
+    }
+
+    #[inline(always)]
+    fn weight(&self, class: Option<usize>) -> T {
+        match (&self.weights, class) {
             (Some(w), Some(y)) => w[y],
             _ => T::ONE,
-        };
-        RowTarget { class, class_weight, weights: weights.as_deref(), smooth, keep, grad_scale }
-    };
-    let mut losses = vec![T::ZERO; n];
-    let mut grad: Vec<T> = Vec::with_capacity(if with_grad { n * c } else { 0 });
-    let rows = min_rows(c);
-    if c > 0 {
-        if with_grad {
-            losses
-                .par_iter_mut()
-                .zip(grad.spare_capacity_mut()[..n * c].par_chunks_mut(c))
-                .zip(x.par_chunks(c))
-                .enumerate()
-                .with_min_len(rows)
-                .for_each(|(i, ((l, g), xr))| *l = simd_row(xr, Some(g), target(i)));
-        } else {
-            losses
-                .par_iter_mut()
-                .zip(x.par_chunks(c))
-                .enumerate()
-                .with_min_len(rows)
-                .for_each(|(i, (l, xr))| *l = simd_row(xr, None, target(i)));
         }
     }
-    if with_grad {
-        // SAFETY: the row kernel wrote every element of every row (n rows of c; for c = 0
-        // there is nothing to write).
-        unsafe { grad.set_len(n * c) };
+
+    #[inline(always)]
+    fn index_target(&self, i: usize) -> RowTarget<'_, T> {
+        let class = self.class(i);
+        RowTarget {
+            class,
+            class_weight: self.weight(class),
+            weights: self.weights.as_deref(),
+            smooth: self.smooth,
+            keep: self.keep,
+            grad_scale: self.grad_scale,
+        }
     }
+}
+
+impl<T: Real> RowKernel<T> for LossRows<'_, T> {
+    type Output = T;
+
+    #[inline(always)]
+    fn row(&self, i: usize, input: Input<'_, T>, out: Out<'_, T>) -> T {
+        match self.options.loss {
+            RowLoss::CrossEntropy { .. } => cross_entropy_row(input, out, self.index_target(i)),
+            RowLoss::Nll => nll_row(input.x, out, self.index_target(i)),
+            RowLoss::Probabilities { .. } => {
+                let c = self.c;
+                let t = ProbTarget {
+                    target: &self.probabilities[i * c..(i + 1) * c],
+                    weights: self.weights.as_deref(),
+                    smooth: self.smooth,
+                    keep: self.keep,
+                    grad_scale: self.grad_scale,
+                };
+                probabilities_row(input, out, t)
+            }
+            RowLoss::Focal { gamma, alpha } => {
+                let class = self.class(i);
+                let alpha = T::from_f64(alpha) * self.weight(class);
+                focal_row(input, out, FocalTarget { class, alpha, gamma: T::from_f64(gamma), grad_scale: self.grad_scale })
+            }
+        }
+    }
+}
+
+/// The row losses of `options` over `(n, c)` data, and the gradient when `with_grad`.
+fn run_rows<T: Real + bytemuck::Pod + burn::tensor::Element>(
+    input: &FlexTensor,
+    target: &FlexTensor,
+    options: &RowLosses,
+    with_grad: bool,
+) -> (FlexTensor, FlexTensor) {
+    let dims = input.layout().shape().as_slice().to_vec();
+    let (n, c) = (dims[0], dims[1]);
+    let x = contiguous::<T>(input);
+    let probabilities = match options.loss {
+        RowLoss::Probabilities { .. } => contiguous::<T>(target),
+        _ => std::borrow::Cow::Borrowed(&[][..]),
+    };
+    let label_smoothing = match options.loss {
+        RowLoss::CrossEntropy { label_smoothing } | RowLoss::Probabilities { label_smoothing } => label_smoothing,
+        RowLoss::Nll | RowLoss::Focal { .. } => 0.0,
+    };
+    let kernel = LossRows {
+        options,
+        weights: options.weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect()),
+        probabilities: &probabilities,
+        c,
+        grad_scale: T::from_f64(options.reduce_scale.unwrap_or(1.0)),
+        smooth: T::from_f64(label_smoothing / c as f64),
+        keep: T::from_f64(1.0 - label_smoothing),
+    };
+    let mut row_losses = Vec::new();
+    let grad = if with_grad {
+        written(n * c, |g| row_losses = map_rows(&x, c, Some(g), &kernel))
+    } else {
+        row_losses = map_rows(&x, c, None, &kernel);
+        Vec::new()
+    };
     let grad_dims = if with_grad { vec![n, c] } else { vec![0] };
     let loss = match options.reduce_scale {
         Some(scale) => {
-            let total = losses.iter().fold(0.0f64, |acc, &l| acc + l.to_f64());
+            let total = row_losses.iter().fold(0.0f64, |acc, &l| acc + l.to_f64());
             FlexTensor::from_data(TensorData::new(vec![T::from_f64(scale * total)], [1]))
         }
-        None => FlexTensor::from_data(TensorData::new(losses, [n])),
+        None => FlexTensor::from_data(TensorData::new(row_losses, [n])),
     };
     (loss, FlexTensor::from_data(TensorData::new(grad, grad_dims)))
+}
+
+/// Softmax rows (`log`: log-softmax).
+struct SoftmaxRows {
+    log: bool,
+}
+
+impl<T: Real> RowKernel<T> for SoftmaxRows {
+    type Output = ();
+
+    #[inline(always)]
+    fn row(&self, _: usize, input: Input<'_, T>, out: Out<'_, T>) {
+        softmax_row(input, out, self.log)
+    }
+}
+
+/// The backward of softmax rows: the input rows are the forward's output, `grad` the
+/// upstream gradient `(n, c)`.
+struct SoftmaxBackwardRows<'a, T> {
+    grad: &'a [T],
+    c: usize,
+    log: bool,
+}
+
+impl<T: Real> RowKernel<T> for SoftmaxBackwardRows<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn row(&self, i: usize, input: Input<'_, T>, out: Out<'_, T>) {
+        let c = self.c;
+        softmax_backward_row(input.x, &self.grad[i * c..(i + 1) * c], out, self.log)
+    }
+}
+
+/// Softmax or log-softmax of the rows of `(n, c)` data.
+fn run_softmax<T: Real + bytemuck::Pod + burn::tensor::Element>(input: &FlexTensor, log: bool) -> FlexTensor {
+    let dims = input.layout().shape().as_slice().to_vec();
+    let x = contiguous::<T>(input);
+    let out = written(x.len(), |o| {
+        map_rows(&x, dims[1], Some(o), &SoftmaxRows { log });
+    });
+    FlexTensor::from_data(TensorData::new(out, dims))
+}
+
+/// The input gradient of softmax or log-softmax rows from their output and upstream gradient.
+fn run_softmax_backward<T: Real + bytemuck::Pod + burn::tensor::Element>(
+    output: &FlexTensor,
+    grad: &FlexTensor,
+    log: bool,
+) -> FlexTensor {
+    let dims = output.layout().shape().as_slice().to_vec();
+    let c = dims[1];
+    let (y, g) = (contiguous::<T>(output), contiguous::<T>(grad));
+    let out = written(y.len(), |o| {
+        map_rows(&y, c, Some(o), &SoftmaxBackwardRows { grad: &g, c, log });
+    });
+    FlexTensor::from_data(TensorData::new(out, dims))
 }
 
 /// A vector of `n` values written by `write` (which must write every element): the
@@ -123,13 +315,6 @@ fn written<T: Send>(n: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<
     // SAFETY: `write` initialised all `n` elements.
     unsafe { v.set_len(n) };
     v
-}
-
-multiversion! {
-    /// The row kernel compiled for the widest vector unit this processor has.
-    fn simd_row<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
-        cross_entropy_row(x, grad, t)
-    }
 }
 
 /// Typed contiguous data of a flex tensor (copied only when it is a strided view).
@@ -313,7 +498,7 @@ fn sigmoid_loops<T: Real>(
 
 multiversion! {
     /// The elementwise kernel compiled for the widest vector unit this processor has.
-    fn simd_sigmoid<T: Real>(
+    fn simd_sigmoid[T: Real](
         xs: &[T],
         ys: &[T],
         ls: &mut [MaybeUninit<T>],
@@ -363,14 +548,31 @@ impl LossKernels for Flex {
         }
     }
 
-    fn cross_entropy_rows(
-        logits: FloatTensor<Flex>,
-        options: CrossEntropyRows,
+    fn row_losses(
+        input: FloatTensor<Flex>,
+        target: FloatTensor<Flex>,
+        options: RowLosses,
         with_grad: bool,
     ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
-        match logits.dtype() {
-            DType::F32 => run::<f32>(&logits, &options, with_grad),
-            DType::F64 => run::<f64>(&logits, &options, with_grad),
+        match input.dtype() {
+            DType::F32 => run_rows::<f32>(&input, &target, &options, with_grad),
+            DType::F64 => run_rows::<f64>(&input, &target, &options, with_grad),
+            other => unreachable!("the fused path is only taken for f32 and f64, not {other:?}"),
+        }
+    }
+
+    fn softmax_rows(input: FloatTensor<Flex>, log: bool) -> FloatTensor<Flex> {
+        match input.dtype() {
+            DType::F32 => run_softmax::<f32>(&input, log),
+            DType::F64 => run_softmax::<f64>(&input, log),
+            other => unreachable!("the fused path is only taken for f32 and f64, not {other:?}"),
+        }
+    }
+
+    fn softmax_rows_backward(output: FloatTensor<Flex>, grad: FloatTensor<Flex>, log: bool) -> FloatTensor<Flex> {
+        match output.dtype() {
+            DType::F32 => run_softmax_backward::<f32>(&output, &grad, log),
+            DType::F64 => run_softmax_backward::<f64>(&output, &grad, log),
             other => unreachable!("the fused path is only taken for f32 and f64, not {other:?}"),
         }
     }

@@ -14,17 +14,42 @@ use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::backend::Dispatch;
 use burn::tensor::Tensor;
 
-/// The options of one fused cross-entropy call (class-index targets).
+/// The loss a fused row kernel computes over the rows of `(N, C)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RowLoss {
+    /// Cross entropy of logits with class-index targets and label smoothing in `[0, 1]`.
+    CrossEntropy {
+        /// The label smoothing.
+        label_smoothing: f64,
+    },
+    /// Cross entropy of logits with a probability row per row (the `target` tensor).
+    Probabilities {
+        /// The label smoothing.
+        label_smoothing: f64,
+    },
+    /// Negative log likelihood of log-probabilities with class-index targets.
+    Nll,
+    /// Softmax focal loss with class-index targets; a per-class alpha comes as `weight`.
+    Focal {
+        /// The focusing parameter.
+        gamma: f64,
+        /// A scalar alpha (1 without one).
+        alpha: f64,
+    },
+}
+
+/// The options of one fused row-loss call.
 #[derive(Debug, Clone)]
-pub struct CrossEntropyRows {
-    /// One class index per row; `ignore_index` marks ignored rows.
+pub struct RowLosses {
+    /// What is computed.
+    pub loss: RowLoss,
+    /// One class index per row (`ignore_index` marks ignored rows); empty for
+    /// [`RowLoss::Probabilities`].
     pub targets: Vec<i64>,
-    /// Per-class weights, or `None` for all-ones.
+    /// Per-class weights (alpha for the focal loss), or `None` for all-ones.
     pub weight: Option<Vec<f64>>,
     /// The ignored index.
     pub ignore_index: i64,
-    /// Label smoothing in `[0, 1]`.
-    pub label_smoothing: f64,
     /// `Some(s)`: return `s * sum of the row losses` as a `[1]` tensor, with the gradient
     /// scaled by `s` in the same pass (a reduced loss costs no extra pass over the logits).
     pub reduce_scale: Option<f64>,
@@ -39,7 +64,7 @@ pub struct SigmoidLosses {
     pub weight: Option<Vec<f64>>,
     /// `(gamma, alpha)` for the focal loss; `None` for BCE with logits.
     pub focal: Option<(f64, Option<f64>)>,
-    /// As [`CrossEntropyRows::reduce_scale`]: the scaled sum as a `[1]` tensor instead of
+    /// As [`RowLosses::reduce_scale`]: the scaled sum as a `[1]` tensor instead of
     /// the elementwise losses.
     pub reduce_scale: Option<f64>,
 }
@@ -47,13 +72,23 @@ pub struct SigmoidLosses {
 /// Loss kernels a backend can run fused.
 #[backend_extension(Flex, Autodiff)]
 pub trait LossKernels: Backend {
-    /// Per-row losses `(N)` of logits `(N, C)` and, when `with_grad`, the gradient of their
-    /// sum with respect to the logits `(N, C)` (otherwise an empty tensor).
-    fn cross_entropy_rows(
-        logits: FloatTensor<Self>,
-        options: CrossEntropyRows,
+    /// Per-row losses `(N)` of `input` `(N, C)` (or their scaled sum `[1]`) and, when
+    /// `with_grad`, the gradient of that output's sum with respect to `input` (otherwise an
+    /// empty tensor). `target` holds the probability rows of [`RowLoss::Probabilities`] and
+    /// is not read for the other losses.
+    fn row_losses(
+        input: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        options: RowLosses,
         with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Softmax of each row of `input` `(N, C)`, or log-softmax with `log`.
+    fn softmax_rows(input: FloatTensor<Self>, log: bool) -> FloatTensor<Self>;
+
+    /// The gradient of [`LossKernels::softmax_rows`] with respect to its input, from its
+    /// `output` and the upstream gradient `grad`.
+    fn softmax_rows_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, log: bool) -> FloatTensor<Self>;
 
     /// Elementwise BCE-with-logits or sigmoid focal losses of `logits` against `target`
     /// (same shape) and, when `with_grad`, their gradient with respect to the logits.
@@ -144,14 +179,26 @@ pub(crate) fn sigmoid_losses<const D: usize>(
     Some(loss)
 }
 
-/// Per-row cross-entropy losses `(N)` of `logits` `(N, C)` (or their scaled sum `[1]`, see
-/// [`CrossEntropyRows::reduce_scale`]) through the fused kernel, with its gradient kept for
-/// autodiff; `None` when the tensor is not on flex (or not f32/f64).
-pub(crate) fn cross_entropy_rows(logits: &Tensor<2>, options: CrossEntropyRows) -> Option<Tensor<1>> {
-    if !fusable(logits) {
+/// Per-row losses `(N)` of `input` `(N, C)` (or their scaled sum `[1]`, see
+/// [`RowLosses::reduce_scale`]) through the fused kernel, with the gradient kept for
+/// autodiff; `None` when the tensor is not on flex (or not f32/f64). `target`: the
+/// probability rows of [`RowLoss::Probabilities`].
+pub(crate) fn row_losses(input: &Tensor<2>, target: Option<Tensor<2>>, options: RowLosses) -> Option<Tensor<1>> {
+    if !fusable(input) {
         return None;
     }
-    let with_grad = logits.is_require_grad();
-    let (loss, _) = <Dispatch as LossKernels>::cross_entropy_rows(logits.clone().into_dispatch(), options, with_grad);
+    let with_grad = input.is_require_grad();
+    let target = target.map_or_else(|| input.clone(), |t| t.detach());
+    let (loss, _) =
+        <Dispatch as LossKernels>::row_losses(input.clone().into_dispatch(), target.into_dispatch(), options, with_grad);
     Some(Tensor::from_dispatch(loss))
+}
+
+/// Softmax (or log-softmax) of the rows of `input` `(N, C)` through the fused kernel, with a
+/// fused backward; `None` off flex.
+pub(crate) fn softmax_rows(input: &Tensor<2>, log: bool) -> Option<Tensor<2>> {
+    if !fusable(input) {
+        return None;
+    }
+    Some(Tensor::from_dispatch(<Dispatch as LossKernels>::softmax_rows(input.clone().into_dispatch(), log)))
 }

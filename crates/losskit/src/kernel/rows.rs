@@ -1,28 +1,12 @@
-//! The fused cross-entropy row kernel: max, sum of exponentials, loss and gradient of one
-//! row in three passes over data that stays in cache, written so that LLVM vectorises it.
+//! The fused row kernels (cross entropy, NLL, softmax focal, softmax): max, sum of
+//! exponentials, loss and gradient of one row in passes over data that stays in cache,
+//! written so that LLVM vectorises them.
 
 use core::mem::MaybeUninit;
 
-/// What one row's loss depends on besides its logits.
-#[derive(Clone, Copy)]
-pub(crate) struct RowTarget<'a, T> {
-    /// The target class, `None` when the row is ignored.
-    pub class: Option<usize>,
-    /// `w[y]` (1 without class weights).
-    pub class_weight: T,
-    /// The class weights, or `None` for all-ones.
-    pub weights: Option<&'a [T]>,
-    /// `label_smoothing / C`.
-    pub smooth: T,
-    /// `1 - label_smoothing`.
-    pub keep: T,
-    /// Factor on the gradient (the reduction's `1 / denominator`, or 1).
-    pub grad_scale: T,
-}
-
 /// Float types the kernel runs in, each with an `exp` good to its precision.
 pub(crate) trait Real:
-    Copy + Send + Sync + PartialOrd + core::ops::Add<Output = Self> + core::ops::Sub<Output = Self>
+    Copy + Default + Send + Sync + PartialOrd + core::ops::Add<Output = Self> + core::ops::Sub<Output = Self>
     + core::ops::Mul<Output = Self> + core::ops::Div<Output = Self> + 'static
 {
     const ZERO: Self;
@@ -41,7 +25,8 @@ pub(crate) trait Real:
     fn select(cond: bool, a: Self, b: Self) -> Self {
         if cond { a } else { b }
     }
-    /// The larger of the two; the first when either is NaN (NaN is tracked separately).
+    /// The larger of the two; the second when either is NaN (a NaN shows in the sum of
+    /// exponentials instead).
     #[inline(always)]
     fn max(self, other: Self) -> Self {
         if self > other { self } else { other }
@@ -62,15 +47,23 @@ impl Real for f32 {
     const NEG_INFINITY: Self = f32::NEG_INFINITY;
     const NAN: Self = f32::NAN;
 
-    /// `e^x` to about 2 ulp: `x = n ln2 + r`, a degree-7 Taylor polynomial on
-    /// `|r| <= ln2 / 2` (truncation 5e-9), and `2^n` built in the exponent bits. Inputs
-    /// below -87.3 give about 1e-38 rather than a denormal; no branch, so it vectorises.
+    /// `e^x` to about 2 ulp: `x = n ln2 + r`, a degree-5 polynomial on `|r| <= ln2 / 2`,
+    /// and `2^n` built in the exponent bits. Inputs below -87.3 give about 1e-38 rather
+    /// than a denormal; no branch, so it vectorises.
     #[inline(always)]
     fn exp(self) -> Self {
         const LOG2E: f32 = core::f32::consts::LOG2_E;
         const LN2_HI: f32 = 0.693_145_75;
         const LN2_LO: f32 = 1.428_606_8e-6;
         const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
+        // Near-minimax on |r| <= ln2 / 2 with p(0) = 1 (relative error 9e-8), fitted by
+        // reweighted least squares: two degrees fewer than a Taylor polynomial as accurate.
+        const C0: f32 = 1.0;
+        const C1: f32 = 0.999_999_7;
+        const C2: f32 = 0.499_991_5;
+        const C3: f32 = 0.166_676_36;
+        const C4: f32 = 0.041_897_93;
+        const C5: f32 = 0.008_290_314;
         let x = self.clamp(-87.336_54, 88.722_83);
         // `t`'s low mantissa bits hold `n` once ROUND is added: the integer comes from the
         // bits, with no float-to-int conversion to get in the vectoriser's way.
@@ -78,11 +71,7 @@ impl Real for f32 {
         let n = t - ROUND;
         let ni = t.to_bits().wrapping_sub(ROUND.to_bits());
         let r = (x - n * LN2_HI) - n * LN2_LO;
-        let p = 1.0
-            + r * (1.0
-                + r * (0.5
-                    + r * (1.0 / 6.0
-                        + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+        let p = C0 + r * (C1 + r * (C2 + r * (C3 + r * (C4 + r * C5))));
         p * f32::from_bits(ni.wrapping_add(127) << 23)
     }
 
@@ -114,7 +103,6 @@ impl Real for f32 {
         let value = k as f32 * core::f32::consts::LN_2 + (m - 1.0).ln_1p_unit();
         if self < f32::MIN_POSITIVE { f32::NEG_INFINITY } else { value }
     }
-
 
     fn from_f64(v: f64) -> Self {
         v as f32
@@ -152,7 +140,6 @@ impl Real for f64 {
         f64::ln(self)
     }
 
-
     fn from_f64(v: f64) -> Self {
         v
     }
@@ -162,9 +149,69 @@ impl Real for f64 {
     }
 }
 
+/// Orders the non-temporal stores of [`stream_block`] before whatever follows (the
+/// hand-off of the written rows to another thread).
+#[inline(always)]
+pub(crate) fn stream_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `sfence` has no preconditions (SSE is part of x86_64).
+    unsafe {
+        core::arch::x86_64::_mm_sfence()
+    };
+}
+
+/// Asks for the cache line at `p` to be brought into L2: the next row is read from memory
+/// while this one is computed. Never faults, whatever `p` points at.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it does not dereference `p` architecturally.
+    unsafe {
+        use core::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T1>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Independent accumulators per reduction: strict IEEE order forbids LLVM from vectorising
 /// a single running sum, but sixteen separate ones map onto vector lanes.
 const LANES: usize = 16;
+
+/// Elements per iteration of the hot loops: four vectors of sixteen f32, independent of one
+/// another, so that each add's (or exponential's) latency hides behind the next three.
+const WIDE: usize = 4 * LANES;
+
+/// `f(...f(f(init, x_0), x_1)..., x_n)` for an associative and commutative `f`, in four
+/// independent vectors of lanes (four arrays LLVM keeps in registers, where one array of
+/// sixty-four it would keep in memory).
+#[inline(always)]
+fn lane_fold<T: Real>(x: &[T], init: T, f: impl Fn(T, T) -> T) -> T {
+    let (mut a0, mut a1, mut a2, mut a3) = ([init; LANES], [init; LANES], [init; LANES], [init; LANES]);
+    let mut chunks = x.chunks_exact(WIDE);
+    for chunk in &mut chunks {
+        let (c0, rest) = chunk.split_at(LANES);
+        let (c1, rest) = rest.split_at(LANES);
+        let (c2, c3) = rest.split_at(LANES);
+        for k in 0..LANES {
+            a0[k] = f(a0[k], c0[k]);
+            a1[k] = f(a1[k], c1[k]);
+            a2[k] = f(a2[k], c2[k]);
+            a3[k] = f(a3[k], c3[k]);
+        }
+    }
+    let mut rest = chunks.remainder().chunks_exact(LANES);
+    for chunk in &mut rest {
+        for k in 0..LANES {
+            a0[k] = f(a0[k], chunk[k]);
+        }
+    }
+    let mut total = rest.remainder().iter().fold(init, |a, &v| f(a, v));
+    for k in 0..LANES {
+        total = f(total, f(f(a0[k], a1[k]), f(a2[k], a3[k])));
+    }
+    total
+}
 
 /// `sum_j f(x_j)` over lanes.
 #[inline(always)]
@@ -196,47 +243,53 @@ fn lane_sum2<T: Real>(x: &[T], w: &[T], f: impl Fn(T, T) -> T) -> T {
     acc.iter().fold(tail, |a, &v| a + v)
 }
 
-/// The maximum of `x`, and whether it holds a NaN (which a comparison max would drop).
+/// `sum_j f(x_j, t_j, w_j)` over lanes.
 #[inline(always)]
-fn lane_max<T: Real>(x: &[T]) -> (T, bool) {
-    let mut acc = [T::NEG_INFINITY; LANES];
-    let mut nan = [false; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
+fn lane_sum3<T: Real>(x: &[T], t: &[T], w: &[T], f: impl Fn(T, T, T) -> T) -> T {
+    let mut acc = [T::ZERO; LANES];
+    let chunks = x.chunks_exact(LANES).zip(t.chunks_exact(LANES)).zip(w.chunks_exact(LANES));
+    for ((cx, ct), cw) in chunks {
         for k in 0..LANES {
-            acc[k] = acc[k].max(chunk[k]);
-            nan[k] |= chunk[k].is_nan();
+            acc[k] = acc[k] + f(cx[k], ct[k], cw[k]);
         }
     }
-    let mut max = acc.iter().fold(T::NEG_INFINITY, |a, &v| a.max(v));
-    let mut any_nan = nan.iter().any(|&b| b);
-    for &v in rest {
-        max = max.max(v);
-        any_nan |= v.is_nan();
-    }
-    (max, any_nan)
+    let done = x.len() / LANES * LANES;
+    let tail = (done..x.len()).fold(T::ZERO, |a, j| a + f(x[j], t[j], w[j]));
+    acc.iter().fold(tail, |a, &v| a + v)
 }
 
-/// `g_j = e^(x_j - max)`, returning their sum; writes every element of `g`.
+/// `e_j = e^(x_j - max)`, returning their sum; writes every element of `e`. The lines of
+/// `next` (what is read after `x`) are prefetched as the lines of `x` are consumed. The sum
+/// is a second pass over `e` (in L1): accumulating inside the exponential loop ties each
+/// iteration to the last one.
 #[inline(always)]
-fn lane_exp_into<T: Real>(x: &[T], g: &mut [MaybeUninit<T>], max: T) -> T {
-    let mut acc = [T::ZERO; LANES];
-    let done = x.len() / LANES * LANES;
-    for (cx, cg) in x[..done].chunks_exact(LANES).zip(g[..done].chunks_exact_mut(LANES)) {
-        for k in 0..LANES {
-            let e = (cx[k] - max).exp();
-            cg[k].write(e);
-            acc[k] = acc[k] + e;
+fn lane_exp_into<T: Real>(x: &[T], e: &mut [MaybeUninit<T>], max: T, next: &[T]) -> T {
+    let per_line = 64 / core::mem::size_of::<T>();
+    let n = x.len();
+    let wide_end = n / WIDE * WIDE;
+    for (i, (cx, ce)) in x[..wide_end].chunks_exact(WIDE).zip(e[..wide_end].chunks_exact_mut(WIDE)).enumerate() {
+        for line in (i * WIDE..(i + 1) * WIDE).step_by(per_line) {
+            if line < next.len() {
+                prefetch(next[line..].as_ptr());
+            }
+        }
+        for k in 0..WIDE {
+            ce[k].write((cx[k] - max).exp());
         }
     }
-    let mut tail = T::ZERO;
-    for (gj, &v) in g[done..].iter_mut().zip(&x[done..]) {
-        let e = (v - max).exp();
-        gj.write(e);
-        tail = tail + e;
+    let mut j = wide_end;
+    while j < n {
+        // Whole vectors to the end: the last one overlaps the one before when the length is
+        // not a multiple of the vector, and rewrites the same values; scalar only below one.
+        let start = if j + LANES <= n { j } else if n >= LANES { n - LANES } else { j };
+        let end = (start + LANES).min(n);
+        for (ej, &v) in e[start..end].iter_mut().zip(&x[start..end]) {
+            ej.write((v - max).exp());
+        }
+        j = end;
     }
-    acc.iter().fold(tail, |a, &v| a + v)
+    // SAFETY: the loops above wrote every element.
+    lane_fold(unsafe { assume_init(e) }, T::ZERO, |a, v| a + v)
 }
 
 /// Fills `g` with `value`.
@@ -257,67 +310,388 @@ pub(crate) unsafe fn assume_init<T>(g: &mut [MaybeUninit<T>]) -> &mut [T] {
     unsafe { &mut *(g as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
-/// The loss of one row of logits `x` and, when `grad` is given, its gradient
-/// `(sum_c a_c) softmax(x) - a` with `a = keep w[y] onehot(y) + smooth w`, written into
-/// every element of `grad`.
+/// Elements per block of [`write_row`]: a whole number of cache lines for f32 and f64.
+const BLOCK: usize = 64;
+
+/// Copies `src` into `dst` (64-byte aligned, same length, whole cache lines) with
+/// non-temporal stores: the lines go to memory without first being read for ownership, and
+/// without evicting the data the kernel still reads. [`stream_fence`] orders them.
 #[inline(always)]
-pub(crate) fn cross_entropy_row<T: Real>(x: &[T], grad: Option<&mut [MaybeUninit<T>]>, t: RowTarget<'_, T>) -> T {
+fn stream_block<T: Real>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+    let bytes = core::mem::size_of_val(src);
+    assert!(dst.len() == src.len() && bytes.is_multiple_of(64) && dst.as_ptr().align_offset(64) == 0);
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (d, s) = (dst.as_mut_ptr().cast::<u8>(), src.as_ptr().cast::<u8>());
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature is present; the ranges and alignment are asserted above.
+            unsafe { stream_lines_avx512(d, s, bytes) };
+        } else {
+            // SAFETY: as above; SSE2 is part of x86_64.
+            unsafe { stream_lines_sse2(d, s, bytes) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (d, &s) in dst.iter_mut().zip(src) {
+        d.write(s);
+    }
+}
+
+/// `bytes` (whole lines) from `src` to 64-byte aligned `dst`, one non-temporal store a line.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn stream_lines_avx512(dst: *mut u8, src: *const u8, bytes: usize) {
+    use core::arch::x86_64::{_mm512_loadu_si512, _mm512_stream_si512};
+    for offset in (0..bytes).step_by(64) {
+        // SAFETY: the caller guarantees `bytes` valid bytes at both ends and the alignment.
+        unsafe { _mm512_stream_si512(dst.add(offset).cast(), _mm512_loadu_si512(src.add(offset).cast())) };
+    }
+}
+
+/// As [`stream_lines_avx512`], four 16-byte stores a line.
+#[cfg(target_arch = "x86_64")]
+unsafe fn stream_lines_sse2(dst: *mut u8, src: *const u8, bytes: usize) {
+    use core::arch::x86_64::{_mm_loadu_si128, _mm_stream_si128};
+    for offset in (0..bytes).step_by(16) {
+        // SAFETY: the caller guarantees `bytes` valid bytes at both ends and the alignment.
+        unsafe { _mm_stream_si128(dst.add(offset).cast(), _mm_loadu_si128(src.add(offset).cast())) };
+    }
+}
+
+/// Writes every element of `out` through `fill(j0, block)`, which must write all of
+/// `block`, the elements `j0..j0 + block.len()` of the row. With `stream`, whole blocks
+/// are computed into a buffer in L1 and sent to memory with non-temporal stores: a gradient
+/// far larger than the caches then costs one write of each line instead of a read and a
+/// write. The caller calls [`stream_fence`] before the rows are handed on.
+#[inline(always)]
+pub(crate) fn write_row<T: Real>(out: &mut [MaybeUninit<T>], stream: bool, fill: impl Fn(usize, &mut [MaybeUninit<T>])) {
+    if !stream {
+        fill(0, out);
+        return;
+    }
+    let n = out.len();
+    let head = out.as_ptr().align_offset(64).min(n);
+    fill(0, &mut out[..head]);
+    let mut j = head;
+    let mut buf = [MaybeUninit::<T>::uninit(); BLOCK];
+    while j + BLOCK <= n {
+        fill(j, &mut buf);
+        // SAFETY: `fill` wrote every element of the block.
+        stream_block(&mut out[j..j + BLOCK], unsafe { assume_init(&mut buf) });
+        j += BLOCK;
+    }
+    fill(j, &mut out[j..]);
+}
+
+/// Subtracts `delta` from element `y` of the row if it lies in the block starting at `j0`.
+#[inline(always)]
+fn shift_target<T: Real>(block: &mut [MaybeUninit<T>], j0: usize, y: usize, delta: T) {
+    if let Some(b) = y.checked_sub(j0).and_then(|k| block.get_mut(k)) {
+        // SAFETY: the block was written just before.
+        let v = unsafe { b.assume_init() };
+        b.write(v - delta);
+    }
+}
+
+/// A row's softmax statistics: its maximum, `sum_j e^(x_j - max)` and its logarithm, with
+/// `e^(x_j - max)` written into the scratch row `e`.
+pub(crate) struct Exps<'e, T> {
+    pub max: T,
+    pub sum: T,
+    pub log_sum: T,
+    pub e: &'e mut [T],
+}
+
+/// The softmax statistics of `x`, or `None` when the row holds a NaN or is all -inf (then
+/// everything computed from it is NaN, as in PyTorch).
+#[inline(always)]
+fn exps<'e, T: Real>(x: &[T], e: &'e mut [MaybeUninit<T>], next: &[T]) -> Option<Exps<'e, T>> {
+    // A NaN needs no test of its own: it makes the sum of exponentials NaN, as does an
+    // infinite maximum (inf - inf) and a row of -inf (-inf - -inf).
+    let max = lane_fold(x, T::NEG_INFINITY, T::max);
+    let e = &mut e[..x.len()];
+    let sum = lane_exp_into(x, e, max, next);
+    if sum.is_nan() {
+        return None;
+    }
+    // SAFETY: lane_exp_into wrote every element.
+    let e = unsafe { assume_init(e) };
+    Some(Exps { max, sum, log_sum: sum.ln(), e })
+}
+
+/// The NaN answer of a row that holds a NaN or is all -inf.
+#[inline(always)]
+fn nan_row<T: Real>(grad: Option<&mut [MaybeUninit<T>]>) -> T {
+    if let Some(g) = grad {
+        fill(g, T::NAN);
+    }
+    T::NAN
+}
+
+/// Where a row's output goes: the row of the output tensor, and whether to stream it.
+pub(crate) struct Out<'a, T> {
+    pub row: Option<&'a mut [MaybeUninit<T>]>,
+    pub stream: bool,
+}
+
+/// One row of input with its scratch row (at least as long) and the next row, to prefetch.
+pub(crate) struct Input<'a, T> {
+    pub x: &'a [T],
+    pub scratch: &'a mut [MaybeUninit<T>],
+    pub next: &'a [T],
+}
+
+/// What a class-index row's loss depends on besides its logits.
+#[derive(Clone, Copy)]
+pub(crate) struct RowTarget<'a, T> {
+    /// The target class, `None` when the row is ignored.
+    pub class: Option<usize>,
+    /// `w[y]` (1 without class weights).
+    pub class_weight: T,
+    /// The class weights, or `None` for all-ones.
+    pub weights: Option<&'a [T]>,
+    /// `label_smoothing / C`.
+    pub smooth: T,
+    /// `1 - label_smoothing`.
+    pub keep: T,
+    /// Factor on the gradient (the reduction's `1 / denominator`, or 1).
+    pub grad_scale: T,
+}
+
+/// Cross entropy of one row of logits with a class index: the loss and, into `out`, its
+/// gradient `(sum_c a_c) softmax(x) - a` with `a = keep w[y] onehot(y) + smooth w`.
+#[inline(always)]
+pub(crate) fn cross_entropy_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, t: RowTarget<'_, T>) -> T {
+    let x = input.x;
     let Some(y) = t.class else {
-        if let Some(g) = grad {
-            fill(g, T::ZERO);
+        if let Some(g) = out.row {
+            write_row(g, out.stream, |_, b| fill(b, T::ZERO));
         }
         return T::ZERO;
     };
-    let (max, nan) = lane_max(x);
-    if nan || max == T::NEG_INFINITY {
-        if let Some(g) = grad {
-            fill(g, T::NAN);
-        }
-        return T::NAN;
-    }
-    // The exponentials go straight into the gradient row when there is one.
-    let (sum, grad) = match grad {
-        Some(g) => {
-            let sum = lane_exp_into(x, g, max);
-            // SAFETY: lane_exp_into wrote every element.
-            (sum, Some(unsafe { assume_init(g) }))
-        }
-        None => (lane_sum(x, |v| (v - max).exp()), None),
-    };
+    let Some(s) = exps(x, input.scratch, input.next) else { return nan_row(out.row) };
     // Losses are taken relative to the maximum, `lse - x_c = ln(sum) - (x_c - max)`: at
     // logits of 1e4 the absolute `lse` has no f32 digits left for the difference.
-    let log_sum = sum.ln();
+    let (max, log_sum) = (s.max, s.log_sum);
     let nll = t.class_weight * (log_sum - (x[y] - max));
-    let smooth_sum = if t.smooth == T::ZERO {
-        T::ZERO
-    } else {
-        match t.weights {
-            Some(w) => lane_sum2(x, w, |v, wj| wj * (log_sum - (v - max))),
-            None => lane_sum(x, |v| log_sum - (v - max)),
-        }
+    let smoothing = t.smooth != T::ZERO;
+    let smooth_sum = match (smoothing, t.weights) {
+        (false, _) => T::ZERO,
+        (true, Some(w)) => lane_sum2(x, w, |v, wj| wj * (log_sum - (v - max))),
+        (true, None) => lane_sum(x, |v| log_sum - (v - max)),
     };
-    if let Some(g) = grad {
+    if let Some(g) = out.row {
         let weight_total = match t.weights {
             Some(w) => lane_sum(w, |v| v),
             None => T::from_f64(x.len() as f64),
         };
-        let scale = t.grad_scale * (t.keep * t.class_weight + t.smooth * weight_total) / sum;
+        let scale = t.grad_scale * (t.keep * t.class_weight + t.smooth * weight_total) / s.sum;
         let shift = t.grad_scale * t.smooth;
-        match t.weights {
-            Some(w) if t.smooth != T::ZERO => {
-                for (gj, &wj) in g.iter_mut().zip(w) {
-                    *gj = *gj * scale - shift * wj;
+        let at_target = t.grad_scale * t.keep * t.class_weight;
+        let e = &*s.e;
+        write_row(g, out.stream, |j0, block| {
+            let e = &e[j0..j0 + block.len()];
+            match t.weights {
+                Some(w) if smoothing => {
+                    for ((gj, &ej), &wj) in block.iter_mut().zip(e).zip(&w[j0..]) {
+                        gj.write(ej * scale - shift * wj);
+                    }
+                }
+                _ => {
+                    for (gj, &ej) in block.iter_mut().zip(e) {
+                        gj.write(ej * scale - shift);
+                    }
                 }
             }
-            _ => {
-                for gj in g.iter_mut() {
-                    *gj = *gj * scale - shift;
-                }
-            }
-        }
-        g[y] = g[y] - t.grad_scale * t.keep * t.class_weight;
+            shift_target(block, j0, y, at_target);
+        });
     }
     t.keep * nll + t.smooth * smooth_sum
+}
+
+/// What a probability-target row's loss depends on besides its logits.
+#[derive(Clone, Copy)]
+pub(crate) struct ProbTarget<'a, T> {
+    /// The target row.
+    pub target: &'a [T],
+    /// The class weights, or `None` for all-ones.
+    pub weights: Option<&'a [T]>,
+    /// `label_smoothing / C`.
+    pub smooth: T,
+    /// `1 - label_smoothing`.
+    pub keep: T,
+    /// Factor on the gradient.
+    pub grad_scale: T,
+}
+
+/// Cross entropy of one row of logits with a probability row `t`: with
+/// `a_j = w_j (keep t_j + smooth)` and `A = sum_j a_j`, the loss
+/// `-sum_j a_j lp_j = A ln(sum) - sum_j a_j (x_j - max)` and the gradient `A softmax(x) - a`.
+#[inline(always)]
+pub(crate) fn probabilities_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, t: ProbTarget<'_, T>) -> T {
+    let x = input.x;
+    let Some(s) = exps(x, input.scratch, input.next) else { return nan_row(out.row) };
+    let (max, keep, smooth) = (s.max, t.keep, t.smooth);
+    let (total, dot) = match t.weights {
+        Some(w) => (
+            lane_sum2(t.target, w, |tj, wj| wj * (keep * tj + smooth)),
+            lane_sum3(x, t.target, w, |v, tj, wj| wj * (keep * tj + smooth) * (v - max)),
+        ),
+        None => (
+            lane_sum(t.target, |tj| keep * tj + smooth),
+            lane_sum2(x, t.target, |v, tj| (keep * tj + smooth) * (v - max)),
+        ),
+    };
+    if let Some(g) = out.row {
+        let scale = t.grad_scale * total / s.sum;
+        let gs = t.grad_scale;
+        let e = &*s.e;
+        write_row(g, out.stream, |j0, block| {
+            let (e, target) = (&e[j0..j0 + block.len()], &t.target[j0..j0 + block.len()]);
+            match t.weights {
+                Some(w) => {
+                    for (((gj, &ej), &tj), &wj) in block.iter_mut().zip(e).zip(target).zip(&w[j0..]) {
+                        gj.write(ej * scale - gs * wj * (keep * tj + smooth));
+                    }
+                }
+                None => {
+                    for ((gj, &ej), &tj) in block.iter_mut().zip(e).zip(target) {
+                        gj.write(ej * scale - gs * (keep * tj + smooth));
+                    }
+                }
+            }
+        });
+    }
+    total * s.log_sum - dot
+}
+
+/// Negative log likelihood of one row of log-probabilities: `-w[y] x_y` (0 when ignored),
+/// and the gradient `-w[y] onehot(y)`.
+#[inline(always)]
+pub(crate) fn nll_row<T: Real>(x: &[T], out: Out<'_, T>, t: RowTarget<'_, T>) -> T {
+    if let Some(g) = out.row {
+        let at_target = t.grad_scale * t.class_weight;
+        write_row(g, out.stream, |j0, block| {
+            fill(block, T::ZERO);
+            if let Some(y) = t.class {
+                shift_target(block, j0, y, at_target);
+            }
+        });
+    }
+    match t.class {
+        Some(y) => T::ZERO - t.class_weight * x[y],
+        None => T::ZERO,
+    }
+}
+
+/// What a softmax focal row's loss depends on besides its logits.
+#[derive(Clone, Copy)]
+pub(crate) struct FocalTarget<T> {
+    /// The target class, `None` when the row is ignored.
+    pub class: Option<usize>,
+    /// `alpha` (scalar, or `alpha[y]`; 1 without alpha).
+    pub alpha: T,
+    pub gamma: T,
+    /// Factor on the gradient.
+    pub grad_scale: T,
+}
+
+/// Softmax focal loss of one row: `-alpha (1 - p)^gamma ln p` with `p = softmax(x)_y`, and
+/// the gradient `K softmax(x) - K onehot(y)` with `K = alpha (1 - p)^gamma (1 - gamma ln(p) p / (1 - p))`.
+///
+/// Both `ln p = -ln(1 + r)` and `1 - p = r / (1 + r)` come from `r = sum_{j != y} e_j / e_y`,
+/// the other classes summed apart from the target: `1 - p` keeps its digits as `p -> 1`,
+/// where subtracting from one would leave none, and `ln(p) p / (1 - p) = -ln(1 + r) / r`
+/// tends to -1.
+#[inline(always)]
+pub(crate) fn focal_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, t: FocalTarget<T>) -> T {
+    let x = input.x;
+    let Some(y) = t.class else {
+        if let Some(g) = out.row {
+            write_row(g, out.stream, |_, b| fill(b, T::ZERO));
+        }
+        return T::ZERO;
+    };
+    let Some(s) = exps(x, input.scratch, input.next) else { return nan_row(out.row) };
+    let e_y = s.e[y];
+    s.e[y] = T::ZERO;
+    let others = lane_sum(s.e, |v| v);
+    s.e[y] = e_y;
+    let r = others / e_y;
+    // ln p: from r while it is small (accurate as p -> 1), else from the log-sum (e_y may
+    // have underflowed, r = inf).
+    let log_p = if r <= T::ONE { T::ZERO - r.ln_1p_unit() } else { (x[y] - s.max) - s.log_sum };
+    let log_p_over_r = if r == T::ZERO { T::ZERO - T::ONE } else { log_p / r };
+    let modulating = if t.gamma == T::ZERO {
+        T::ONE
+    } else if others == T::ZERO {
+        T::ZERO
+    } else {
+        (t.gamma * (others / s.sum).ln()).exp()
+    };
+    if let Some(g) = out.row {
+        let k = t.grad_scale * t.alpha * modulating * (T::ONE - t.gamma * log_p_over_r);
+        let scale = k / s.sum;
+        let e = &*s.e;
+        write_row(g, out.stream, |j0, block| {
+            let e = &e[j0..j0 + block.len()];
+            for (gj, &ej) in block.iter_mut().zip(e) {
+                gj.write(ej * scale);
+            }
+            shift_target(block, j0, y, k);
+        });
+    }
+    T::ZERO - t.alpha * modulating * log_p
+}
+
+/// Softmax (or, with `log`, log-softmax) of one row into `out`.
+#[inline(always)]
+pub(crate) fn softmax_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, log: bool) {
+    let x = input.x;
+    let Some(g) = out.row else { return };
+    let Some(s) = exps(x, input.scratch, input.next) else {
+        nan_row(Some(g));
+        return;
+    };
+    let (max, log_sum, inv) = (s.max, s.log_sum, T::ONE / s.sum);
+    let e = &*s.e;
+    write_row(g, out.stream, |j0, block| {
+        let (x, e) = (&x[j0..j0 + block.len()], &e[j0..j0 + block.len()]);
+        if log {
+            for (oj, &v) in block.iter_mut().zip(x) {
+                oj.write((v - max) - log_sum);
+            }
+        } else {
+            for (oj, &ej) in block.iter_mut().zip(e) {
+                oj.write(ej * inv);
+            }
+        }
+    });
+}
+
+/// The gradient of one softmax row with respect to its input, from the output `y` and the
+/// upstream gradient `g`: `y (g - sum_k g_k y_k)`; with `log` (`y` = log-softmax),
+/// `g - e^y sum_k g_k`.
+#[inline(always)]
+pub(crate) fn softmax_backward_row<T: Real>(y: &[T], g: &[T], out: Out<'_, T>, log: bool) {
+    let Some(o) = out.row else { return };
+    if log {
+        let total = lane_sum(g, |v| v);
+        write_row(o, out.stream, |j0, block| {
+            let (y, g) = (&y[j0..j0 + block.len()], &g[j0..j0 + block.len()]);
+            for ((oj, &yj), &gj) in block.iter_mut().zip(y).zip(g) {
+                oj.write(gj - yj.exp() * total);
+            }
+        });
+    } else {
+        let dot = lane_sum2(y, g, |yj, gj| yj * gj);
+        write_row(o, out.stream, |j0, block| {
+            let (y, g) = (&y[j0..j0 + block.len()], &g[j0..j0 + block.len()]);
+            for ((oj, &yj), &gj) in block.iter_mut().zip(y).zip(g) {
+                oj.write(yj * (gj - dot));
+            }
+        });
+    }
 }
 
 #[cfg(test)]
@@ -357,17 +731,62 @@ mod tests {
         assert_eq!(Real::ln_positive(0.0f32), f32::NEG_INFINITY);
     }
 
+    fn input<'a, T: Real>(x: &'a [T], scratch: &'a mut Vec<MaybeUninit<T>>) -> Input<'a, T> {
+        scratch.resize(x.len(), MaybeUninit::uninit());
+        Input { x, scratch, next: &[] }
+    }
+
     #[test]
     fn row_matches_the_textbook_formula() {
         let x = [2.0f64, 1.0, 0.1];
         let mut g = [MaybeUninit::new(0.0); 3];
+        let mut scratch = Vec::new();
         let t = RowTarget { class: Some(0), class_weight: 1.0, weights: None, smooth: 0.0, keep: 1.0, grad_scale: 1.0 };
-        let loss = cross_entropy_row(&x, Some(&mut g), t);
+        let loss = cross_entropy_row(input(&x, &mut scratch), Out { row: Some(&mut g), stream: false }, t);
         let s: f64 = x.iter().map(|v| v.exp()).sum();
         // SAFETY: the row kernel writes every element.
         let g = unsafe { assume_init(&mut g) };
         assert!((loss - (s.ln() - 2.0)).abs() < 1e-15);
         assert!((g[0] - (2f64.exp() / s - 1.0)).abs() < 1e-15);
         assert!((g[1] - 1f64.exp() / s).abs() < 1e-15);
+    }
+
+    #[test]
+    fn streamed_rows_equal_cached_rows_at_every_length_and_alignment() {
+        for len in [0usize, 1, 3, 4, 15, 16, 63, 64, 65, 127, 128, 200, 1000] {
+            for offset in 0..4 {
+                let value = |j: usize| j as f32 * 0.5 - 3.0;
+                let mut streamed = vec![MaybeUninit::new(f32::NAN); len + offset];
+                write_row(&mut streamed[offset..], true, |j0, block| {
+                    for (k, b) in block.iter_mut().enumerate() {
+                        b.write(value(j0 + k));
+                    }
+                });
+                stream_fence();
+                // SAFETY: initialised above.
+                let streamed = unsafe { assume_init(&mut streamed[offset..]) };
+                let want: Vec<f32> = (0..len).map(value).collect();
+                assert_eq!(streamed, want.as_slice(), "length {len}, offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn focal_row_keeps_its_digits_as_p_tends_to_one() {
+        // p = 1 / (1 + 2 e^-20): 1 - p is 4e-9, below f32's resolution near 1.
+        let x = [20.0f32, 0.0, 0.0];
+        let mut scratch = Vec::new();
+        let t = FocalTarget { class: Some(0), alpha: 1.0, gamma: 2.0, grad_scale: 1.0 };
+        let mut g = [MaybeUninit::new(0.0f32); 3];
+        let loss = focal_row(input(&x, &mut scratch), Out { row: Some(&mut g), stream: false }, t);
+        let r = 2.0 * (-20.0f64).exp();
+        let (one_minus_p, ln_p) = (r / (1.0 + r), -r.ln_1p());
+        let want = -one_minus_p.powi(2) * ln_p;
+        assert!(((loss as f64 - want) / want).abs() < 1e-5, "{loss:e} vs {want:e}");
+        // SAFETY: the row kernel writes every element.
+        let g = unsafe { assume_init(&mut g) };
+        // K = (1-p)^2 (1 - 2 ln(p) p / (1-p)) ~ 3 (1-p)^2; the other classes get K e_j / sum.
+        let k = one_minus_p.powi(2) * (1.0 - 2.0 * ln_p / r);
+        assert!(((g[1] as f64 - k * r / 2.0 / (1.0 + r)) / (k * r / 2.0)).abs() < 1e-5);
     }
 }

@@ -2,7 +2,7 @@
 
 use burn::tensor::{Bool, DType, Device, Int, Tensor, TensorData, activation::log_softmax};
 
-use crate::kernel::{self, CrossEntropyRows};
+use crate::kernel::{self, RowLoss, RowLosses};
 use crate::operand::{cast, check_same_shape, check_targets, class_weight, values};
 use crate::reduction::{Denominator, reduce};
 use crate::{LossError, Reduction};
@@ -207,12 +207,16 @@ pub fn nll<const D: usize, const T: usize>(
     options: &NllOptions,
 ) -> Result<Tensor<T>, LossError> {
     let classes = check_index_target(&input.dims(), &target.dims())?;
-    check_targets(&target, classes, options.ignore_index)?;
+    let targets = check_targets(&target, classes, options.ignore_index)?;
     let dtype = input.dtype();
     let weight = match &options.weight {
         Some(w) => Some(class_weight("weight", w, classes, dtype)?),
         None => None,
     };
+    let fused = FusedRows { loss: RowLoss::Nll, ignore_index: options.ignore_index, reduction: options.reduction };
+    if let Some(loss) = fused.index_targets(&input, &target.dims(), targets, weight.as_ref(), MeanOver::Weights) {
+        return Ok(loss);
+    }
     let picked = pick_targets(input, target, weight, options.ignore_index);
     let loss = picked.picked.mul(picked.target_weight.clone()).neg();
     let total = picked.target_weight.sum();
@@ -249,7 +253,12 @@ pub fn cross_entropy<const D: usize, const T: usize>(
         Some(w) => Some(class_weight("weight", w, classes, dtype)?),
         None => None,
     };
-    if let Some(loss) = fused_cross_entropy(&input, &target.dims(), targets, weight.as_ref(), options) {
+    let fused = FusedRows {
+        loss: RowLoss::CrossEntropy { label_smoothing: options.label_smoothing },
+        ignore_index: options.ignore_index,
+        reduction: options.reduction,
+    };
+    if let Some(loss) = fused.index_targets(&input, &target.dims(), targets, weight.as_ref(), MeanOver::Weights) {
         return Ok(loss);
     }
     let log_probs = log_softmax(input, 1);
@@ -274,48 +283,67 @@ pub fn cross_entropy<const D: usize, const T: usize>(
     Ok(reduce(loss, options.reduction, Denominator::Total(total)))
 }
 
-/// The fused-kernel path of [`cross_entropy`]: the input laid out as `(rows, C)`, one pass
-/// per row for loss and gradient. `None` off flex.
-fn fused_cross_entropy<const D: usize, const T: usize>(
-    input: &Tensor<D>,
-    target_dims: &[usize; T],
-    targets: Vec<i64>,
-    weight: Option<&Tensor<1>>,
-    options: &CrossEntropyOptions,
-) -> Option<Tensor<T>> {
+/// `(N, C, d1..dk)` laid out as `(N d1..dk, C)`: one row per position, its classes
+/// contiguous, as the fused row kernels take them.
+pub(crate) fn class_rows<const D: usize>(input: Tensor<D>) -> Tensor<2> {
     let dims = input.dims();
     let classes = dims[1];
-    let rows = targets.len();
-    let logits: Tensor<2> = if D == 2 {
-        input.clone().reshape([rows, classes])
-    } else {
-        input.clone().movedim(1, D - 1).reshape([rows, classes])
-    };
-    let weight = weight.map(values);
-    let total: f64 = targets
-        .iter()
-        .filter(|&&t| t != options.ignore_index)
-        .map(|&t| weight.as_ref().map_or(1.0, |w| w[t as usize]))
-        .sum();
-    // A mean over nothing is NaN with a zero gradient; the composed path has that exactly.
-    let reduce_scale = match options.reduction {
-        Reduction::None => None,
-        Reduction::Sum => Some(1.0),
-        Reduction::Mean if total > 0.0 => Some(1.0 / total),
-        Reduction::Mean => return None,
-    };
-    let kernel_options = CrossEntropyRows {
-        targets,
-        weight,
-        ignore_index: options.ignore_index,
-        label_smoothing: options.label_smoothing,
-        reduce_scale,
-    };
-    let loss = kernel::cross_entropy_rows(&logits, kernel_options)?;
-    Some(match reduce_scale {
-        Some(_) => loss.reshape([1; T]),
-        None => loss.reshape(*target_dims),
-    })
+    let rows = dims.iter().product::<usize>() / classes.max(1);
+    if D == 2 { input.reshape([rows, classes]) } else { input.movedim(1, D - 1).reshape([rows, classes]) }
+}
+
+/// What the mean of a fused class-index loss divides by.
+pub(crate) enum MeanOver {
+    /// The summed class weights of the targets that are not ignored (CE, NLL).
+    Weights,
+    /// The number of targets that are not ignored (softmax focal loss).
+    Count,
+}
+
+/// A fused row loss and how its rows are reduced.
+pub(crate) struct FusedRows {
+    pub loss: RowLoss,
+    pub ignore_index: i64,
+    pub reduction: Reduction,
+}
+
+impl FusedRows {
+    /// The fused-kernel path of a class-index loss: the input laid out as `(rows, C)`, one
+    /// pass per row for loss and gradient. `None` off flex, and for a mean over nothing
+    /// (NaN with a zero gradient), which the composed path has exactly.
+    pub(crate) fn index_targets<const D: usize, const T: usize>(
+        &self,
+        input: &Tensor<D>,
+        target_dims: &[usize; T],
+        targets: Vec<i64>,
+        weight: Option<&Tensor<1>>,
+        mean_over: MeanOver,
+    ) -> Option<Tensor<T>> {
+        let weight = weight.map(values);
+        let counted = targets.iter().filter(|&&t| t != self.ignore_index);
+        let total: f64 = match mean_over {
+            MeanOver::Weights => counted.map(|&t| weight.as_ref().map_or(1.0, |w| w[t as usize])).sum(),
+            MeanOver::Count => counted.count() as f64,
+        };
+        let reduce_scale = self.reduce_scale(total)?;
+        let options = RowLosses { loss: self.loss, targets, weight, ignore_index: self.ignore_index, reduce_scale };
+        let loss = kernel::row_losses(&class_rows(input.clone()), None, options)?;
+        Some(match reduce_scale {
+            Some(_) => loss.reshape([1; T]),
+            None => loss.reshape(*target_dims),
+        })
+    }
+
+    /// The factor of the summed row losses (`None` unreduced), or `None` inside for a
+    /// mean over nothing.
+    fn reduce_scale(&self, total: f64) -> Option<Option<f64>> {
+        match self.reduction {
+            Reduction::None => Some(None),
+            Reduction::Sum => Some(Some(1.0)),
+            Reduction::Mean if total > 0.0 => Some(Some(1.0 / total)),
+            Reduction::Mean => None,
+        }
+    }
 }
 
 /// Cross entropy of logits with class-probability targets (soft labels).
@@ -348,11 +376,25 @@ pub fn cross_entropy_with_probs<const D: usize>(
     let dtype = input.dtype();
     let e = options.label_smoothing;
     let mut target = cast(target, dtype);
+    let weight = match &options.weight {
+        Some(w) => Some(class_weight("weight", w, classes, dtype)?),
+        None => None,
+    };
+    let fused = FusedRows { loss: RowLoss::Probabilities { label_smoothing: e }, ignore_index: -1, reduction: options.reduction };
+    let positions = dims.iter().product::<usize>() / classes.max(1);
+    if let Some(reduce_scale) = fused.reduce_scale(positions as f64).filter(|_| classes > 0) {
+        let rows = RowLosses { loss: fused.loss, targets: Vec::new(), weight: weight.as_ref().map(values), ignore_index: -1, reduce_scale };
+        if let Some(loss) = kernel::row_losses(&class_rows(input.clone()), Some(class_rows(target.clone())), rows) {
+            let mut kept = dims;
+            kept[1] = 1;
+            return Ok(if reduce_scale.is_some() { loss.reshape([1; D]) } else { loss.reshape(kept) });
+        }
+    }
     if e > 0.0 {
         target = target.mul_scalar(1.0 - e).add_scalar(e / classes as f64);
     }
-    if let Some(w) = &options.weight {
-        target = target.mul(along_classes::<D>(class_weight("weight", w, classes, dtype)?));
+    if let Some(w) = weight {
+        target = target.mul(along_classes::<D>(w));
     }
     let loss = log_softmax(input, 1).mul(target).sum_dim(1).neg();
     Ok(reduce(loss, options.reduction, Denominator::Numel))

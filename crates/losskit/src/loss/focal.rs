@@ -3,7 +3,8 @@
 use burn::tensor::{Device, Int, Tensor, activation::log_softmax};
 
 use super::bce::{bce_with_logits_terms, fused_sigmoid, softplus};
-use super::cross_entropy::{IGNORE_INDEX, check_index_target, pick_targets, weight_tensor};
+use super::cross_entropy::{FusedRows, IGNORE_INDEX, MeanOver, check_index_target, pick_targets, weight_tensor};
+use crate::kernel::RowLoss;
 use crate::operand::{Broadcast, cast, check_probabilities, check_same_shape, check_targets, class_weight};
 use crate::reduction::{Denominator, reduce};
 use crate::{LossError, Reduction};
@@ -221,7 +222,7 @@ pub fn softmax_focal<const D: usize, const T: usize>(
 ) -> Result<Tensor<T>, LossError> {
     let classes = check_index_target(&input.dims(), &target.dims())?;
     check_gamma(options.gamma)?;
-    check_targets(&target, classes, options.ignore_index)?;
+    let targets = check_targets(&target, classes, options.ignore_index)?;
     let dtype = input.dtype();
     let alpha_weight = match &options.alpha {
         FocalAlpha::PerClass(a) => Some(class_weight("alpha", a, classes, dtype)?),
@@ -236,6 +237,18 @@ pub fn softmax_focal<const D: usize, const T: usize>(
         let loss = input.sum_dim(1).squeeze_dim::<T>(1);
         let none_counted = loss.clone().sum().mul_scalar(0.0);
         return Ok(reduce(loss, options.reduction, Denominator::Total(none_counted)));
+    }
+    let alpha = match options.alpha {
+        FocalAlpha::Scalar(a) => a,
+        _ => 1.0,
+    };
+    let fused = FusedRows {
+        loss: RowLoss::Focal { gamma: options.gamma, alpha },
+        ignore_index: options.ignore_index,
+        reduction: options.reduction,
+    };
+    if let Some(loss) = fused.index_targets(&input, &target.dims(), targets, alpha_weight.as_ref(), MeanOver::Count) {
+        return Ok(loss);
     }
     let log_probs = log_softmax(input, 1);
     let target_class = {

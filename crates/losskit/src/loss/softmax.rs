@@ -2,6 +2,7 @@
 
 use burn::tensor::{Tensor, activation};
 
+use crate::kernel;
 use crate::operand::{cast, check_same_shape};
 use crate::reduction::{Denominator, reduce};
 use crate::{LossError, Reduction};
@@ -24,7 +25,7 @@ pub fn softmax<const D: usize>(input: Tensor<D>, dim: i64) -> Result<Tensor<D>, 
     if input.dims()[dim] == 0 {
         return Ok(input); // nothing to normalise: the empty result, as PyTorch's
     }
-    Ok(activation::softmax(input, dim))
+    Ok(fused_softmax(&input, dim, false).unwrap_or_else(|| activation::softmax(input, dim)))
 }
 
 /// Log-softmax along `dim`: `x - max - ln(sum(exp(x - max)))`, as `torch.log_softmax(x, dim)`.
@@ -35,7 +36,18 @@ pub fn log_softmax<const D: usize>(input: Tensor<D>, dim: i64) -> Result<Tensor<
     if input.dims()[dim] == 0 {
         return Ok(input); // nothing to normalise: the empty result, as PyTorch's
     }
-    Ok(activation::log_softmax(input, dim))
+    Ok(fused_softmax(&input, dim, true).unwrap_or_else(|| activation::log_softmax(input, dim)))
+}
+
+/// Softmax or log-softmax along `dim` through the fused row kernel (`dim` moved last, one
+/// row per position); `None` off flex.
+fn fused_softmax<const D: usize>(input: &Tensor<D>, dim: usize, log: bool) -> Option<Tensor<D>> {
+    let moved = if dim == D - 1 { input.clone() } else { input.clone().movedim(dim, D - 1) };
+    let moved_dims = moved.dims();
+    let classes = moved_dims[D - 1];
+    let rows = moved_dims.iter().product::<usize>() / classes;
+    let out = kernel::softmax_rows(&moved.reshape([rows, classes]), log)?.reshape(moved_dims);
+    Some(if dim == D - 1 { out } else { out.movedim(D - 1, dim) })
 }
 
 /// Shannon entropy of probabilities along `dim`: `H = -sum(p ln p)`, with `0 ln 0 = 0`.
