@@ -34,6 +34,23 @@ def case(op, shape, repeats):
     if op == "cross_entropy":
         target = torch.randint(0, shape[1], (shape[0],) + tuple(shape[2:]), generator=g)
         fn = lambda: F.cross_entropy(x, target)
+    elif op == "cross_entropy_probs":
+        probs = torch.softmax(torch.rand(shape, generator=g), 1)
+        fn = lambda: F.cross_entropy(x, probs)
+    elif op == "nll":
+        target = torch.randint(0, shape[1], (shape[0],), generator=g)
+        fn = lambda: F.nll_loss(x, target)
+    elif op == "softmax_focal":
+        # No built-in: the formula as PyTorch users write it (gamma 2, no alpha).
+        target = torch.randint(0, shape[1], (shape[0],), generator=g)
+
+        def fn():
+            lp_t = F.log_softmax(x, 1).gather(1, target[:, None])
+            return (-((1 - lp_t.exp()) ** 2) * lp_t).mean()
+    elif op == "softmax":
+        fn = lambda: torch.softmax(x, 1).sum()
+    elif op == "log_softmax":
+        fn = lambda: torch.log_softmax(x, 1).sum()
     elif op == "bce_with_logits":
         target = (torch.rand(shape, generator=g) > 0.5).float()
         fn = lambda: F.binary_cross_entropy_with_logits(x, target)

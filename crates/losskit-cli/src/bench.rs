@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
-use losskit::{BceWithLogitsOptions, CrossEntropyOptions, SigmoidFocalOptions, kernel::with_composed};
+use losskit::{
+    BceWithLogitsOptions, CrossEntropyOptions, NllOptions, SigmoidFocalOptions, SoftmaxFocalOptions, kernel::with_composed,
+};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
@@ -44,6 +46,11 @@ pub struct Measurement {
 #[derive(Clone, Copy)]
 enum Op {
     CrossEntropy,
+    CrossEntropyProbs,
+    Nll,
+    SoftmaxFocal,
+    Softmax,
+    LogSoftmax,
     BceWithLogits,
     SigmoidFocal,
 }
@@ -52,6 +59,11 @@ impl Op {
     fn name(self) -> &'static str {
         match self {
             Op::CrossEntropy => "cross_entropy",
+            Op::CrossEntropyProbs => "cross_entropy_probs",
+            Op::Nll => "nll",
+            Op::SoftmaxFocal => "softmax_focal",
+            Op::Softmax => "softmax",
+            Op::LogSoftmax => "log_softmax",
             Op::BceWithLogits => "bce_with_logits",
             Op::SigmoidFocal => "sigmoid_focal",
         }
@@ -63,6 +75,9 @@ fn cases(quick: bool) -> Vec<(Op, Vec<usize>)> {
     if !quick {
         cases.push((Op::CrossEntropy, vec![1024, 32000]));
         cases.push((Op::CrossEntropy, vec![256, 128000]));
+    }
+    for op in [Op::CrossEntropyProbs, Op::Nll, Op::SoftmaxFocal, Op::Softmax, Op::LogSoftmax] {
+        cases.push((op, vec![4096, 1000]));
     }
     cases.push((Op::BceWithLogits, vec![4096, 1000]));
     cases.push((Op::SigmoidFocal, vec![4096, 1000]));
@@ -96,15 +111,21 @@ fn measure<const D: usize>(logits: &TensorData, repeats: usize, run: &dyn Fn(Ten
     (times[times.len() / 2], peak)
 }
 
-/// Bytes per second of a large copy (read + write), the bandwidth the bounds use.
+/// Bytes per second of a large copy (read + write), the bandwidth the bounds use: the best
+/// of several copies, each on one thread and split over all threads (the kernels use all).
 fn copy_bandwidth() -> f64 {
+    use rayon::prelude::*;
     let n = 256 << 20;
     let src = vec![1u8; n];
     let mut dst = vec![0u8; n];
     let mut best = f64::MAX;
-    for _ in 0..5 {
+    for round in 0..12 {
         let start = Instant::now();
-        dst.copy_from_slice(&src);
+        if round % 2 == 0 {
+            dst.copy_from_slice(&src);
+        } else {
+            dst.par_chunks_mut(1 << 20).zip(src.par_chunks(1 << 20)).for_each(|(d, s)| d.copy_from_slice(s));
+        }
         std::hint::black_box(&dst);
         best = best.min(start.elapsed().as_secs_f64());
     }
@@ -147,6 +168,29 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
             let burn_loss = CrossEntropyLossConfig::new().init(&device);
             let burns = |x: Tensor<D>| burn_loss.forward(x.reshape([rows, shape[1]]), target.clone()).reshape([1; D]);
             record("burn", measure(&logits, repeats, &burns));
+        }
+        Op::CrossEntropyProbs | Op::Nll | Op::SoftmaxFocal | Op::Softmax | Op::LogSoftmax => {
+            let (rows, classes) = (shape[0], shape[1]);
+            let target: Vec<i64> = (0..rows).map(|_| rng.random_range(0..classes as i64)).collect();
+            let target = Tensor::<1, Int>::from_data(TensorData::new(target, [rows]), &device);
+            let probs: Vec<f32> = (0..numel).map(|_| rng.random::<f32>()).collect();
+            let probs = losskit::softmax(Tensor::<2>::from_data(TensorData::new(probs, [rows, classes]), (&device, DType::F32)), 1)
+                .expect("dimension 1 exists");
+            let ours = |x: Tensor<D>| {
+                let x: Tensor<2> = x.reshape([rows, classes]);
+                let scalar = |t: Tensor<1>| t.reshape([1; D]);
+                match op {
+                    Op::CrossEntropyProbs => {
+                        losskit::cross_entropy_with_probs(x, probs.clone(), &CrossEntropyOptions::default()).unwrap().reshape([1; D])
+                    }
+                    Op::Nll => scalar(losskit::nll(x, target.clone(), &NllOptions::default()).unwrap()),
+                    Op::SoftmaxFocal => scalar(losskit::softmax_focal(x, target.clone(), &SoftmaxFocalOptions::default()).unwrap()),
+                    Op::Softmax => losskit::softmax(x, 1).unwrap().sum().reshape([1; D]),
+                    _ => losskit::log_softmax(x, 1).unwrap().sum().reshape([1; D]),
+                }
+            };
+            record("losskit", measure(&logits, repeats, &ours));
+            record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours)));
         }
         Op::BceWithLogits | Op::SigmoidFocal => {
             let labels: Vec<f32> = (0..numel).map(|_| f32::from(u8::from(rng.random::<bool>()))).collect();
@@ -245,7 +289,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         bandwidth / 1e9,
         if has_torch { "" } else { " (PyTorch not found)" }
     );
-    println!("{:<16} {:<18} {:<18} {:>11} {:>10} {:>11}", "op", "shape", "impl", "median ms", "x PyTorch", "extra MB");
+    println!("{:<20} {:<18} {:<18} {:>11} {:>10} {:>11}", "op", "shape", "impl", "median ms", "x PyTorch", "extra MB");
     for (op, shape) in &cases {
         let rows: Vec<&Measurement> = all.iter().filter(|m| m.op == op.name() && &m.shape == shape).collect();
         let reference = rows.iter().find(|m| m.implementation == "pytorch" || m.implementation == "torchvision").map(|m| m.median_ms);
@@ -253,7 +297,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             let ratio = reference.map_or("-".into(), |r| format!("{:.2}", m.median_ms / r));
             let mb = m.peak_bytes.map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6));
             println!(
-                "{:<16} {:<18} {:<18} {:>11.3} {:>10} {:>11}",
+                "{:<20} {:<18} {:<18} {:>11.3} {:>10} {:>11}",
                 m.op,
                 format!("{:?}", m.shape),
                 m.implementation,

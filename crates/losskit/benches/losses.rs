@@ -6,7 +6,7 @@ use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use losskit::kernel::with_composed;
-use losskit::{BceWithLogitsOptions, CrossEntropyOptions, SigmoidFocalOptions};
+use losskit::{BceWithLogitsOptions, CrossEntropyOptions, NllOptions, SigmoidFocalOptions, SoftmaxFocalOptions};
 
 fn logits(n: usize) -> Vec<f32> {
     (0..n).map(|i| ((i.wrapping_mul(2_654_435_761) % 10_000) as f32 / 10_000.0 - 0.5) * 6.0).collect()
@@ -80,5 +80,31 @@ fn sigmoid_losses(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cross_entropy, sigmoid_losses);
+/// The other fused row kernels, on the (4096, 1000) shape `losskit bench` gives them.
+fn row_losses(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rows");
+    group.sample_size(10);
+    let device = Device::flex().autodiff();
+    let (n, k) = (4096usize, 1000usize);
+    let data = TensorData::new(logits(n * k), [n, k]);
+    let target = Tensor::<1, Int>::from_data(
+        TensorData::new((0..n).map(|i| (i * 7 % k) as i64).collect::<Vec<_>>(), [n]),
+        &device,
+    );
+    let probs = losskit::softmax(Tensor::<2>::from_data(TensorData::new(logits(n * k), [n, k]), (&device, DType::F32)), 1).unwrap();
+    let cases: [(&str, &dyn Fn(Tensor<2>) -> Tensor<1>); 5] = [
+        ("cross_entropy_probs", &|x| losskit::cross_entropy_with_probs(x, probs.clone(), &CrossEntropyOptions::default()).unwrap().reshape([1])),
+        ("nll", &|x| losskit::nll(x, target.clone(), &NllOptions::default()).unwrap()),
+        ("softmax_focal", &|x| losskit::softmax_focal(x, target.clone(), &SoftmaxFocalOptions::default()).unwrap()),
+        ("softmax", &|x| losskit::softmax(x, 1).unwrap().sum()),
+        ("log_softmax", &|x| losskit::log_softmax(x, 1).unwrap().sum()),
+    ];
+    for (name, f) in cases {
+        bench(&mut group, BenchmarkId::new(format!("{name}/losskit"), "4096x1000"), &data, false, f);
+        bench(&mut group, BenchmarkId::new(format!("{name}/losskit-composed"), "4096x1000"), &data, true, f);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cross_entropy, sigmoid_losses, row_losses);
 criterion_main!(benches);
