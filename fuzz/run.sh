@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs each fuzz target for a fixed time (default 600 s) from its committed seed corpus.
 #   cargo install cargo-fuzz; rustup toolchain install nightly   (once)
-#   fuzz/run.sh [SECONDS]
+#   fuzz/run.sh [SECONDS]            (TARGETS="eval" to run only some of the targets)
 # A crash leaves its input under fuzz/artifacts/<target>/; add it to the regression tests.
 # The build is unoptimised and without AddressSanitizer (--dev -s none): the code under test
 # is safe Rust, so panics, aborts, timeouts and out-of-memory are the findings, and an
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-600}
-for target in idx eval; do
+for target in ${TARGETS:-idx eval}; do
   mkdir -p "corpus/$target"
   work=$(mktemp -d)
   cp corpus/$target/* "$work"/
