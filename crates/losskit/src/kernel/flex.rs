@@ -9,8 +9,8 @@ use rayon::prelude::*;
 use core::mem::MaybeUninit;
 
 use super::rows::{
-    FocalTarget, Input, Out, ProbTarget, Real, RowTarget, assume_init, cross_entropy_row, focal_row, nll_row,
-    probabilities_row, softmax_backward_row, softmax_row, stream_fence,
+    Between, FocalTarget, Input, ProbTarget, Real, RowData, RowTarget, RowWriter, Write, assume_init,
+    cross_entropy_row, focal_row, nll_row, probabilities_row, softmax_backward_row, softmax_row, stream_fence,
 };
 use super::sigmoid::{Focal, sigmoid_element};
 use super::{LossKernels, RowLoss, RowLosses, SigmoidLosses};
@@ -68,12 +68,25 @@ fn streams<T>(n: usize, c: usize) -> bool {
 trait RowKernel<T: Real>: Sync {
     /// What a row returns (its loss, or nothing).
     type Output: Send + Copy + Default;
-    fn row(&self, i: usize, input: Input<'_, T>, out: Out<'_, T>) -> Self::Output;
+
+    /// Row `i`'s result and what it writes into its output row; `between` runs inside the
+    /// row's exponential pass.
+    fn row(&self, i: usize, input: Input<'_, T>, between: &mut impl Between) -> (Self::Output, Write<T>);
+
+    /// The second row a [`Write`] of row `i` reads (probabilities, upstream gradient).
+    fn other(&self, _i: usize) -> &[T] {
+        &[]
+    }
+
+    /// The class weights a [`Write`] reads.
+    fn weights(&self) -> Option<&[T]> {
+        None
+    }
 }
 
-/// Runs `kernel` over the rows of the `(n, c)` data `x` in parallel, each with a scratch
-/// row of its own (one per rayon task, reused for the task's rows) and the output row when
-/// there is an output; returns what each row returns.
+/// Runs `kernel` over the rows of the `(n, c)` data `x` in parallel, with two scratch rows
+/// per rayon task (reused for the task's rows) and the output rows when there is an
+/// output; returns what each row returns.
 fn map_rows<T: Real, K: RowKernel<T>>(x: &[T], c: usize, out: Option<&mut [MaybeUninit<T>]>, kernel: &K) -> Vec<K::Output> {
     let n = x.len().checked_div(c).unwrap_or(0);
     let mut results = vec![K::Output::default(); n];
@@ -81,10 +94,11 @@ fn map_rows<T: Real, K: RowKernel<T>>(x: &[T], c: usize, out: Option<&mut [Maybe
         return results;
     }
     let stream = out.is_some() && streams::<T>(n, c);
-    let per_task = min_rows(c);
-    let init = || Vec::<MaybeUninit<T>>::new();
-    let task = |scratch: &mut Vec<MaybeUninit<T>>, t: usize, rs: &mut [K::Output], outs: Option<&mut [MaybeUninit<T>]>| {
-        scratch.resize(c, MaybeUninit::uninit());
+    // A row's stores overlap the next row's arithmetic, so tasks hold several rows.
+    let per_task = min_rows(c).max(8.min(n.div_ceil(16)));
+    let init = Vec::<T>::new;
+    let task = |scratch: &mut Vec<T>, t: usize, rs: &mut [K::Output], outs: Option<&mut [MaybeUninit<T>]>| {
+        scratch.resize(2 * c, T::ZERO);
         let rows = Rows { x, c, first: t * per_task, stream };
         simd_rows(kernel, rows, rs, outs, scratch);
     };
@@ -111,24 +125,69 @@ struct Rows<'a, T> {
     stream: bool,
 }
 
+/// A row whose output is still to be written.
+struct Pending<'a, T> {
+    write: Write<T>,
+    writer: RowWriter<'a, T>,
+}
+
+/// The previous row's output, written block by block between this row's exponentials.
+struct Previous<'w, 'd, T> {
+    pending: Option<Pending<'w, T>>,
+    data: RowData<'d, T>,
+}
+
+impl<T: Real> Between for Previous<'_, '_, T> {
+    #[inline(always)]
+    fn at(&mut self, upto: usize) {
+        if let Some(p) = &mut self.pending {
+            p.writer.advance(upto, &p.write, self.data);
+        }
+    }
+}
+
+/// What a [`Write`] of row `i` reads, with the row's exponentials `e`.
+#[inline(always)]
+fn row_data<'a, T: Real, K: RowKernel<T>>(kernel: &'a K, x: &'a [T], c: usize, i: usize, e: &'a [T]) -> RowData<'a, T> {
+    RowData { e, x: &x[i * c..(i + 1) * c], other: kernel.other(i), weights: kernel.weights() }
+}
+
 multiversion! {
     /// One task's rows through `kernel`, compiled for the widest vector unit this processor
-    /// has: one result per element of `results`, one output row per row of `outs`.
+    /// has: one result per element of `results`, one output row per row of `outs`. Each
+    /// row's output is written while the next row's exponentials are computed (software
+    /// pipelining over two scratch rows), so that its stores overlap that arithmetic.
     fn simd_rows[T: Real, K: RowKernel<T>](
         kernel: &K,
         rows: Rows<'_, T>,
         results: &mut [K::Output],
         outs: Option<&mut [MaybeUninit<T>]>,
-        scratch: &mut [MaybeUninit<T>],
+        scratch: &mut [T],
     ) -> () {
         let Rows { x, c, first, stream } = rows;
-        let mut outs = outs;
-        for (k, r) in results.iter_mut().enumerate() {
+        let (mut current, mut previous) = scratch.split_at_mut(c);
+        let mut out_rows = outs.map(|o| o.chunks_mut(c));
+        let mut pending: Option<Pending<'_, T>> = None;
+        let mut pending_row = first;
+        for (k, result) in results.iter_mut().enumerate() {
             let i = first + k;
             let next = x.get((i + 1) * c..(i + 2) * c).unwrap_or(&[]);
-            let input = Input { x: &x[i * c..(i + 1) * c], scratch: &mut *scratch, next };
-            let row = outs.as_deref_mut().map(|o| &mut o[k * c..(k + 1) * c]);
-            *r = kernel.row(i, input, Out { row, stream });
+            let input = Input { x: &x[i * c..(i + 1) * c], scratch: &mut *current, next };
+            let mut before = Previous { pending: pending.take(), data: row_data(kernel, x, c, pending_row, &*previous) };
+            let (value, write) = kernel.row(i, input, &mut before);
+            if let Some(mut p) = before.pending {
+                p.writer.finish(&p.write, before.data);
+            }
+            *result = value;
+            if let Some(rows) = out_rows.as_mut() {
+                let out = rows.next().expect("one output row per row");
+                pending = Some(Pending { write, writer: RowWriter::new(out, stream) });
+                pending_row = i;
+            }
+            core::mem::swap(&mut current, &mut previous);
+        }
+        if let Some(mut p) = pending {
+            p.writer.finish(&p.write, row_data(kernel, x, c, pending_row, &*previous));
         }
         if stream {
             stream_fence();
@@ -140,6 +199,7 @@ multiversion! {
 struct LossRows<'a, T> {
     options: &'a RowLosses,
     weights: Option<Vec<T>>,
+    weight_total: T,
     /// The probability rows of [`RowLoss::Probabilities`] (empty otherwise).
     probabilities: &'a [T],
     c: usize,
@@ -170,6 +230,7 @@ impl<T: Real> LossRows<'_, T> {
             class,
             class_weight: self.weight(class),
             weights: self.weights.as_deref(),
+            weight_total: self.weight_total,
             smooth: self.smooth,
             keep: self.keep,
             grad_scale: self.grad_scale,
@@ -181,27 +242,36 @@ impl<T: Real> RowKernel<T> for LossRows<'_, T> {
     type Output = T;
 
     #[inline(always)]
-    fn row(&self, i: usize, input: Input<'_, T>, out: Out<'_, T>) -> T {
+    fn row(&self, i: usize, input: Input<'_, T>, between: &mut impl Between) -> (T, Write<T>) {
         match self.options.loss {
-            RowLoss::CrossEntropy { .. } => cross_entropy_row(input, out, self.index_target(i)),
-            RowLoss::Nll => nll_row(input.x, out, self.index_target(i)),
+            RowLoss::CrossEntropy { .. } => cross_entropy_row(input, between, self.index_target(i)),
+            RowLoss::Nll => nll_row(input.x, self.index_target(i)),
             RowLoss::Probabilities { .. } => {
-                let c = self.c;
                 let t = ProbTarget {
-                    target: &self.probabilities[i * c..(i + 1) * c],
+                    target: self.other(i),
                     weights: self.weights.as_deref(),
                     smooth: self.smooth,
                     keep: self.keep,
                     grad_scale: self.grad_scale,
                 };
-                probabilities_row(input, out, t)
+                probabilities_row(input, between, t)
             }
             RowLoss::Focal { gamma, alpha } => {
                 let class = self.class(i);
                 let alpha = T::from_f64(alpha) * self.weight(class);
-                focal_row(input, out, FocalTarget { class, alpha, gamma: T::from_f64(gamma), grad_scale: self.grad_scale })
+                focal_row(input, between, FocalTarget { class, alpha, gamma: T::from_f64(gamma), grad_scale: self.grad_scale })
             }
         }
+    }
+
+    #[inline(always)]
+    fn other(&self, i: usize) -> &[T] {
+        self.probabilities.get(i * self.c..(i + 1) * self.c).unwrap_or(&[])
+    }
+
+    #[inline(always)]
+    fn weights(&self) -> Option<&[T]> {
+        self.weights.as_deref()
     }
 }
 
@@ -223,9 +293,15 @@ fn run_rows<T: Real + bytemuck::Pod + burn::tensor::Element>(
         RowLoss::CrossEntropy { label_smoothing } | RowLoss::Probabilities { label_smoothing } => label_smoothing,
         RowLoss::Nll | RowLoss::Focal { .. } => 0.0,
     };
+    let weights: Option<Vec<T>> = options.weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect());
+    let weight_total = match &weights {
+        Some(w) => w.iter().fold(T::ZERO, |a, &v| a + v),
+        None => T::from_f64(c as f64),
+    };
     let kernel = LossRows {
         options,
-        weights: options.weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect()),
+        weights,
+        weight_total,
         probabilities: &probabilities,
         c,
         grad_scale: T::from_f64(options.reduce_scale.unwrap_or(1.0)),
@@ -259,8 +335,8 @@ impl<T: Real> RowKernel<T> for SoftmaxRows {
     type Output = ();
 
     #[inline(always)]
-    fn row(&self, _: usize, input: Input<'_, T>, out: Out<'_, T>) {
-        softmax_row(input, out, self.log)
+    fn row(&self, _: usize, input: Input<'_, T>, between: &mut impl Between) -> ((), Write<T>) {
+        ((), softmax_row(input, between, self.log))
     }
 }
 
@@ -276,9 +352,13 @@ impl<T: Real> RowKernel<T> for SoftmaxBackwardRows<'_, T> {
     type Output = ();
 
     #[inline(always)]
-    fn row(&self, i: usize, input: Input<'_, T>, out: Out<'_, T>) {
-        let c = self.c;
-        softmax_backward_row(input.x, &self.grad[i * c..(i + 1) * c], out, self.log)
+    fn row(&self, i: usize, input: Input<'_, T>, _: &mut impl Between) -> ((), Write<T>) {
+        ((), softmax_backward_row(input.x, self.other(i), self.log))
+    }
+
+    #[inline(always)]
+    fn other(&self, i: usize) -> &[T] {
+        &self.grad[i * self.c..(i + 1) * self.c]
     }
 }
 

@@ -259,11 +259,11 @@ fn lane_sum3<T: Real>(x: &[T], t: &[T], w: &[T], f: impl Fn(T, T, T) -> T) -> T 
 }
 
 /// `e_j = e^(x_j - max)`, returning their sum; writes every element of `e`. The lines of
-/// `next` (what is read after `x`) are prefetched as the lines of `x` are consumed. The sum
-/// is a second pass over `e` (in L1): accumulating inside the exponential loop ties each
-/// iteration to the last one.
+/// `next` (what is read after `x`) are prefetched as the lines of `x` are consumed, and
+/// `between` runs after each block of exponentials. The sum is a second pass over `e` (in
+/// L1): accumulating inside the exponential loop ties each iteration to the last.
 #[inline(always)]
-fn lane_exp_into<T: Real>(x: &[T], e: &mut [MaybeUninit<T>], max: T, next: &[T]) -> T {
+fn lane_exp_into<T: Real>(x: &[T], e: &mut [MaybeUninit<T>], max: T, next: &[T], between: &mut impl Between) -> T {
     let per_line = 64 / core::mem::size_of::<T>();
     let n = x.len();
     let wide_end = n / WIDE * WIDE;
@@ -276,6 +276,7 @@ fn lane_exp_into<T: Real>(x: &[T], e: &mut [MaybeUninit<T>], max: T, next: &[T])
         for k in 0..WIDE {
             ce[k].write((cx[k] - max).exp());
         }
+        between.at((i + 1) * WIDE);
     }
     let mut j = wide_end;
     while j < n {
@@ -358,29 +359,75 @@ unsafe fn stream_lines_sse2(dst: *mut u8, src: *const u8, bytes: usize) {
     }
 }
 
-/// Writes every element of `out` through `fill(j0, block)`, which must write all of
-/// `block`, the elements `j0..j0 + block.len()` of the row. With `stream`, whole blocks
-/// are computed into a buffer in L1 and sent to memory with non-temporal stores: a gradient
-/// far larger than the caches then costs one write of each line instead of a read and a
-/// write. The caller calls [`stream_fence`] before the rows are handed on.
-#[inline(always)]
-pub(crate) fn write_row<T: Real>(out: &mut [MaybeUninit<T>], stream: bool, fill: impl Fn(usize, &mut [MaybeUninit<T>])) {
-    if !stream {
-        fill(0, out);
-        return;
+/// Something to run between the blocks of a row's exponential pass: the previous row's
+/// output is written there, its stores overlapping this row's arithmetic.
+pub(crate) trait Between {
+    /// Runs once the first `upto` exponentials of the row are done.
+    fn at(&mut self, upto: usize);
+}
+
+/// Nothing in between.
+impl Between for () {
+    #[inline(always)]
+    fn at(&mut self, _: usize) {}
+}
+
+/// Writes one output row front to back, possibly over several calls: [`RowWriter::advance`]
+/// writes up to a position, [`RowWriter::finish`] the rest, each element from a [`Write`]
+/// and the rows it reads. With `stream`, whole blocks are computed into a buffer in L1 and
+/// sent to memory with non-temporal stores: a gradient far larger than the caches then
+/// costs one write of each line instead of a read and a write. The caller calls
+/// [`stream_fence`] before the rows are handed on.
+pub(crate) struct RowWriter<'a, T> {
+    out: &'a mut [MaybeUninit<T>],
+    stream: bool,
+    /// Elements written so far.
+    done: usize,
+}
+
+impl<'a, T: Real> RowWriter<'a, T> {
+    pub(crate) fn new(out: &'a mut [MaybeUninit<T>], stream: bool) -> Self {
+        Self { out, stream, done: 0 }
     }
-    let n = out.len();
-    let head = out.as_ptr().align_offset(64).min(n);
-    fill(0, &mut out[..head]);
-    let mut j = head;
-    let mut buf = [MaybeUninit::<T>::uninit(); BLOCK];
-    while j + BLOCK <= n {
-        fill(j, &mut buf);
-        // SAFETY: `fill` wrote every element of the block.
-        stream_block(&mut out[j..j + BLOCK], unsafe { assume_init(&mut buf) });
-        j += BLOCK;
+
+    /// Writes the elements below `upto` (streamed: the whole blocks below it).
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, upto: usize, write: &Write<T>, data: RowData<'_, T>) {
+        let end = upto.min(self.out.len());
+        if end <= self.done {
+            return;
+        }
+        if !self.stream {
+            write.fill(data, self.done, &mut self.out[self.done..end]);
+            self.done = end;
+            return;
+        }
+        // Up to the first 64-byte boundary with plain stores.
+        let head = self.out.as_ptr().align_offset(64).min(end);
+        if self.done < head {
+            write.fill(data, self.done, &mut self.out[self.done..head]);
+            self.done = head;
+        }
+        let mut buf = [MaybeUninit::<T>::uninit(); BLOCK];
+        while self.done + BLOCK <= end {
+            let j = self.done;
+            write.fill(data, j, &mut buf);
+            // SAFETY: `fill` wrote every element of the block.
+            stream_block(&mut self.out[j..j + BLOCK], unsafe { assume_init(&mut buf) });
+            self.done = j + BLOCK;
+        }
     }
-    fill(j, &mut out[j..]);
+
+    /// Writes the rest of the row.
+    #[inline(always)]
+    pub(crate) fn finish(&mut self, write: &Write<T>, data: RowData<'_, T>) {
+        let n = self.out.len();
+        self.advance(n, write, data);
+        if self.done < n {
+            write.fill(data, self.done, &mut self.out[self.done..]);
+            self.done = n;
+        }
+    }
 }
 
 /// Subtracts `delta` from element `y` of the row if it lies in the block starting at `j0`.
@@ -403,42 +450,132 @@ pub(crate) struct Exps<'e, T> {
 }
 
 /// The softmax statistics of `x`, or `None` when the row holds a NaN or is all -inf (then
-/// everything computed from it is NaN, as in PyTorch).
+/// everything computed from it is NaN, as in PyTorch). `between`: see [`lane_exp_into`].
 #[inline(always)]
-fn exps<'e, T: Real>(x: &[T], e: &'e mut [MaybeUninit<T>], next: &[T]) -> Option<Exps<'e, T>> {
+fn exps<'e, T: Real>(x: &[T], e: &'e mut [T], next: &[T], between: &mut impl Between) -> Option<Exps<'e, T>> {
     // A NaN needs no test of its own: it makes the sum of exponentials NaN, as does an
     // infinite maximum (inf - inf) and a row of -inf (-inf - -inf).
     let max = lane_fold(x, T::NEG_INFINITY, T::max);
     let e = &mut e[..x.len()];
-    let sum = lane_exp_into(x, e, max, next);
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and an initialised `T` is a valid one.
+    let uninit = unsafe { &mut *(e as *mut [T] as *mut [MaybeUninit<T>]) };
+    let sum = lane_exp_into(x, uninit, max, next, between);
     if sum.is_nan() {
         return None;
     }
-    // SAFETY: lane_exp_into wrote every element.
-    let e = unsafe { assume_init(e) };
     Some(Exps { max, sum, log_sum: sum.ln(), e })
 }
 
-/// The NaN answer of a row that holds a NaN or is all -inf.
-#[inline(always)]
-fn nan_row<T: Real>(grad: Option<&mut [MaybeUninit<T>]>) -> T {
-    if let Some(g) = grad {
-        fill(g, T::NAN);
-    }
-    T::NAN
-}
-
-/// Where a row's output goes: the row of the output tensor, and whether to stream it.
-pub(crate) struct Out<'a, T> {
-    pub row: Option<&'a mut [MaybeUninit<T>]>,
-    pub stream: bool,
-}
-
-/// One row of input with its scratch row (at least as long) and the next row, to prefetch.
+/// One row of input with a scratch row (at least as long) and what is read next, to prefetch.
 pub(crate) struct Input<'a, T> {
     pub x: &'a [T],
-    pub scratch: &'a mut [MaybeUninit<T>],
+    pub scratch: &'a mut [T],
     pub next: &'a [T],
+}
+
+/// What a row writes into its output row, from the values its loss computed: the
+/// description is small, so the writing can wait until the next row is under way.
+#[derive(Clone, Copy)]
+pub(crate) enum Write<T> {
+    /// Every element `value` (an ignored row's 0, a NaN row's NaN), less `delta` at `target`.
+    Fill { value: T, target: Option<(usize, T)> },
+    /// `e_j scale - shift w_j` (`- shift` unless `weighted`), less `delta` at `target`.
+    Softmax { scale: T, shift: T, weighted: bool, target: Option<(usize, T)> },
+    /// `e_j scale - gs w_j (keep t_j + smooth)` for the probability row `t`.
+    Probabilities { scale: T, gs: T, keep: T, smooth: T },
+    /// `(x_j - max) - log_sum`: the log-softmax.
+    Shifted { max: T, log_sum: T },
+    /// `y_j (g_j - dot)`: softmax's backward, `y` the input row and `g` the other row.
+    SoftmaxGrad { dot: T },
+    /// `g_j - e^(y_j) total`: log-softmax's backward.
+    LogSoftmaxGrad { total: T },
+}
+
+/// The rows a [`Write`] reads.
+#[derive(Clone, Copy)]
+pub(crate) struct RowData<'a, T> {
+    /// The row's exponentials (the scratch row).
+    pub e: &'a [T],
+    /// The input row.
+    pub x: &'a [T],
+    /// The probability row, or the upstream gradient row of a softmax backward.
+    pub other: &'a [T],
+    /// The class weights.
+    pub weights: Option<&'a [T]>,
+}
+
+impl<T: Real> Write<T> {
+    /// Writes the elements `j0..j0 + block.len()` of the row.
+    #[inline(always)]
+    pub(crate) fn fill(&self, d: RowData<'_, T>, j0: usize, block: &mut [MaybeUninit<T>]) {
+        let r = j0..j0 + block.len();
+        match *self {
+            Write::Fill { value, target } => {
+                fill(block, value);
+                if let Some((y, delta)) = target {
+                    shift_target(block, j0, y, delta);
+                }
+            }
+            Write::Softmax { scale, shift, weighted, target } => {
+                let e = &d.e[r.clone()];
+                match d.weights {
+                    Some(w) if weighted => {
+                        for ((o, &ej), &wj) in block.iter_mut().zip(e).zip(&w[r]) {
+                            o.write(ej * scale - shift * wj);
+                        }
+                    }
+                    _ => {
+                        for (o, &ej) in block.iter_mut().zip(e) {
+                            o.write(ej * scale - shift);
+                        }
+                    }
+                }
+                if let Some((y, delta)) = target {
+                    shift_target(block, j0, y, delta);
+                }
+            }
+            Write::Probabilities { scale, gs, keep, smooth } => {
+                let (e, t) = (&d.e[r.clone()], &d.other[r.clone()]);
+                match d.weights {
+                    Some(w) => {
+                        for (((o, &ej), &tj), &wj) in block.iter_mut().zip(e).zip(t).zip(&w[r]) {
+                            o.write(ej * scale - gs * wj * (keep * tj + smooth));
+                        }
+                    }
+                    None => {
+                        for ((o, &ej), &tj) in block.iter_mut().zip(e).zip(t) {
+                            o.write(ej * scale - gs * (keep * tj + smooth));
+                        }
+                    }
+                }
+            }
+            Write::Shifted { max, log_sum } => {
+                for (o, &v) in block.iter_mut().zip(&d.x[r]) {
+                    o.write((v - max) - log_sum);
+                }
+            }
+            Write::SoftmaxGrad { dot } => {
+                for ((o, &y), &g) in block.iter_mut().zip(&d.x[r.clone()]).zip(&d.other[r]) {
+                    o.write(y * (g - dot));
+                }
+            }
+            Write::LogSoftmaxGrad { total } => {
+                for ((o, &y), &g) in block.iter_mut().zip(&d.x[r.clone()]).zip(&d.other[r]) {
+                    o.write(g - y.exp() * total);
+                }
+            }
+        }
+    }
+}
+
+/// The answer of a row that holds a NaN or is all -inf: NaN everywhere.
+const fn nan_row<T: Real>() -> (T, Write<T>) {
+    (T::NAN, Write::Fill { value: T::NAN, target: None })
+}
+
+/// The answer of an ignored row: no loss, no gradient.
+const fn ignored_row<T: Real>() -> (T, Write<T>) {
+    (T::ZERO, Write::Fill { value: T::ZERO, target: None })
 }
 
 /// What a class-index row's loss depends on besides its logits.
@@ -450,6 +587,8 @@ pub(crate) struct RowTarget<'a, T> {
     pub class_weight: T,
     /// The class weights, or `None` for all-ones.
     pub weights: Option<&'a [T]>,
+    /// `sum_c w_c` (C without class weights).
+    pub weight_total: T,
     /// `label_smoothing / C`.
     pub smooth: T,
     /// `1 - label_smoothing`.
@@ -458,18 +597,13 @@ pub(crate) struct RowTarget<'a, T> {
     pub grad_scale: T,
 }
 
-/// Cross entropy of one row of logits with a class index: the loss and, into `out`, its
-/// gradient `(sum_c a_c) softmax(x) - a` with `a = keep w[y] onehot(y) + smooth w`.
+/// Cross entropy of one row of logits with a class index: the loss, and its gradient
+/// `(sum_c a_c) softmax(x) - a` with `a = keep w[y] onehot(y) + smooth w`.
 #[inline(always)]
-pub(crate) fn cross_entropy_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, t: RowTarget<'_, T>) -> T {
+pub(crate) fn cross_entropy_row<T: Real>(input: Input<'_, T>, between: &mut impl Between, t: RowTarget<'_, T>) -> (T, Write<T>) {
     let x = input.x;
-    let Some(y) = t.class else {
-        if let Some(g) = out.row {
-            write_row(g, out.stream, |_, b| fill(b, T::ZERO));
-        }
-        return T::ZERO;
-    };
-    let Some(s) = exps(x, input.scratch, input.next) else { return nan_row(out.row) };
+    let Some(y) = t.class else { return ignored_row() };
+    let Some(s) = exps(x, input.scratch, input.next, between) else { return nan_row() };
     // Losses are taken relative to the maximum, `lse - x_c = ln(sum) - (x_c - max)`: at
     // logits of 1e4 the absolute `lse` has no f32 digits left for the difference.
     let (max, log_sum) = (s.max, s.log_sum);
@@ -480,33 +614,13 @@ pub(crate) fn cross_entropy_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, t
         (true, Some(w)) => lane_sum2(x, w, |v, wj| wj * (log_sum - (v - max))),
         (true, None) => lane_sum(x, |v| log_sum - (v - max)),
     };
-    if let Some(g) = out.row {
-        let weight_total = match t.weights {
-            Some(w) => lane_sum(w, |v| v),
-            None => T::from_f64(x.len() as f64),
-        };
-        let scale = t.grad_scale * (t.keep * t.class_weight + t.smooth * weight_total) / s.sum;
-        let shift = t.grad_scale * t.smooth;
-        let at_target = t.grad_scale * t.keep * t.class_weight;
-        let e = &*s.e;
-        write_row(g, out.stream, |j0, block| {
-            let e = &e[j0..j0 + block.len()];
-            match t.weights {
-                Some(w) if smoothing => {
-                    for ((gj, &ej), &wj) in block.iter_mut().zip(e).zip(&w[j0..]) {
-                        gj.write(ej * scale - shift * wj);
-                    }
-                }
-                _ => {
-                    for (gj, &ej) in block.iter_mut().zip(e) {
-                        gj.write(ej * scale - shift);
-                    }
-                }
-            }
-            shift_target(block, j0, y, at_target);
-        });
-    }
-    t.keep * nll + t.smooth * smooth_sum
+    let write = Write::Softmax {
+        scale: t.grad_scale * (t.keep * t.class_weight + t.smooth * t.weight_total) / s.sum,
+        shift: t.grad_scale * t.smooth,
+        weighted: smoothing && t.weights.is_some(),
+        target: Some((y, t.grad_scale * t.keep * t.class_weight)),
+    };
+    (t.keep * nll + t.smooth * smooth_sum, write)
 }
 
 /// What a probability-target row's loss depends on besides its logits.
@@ -528,9 +642,9 @@ pub(crate) struct ProbTarget<'a, T> {
 /// `a_j = w_j (keep t_j + smooth)` and `A = sum_j a_j`, the loss
 /// `-sum_j a_j lp_j = A ln(sum) - sum_j a_j (x_j - max)` and the gradient `A softmax(x) - a`.
 #[inline(always)]
-pub(crate) fn probabilities_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, t: ProbTarget<'_, T>) -> T {
+pub(crate) fn probabilities_row<T: Real>(input: Input<'_, T>, between: &mut impl Between, t: ProbTarget<'_, T>) -> (T, Write<T>) {
     let x = input.x;
-    let Some(s) = exps(x, input.scratch, input.next) else { return nan_row(out.row) };
+    let Some(s) = exps(x, input.scratch, input.next, between) else { return nan_row() };
     let (max, keep, smooth) = (s.max, t.keep, t.smooth);
     let (total, dot) = match t.weights {
         Some(w) => (
@@ -542,46 +656,17 @@ pub(crate) fn probabilities_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, t
             lane_sum2(x, t.target, |v, tj| (keep * tj + smooth) * (v - max)),
         ),
     };
-    if let Some(g) = out.row {
-        let scale = t.grad_scale * total / s.sum;
-        let gs = t.grad_scale;
-        let e = &*s.e;
-        write_row(g, out.stream, |j0, block| {
-            let (e, target) = (&e[j0..j0 + block.len()], &t.target[j0..j0 + block.len()]);
-            match t.weights {
-                Some(w) => {
-                    for (((gj, &ej), &tj), &wj) in block.iter_mut().zip(e).zip(target).zip(&w[j0..]) {
-                        gj.write(ej * scale - gs * wj * (keep * tj + smooth));
-                    }
-                }
-                None => {
-                    for ((gj, &ej), &tj) in block.iter_mut().zip(e).zip(target) {
-                        gj.write(ej * scale - gs * (keep * tj + smooth));
-                    }
-                }
-            }
-        });
-    }
-    total * s.log_sum - dot
+    let write = Write::Probabilities { scale: t.grad_scale * total / s.sum, gs: t.grad_scale, keep, smooth };
+    (total * s.log_sum - dot, write)
 }
 
 /// Negative log likelihood of one row of log-probabilities: `-w[y] x_y` (0 when ignored),
 /// and the gradient `-w[y] onehot(y)`.
 #[inline(always)]
-pub(crate) fn nll_row<T: Real>(x: &[T], out: Out<'_, T>, t: RowTarget<'_, T>) -> T {
-    if let Some(g) = out.row {
-        let at_target = t.grad_scale * t.class_weight;
-        write_row(g, out.stream, |j0, block| {
-            fill(block, T::ZERO);
-            if let Some(y) = t.class {
-                shift_target(block, j0, y, at_target);
-            }
-        });
-    }
-    match t.class {
-        Some(y) => T::ZERO - t.class_weight * x[y],
-        None => T::ZERO,
-    }
+pub(crate) fn nll_row<T: Real>(x: &[T], t: RowTarget<'_, T>) -> (T, Write<T>) {
+    let Some(y) = t.class else { return ignored_row() };
+    let write = Write::Fill { value: T::ZERO, target: Some((y, t.grad_scale * t.class_weight)) };
+    (T::ZERO - t.class_weight * x[y], write)
 }
 
 /// What a softmax focal row's loss depends on besides its logits.
@@ -604,15 +689,10 @@ pub(crate) struct FocalTarget<T> {
 /// where subtracting from one would leave none, and `ln(p) p / (1 - p) = -ln(1 + r) / r`
 /// tends to -1.
 #[inline(always)]
-pub(crate) fn focal_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, t: FocalTarget<T>) -> T {
+pub(crate) fn focal_row<T: Real>(input: Input<'_, T>, between: &mut impl Between, t: FocalTarget<T>) -> (T, Write<T>) {
     let x = input.x;
-    let Some(y) = t.class else {
-        if let Some(g) = out.row {
-            write_row(g, out.stream, |_, b| fill(b, T::ZERO));
-        }
-        return T::ZERO;
-    };
-    let Some(s) = exps(x, input.scratch, input.next) else { return nan_row(out.row) };
+    let Some(y) = t.class else { return ignored_row() };
+    let Some(s) = exps(x, input.scratch, input.next, between) else { return nan_row() };
     let e_y = s.e[y];
     s.e[y] = T::ZERO;
     let others = lane_sum(s.e, |v| v);
@@ -629,68 +709,31 @@ pub(crate) fn focal_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, t: FocalT
     } else {
         (t.gamma * (others / s.sum).ln()).exp()
     };
-    if let Some(g) = out.row {
-        let k = t.grad_scale * t.alpha * modulating * (T::ONE - t.gamma * log_p_over_r);
-        let scale = k / s.sum;
-        let e = &*s.e;
-        write_row(g, out.stream, |j0, block| {
-            let e = &e[j0..j0 + block.len()];
-            for (gj, &ej) in block.iter_mut().zip(e) {
-                gj.write(ej * scale);
-            }
-            shift_target(block, j0, y, k);
-        });
-    }
-    T::ZERO - t.alpha * modulating * log_p
+    let k = t.grad_scale * t.alpha * modulating * (T::ONE - t.gamma * log_p_over_r);
+    let write = Write::Softmax { scale: k / s.sum, shift: T::ZERO, weighted: false, target: Some((y, k)) };
+    (T::ZERO - t.alpha * modulating * log_p, write)
 }
 
-/// Softmax (or, with `log`, log-softmax) of one row into `out`.
+/// Softmax (or, with `log`, log-softmax) of one row.
 #[inline(always)]
-pub(crate) fn softmax_row<T: Real>(input: Input<'_, T>, out: Out<'_, T>, log: bool) {
-    let x = input.x;
-    let Some(g) = out.row else { return };
-    let Some(s) = exps(x, input.scratch, input.next) else {
-        nan_row(Some(g));
-        return;
-    };
-    let (max, log_sum, inv) = (s.max, s.log_sum, T::ONE / s.sum);
-    let e = &*s.e;
-    write_row(g, out.stream, |j0, block| {
-        let (x, e) = (&x[j0..j0 + block.len()], &e[j0..j0 + block.len()]);
-        if log {
-            for (oj, &v) in block.iter_mut().zip(x) {
-                oj.write((v - max) - log_sum);
-            }
-        } else {
-            for (oj, &ej) in block.iter_mut().zip(e) {
-                oj.write(ej * inv);
-            }
-        }
-    });
+pub(crate) fn softmax_row<T: Real>(input: Input<'_, T>, between: &mut impl Between, log: bool) -> Write<T> {
+    let Some(s) = exps(input.x, input.scratch, input.next, between) else { return nan_row().1 };
+    if log {
+        Write::Shifted { max: s.max, log_sum: s.log_sum }
+    } else {
+        Write::Softmax { scale: T::ONE / s.sum, shift: T::ZERO, weighted: false, target: None }
+    }
 }
 
 /// The gradient of one softmax row with respect to its input, from the output `y` and the
 /// upstream gradient `g`: `y (g - sum_k g_k y_k)`; with `log` (`y` = log-softmax),
 /// `g - e^y sum_k g_k`.
 #[inline(always)]
-pub(crate) fn softmax_backward_row<T: Real>(y: &[T], g: &[T], out: Out<'_, T>, log: bool) {
-    let Some(o) = out.row else { return };
+pub(crate) fn softmax_backward_row<T: Real>(y: &[T], g: &[T], log: bool) -> Write<T> {
     if log {
-        let total = lane_sum(g, |v| v);
-        write_row(o, out.stream, |j0, block| {
-            let (y, g) = (&y[j0..j0 + block.len()], &g[j0..j0 + block.len()]);
-            for ((oj, &yj), &gj) in block.iter_mut().zip(y).zip(g) {
-                oj.write(gj - yj.exp() * total);
-            }
-        });
+        Write::LogSoftmaxGrad { total: lane_sum(g, |v| v) }
     } else {
-        let dot = lane_sum2(y, g, |yj, gj| yj * gj);
-        write_row(o, out.stream, |j0, block| {
-            let (y, g) = (&y[j0..j0 + block.len()], &g[j0..j0 + block.len()]);
-            for ((oj, &yj), &gj) in block.iter_mut().zip(y).zip(g) {
-                oj.write(yj * (gj - dot));
-            }
-        });
+        Write::SoftmaxGrad { dot: lane_sum2(y, g, |yj, gj| yj * gj) }
     }
 }
 
@@ -731,42 +774,48 @@ mod tests {
         assert_eq!(Real::ln_positive(0.0f32), f32::NEG_INFINITY);
     }
 
-    fn input<'a, T: Real>(x: &'a [T], scratch: &'a mut Vec<MaybeUninit<T>>) -> Input<'a, T> {
-        scratch.resize(x.len(), MaybeUninit::uninit());
-        Input { x, scratch, next: &[] }
+    /// Runs a row function and writes its output row, as the driver does.
+    fn run_row<T: Real>(x: &[T], row: impl FnOnce(Input<'_, T>) -> (T, Write<T>)) -> (T, Vec<T>) {
+        let mut scratch = vec![T::ZERO; x.len()];
+        let (loss, write) = row(Input { x, scratch: &mut scratch, next: &[] });
+        let mut out = vec![MaybeUninit::uninit(); x.len()];
+        let data = RowData { e: &scratch, x, other: &[], weights: None };
+        RowWriter::new(&mut out, false).finish(&write, data);
+        // SAFETY: `finish` wrote every element.
+        (loss, unsafe { assume_init(&mut out) }.to_vec())
     }
 
     #[test]
     fn row_matches_the_textbook_formula() {
         let x = [2.0f64, 1.0, 0.1];
-        let mut g = [MaybeUninit::new(0.0); 3];
-        let mut scratch = Vec::new();
-        let t = RowTarget { class: Some(0), class_weight: 1.0, weights: None, smooth: 0.0, keep: 1.0, grad_scale: 1.0 };
-        let loss = cross_entropy_row(input(&x, &mut scratch), Out { row: Some(&mut g), stream: false }, t);
+        let t = RowTarget { class: Some(0), class_weight: 1.0, weights: None, weight_total: 3.0, smooth: 0.0, keep: 1.0, grad_scale: 1.0 };
+        let (loss, g) = run_row(&x, |input| cross_entropy_row(input, &mut (), t));
         let s: f64 = x.iter().map(|v| v.exp()).sum();
-        // SAFETY: the row kernel writes every element.
-        let g = unsafe { assume_init(&mut g) };
         assert!((loss - (s.ln() - 2.0)).abs() < 1e-15);
         assert!((g[0] - (2f64.exp() / s - 1.0)).abs() < 1e-15);
         assert!((g[1] - 1f64.exp() / s).abs() < 1e-15);
     }
 
     #[test]
-    fn streamed_rows_equal_cached_rows_at_every_length_and_alignment() {
+    fn streamed_rows_equal_cached_rows_at_every_length_alignment_and_step() {
         for len in [0usize, 1, 3, 4, 15, 16, 63, 64, 65, 127, 128, 200, 1000] {
+            let x: Vec<f32> = (0..len).map(|j| j as f32 * 0.5 - 3.0).collect();
+            // `(x_j - 0) - 0`: the row itself.
+            let write = Write::Shifted { max: 0.0, log_sum: 0.0 };
+            let data = RowData { e: &[], x: &x, other: &[], weights: None };
             for offset in 0..4 {
-                let value = |j: usize| j as f32 * 0.5 - 3.0;
-                let mut streamed = vec![MaybeUninit::new(f32::NAN); len + offset];
-                write_row(&mut streamed[offset..], true, |j0, block| {
-                    for (k, b) in block.iter_mut().enumerate() {
-                        b.write(value(j0 + k));
+                for step in [1, 64, 100, len.max(1)] {
+                    let mut streamed = vec![MaybeUninit::new(f32::NAN); len + offset];
+                    let mut writer = RowWriter::new(&mut streamed[offset..], true);
+                    for upto in (0..len).step_by(step) {
+                        writer.advance(upto, &write, data);
                     }
-                });
-                stream_fence();
-                // SAFETY: initialised above.
-                let streamed = unsafe { assume_init(&mut streamed[offset..]) };
-                let want: Vec<f32> = (0..len).map(value).collect();
-                assert_eq!(streamed, want.as_slice(), "length {len}, offset {offset}");
+                    writer.finish(&write, data);
+                    stream_fence();
+                    // SAFETY: initialised above.
+                    let streamed = unsafe { assume_init(&mut streamed[offset..]) };
+                    assert_eq!(streamed, x.as_slice(), "length {len}, offset {offset}, step {step}");
+                }
             }
         }
     }
@@ -775,16 +824,12 @@ mod tests {
     fn focal_row_keeps_its_digits_as_p_tends_to_one() {
         // p = 1 / (1 + 2 e^-20): 1 - p is 4e-9, below f32's resolution near 1.
         let x = [20.0f32, 0.0, 0.0];
-        let mut scratch = Vec::new();
         let t = FocalTarget { class: Some(0), alpha: 1.0, gamma: 2.0, grad_scale: 1.0 };
-        let mut g = [MaybeUninit::new(0.0f32); 3];
-        let loss = focal_row(input(&x, &mut scratch), Out { row: Some(&mut g), stream: false }, t);
+        let (loss, g) = run_row(&x, |input| focal_row(input, &mut (), t));
         let r = 2.0 * (-20.0f64).exp();
         let (one_minus_p, ln_p) = (r / (1.0 + r), -r.ln_1p());
         let want = -one_minus_p.powi(2) * ln_p;
         assert!(((loss as f64 - want) / want).abs() < 1e-5, "{loss:e} vs {want:e}");
-        // SAFETY: the row kernel writes every element.
-        let g = unsafe { assume_init(&mut g) };
         // K = (1-p)^2 (1 - 2 ln(p) p / (1-p)) ~ 3 (1-p)^2; the other classes get K e_j / sum.
         let k = one_minus_p.powi(2) * (1.0 - 2.0 * ln_p / r);
         assert!(((g[1] as f64 - k * r / 2.0 / (1.0 + r)) / (k * r / 2.0)).abs() < 1e-5);
