@@ -53,9 +53,11 @@ fn min_rows(classes: usize) -> usize {
     (16_384 / classes.max(1)).max(1)
 }
 
-/// Outputs at least this large are streamed to memory ([`super::rows::write_row`]): they do
-/// not fit in the last-level cache, so caching them only costs a read of every line.
-const STREAM_BYTES: usize = 32 << 20;
+/// Outputs at least this large are streamed to memory ([`super::rows::RowWriter`]): with
+/// the input beside them they crowd out the last-level cache (32 MiB on the machine this
+/// was measured on, where streaming paid from 16 MB up), so caching them mostly costs a
+/// read of every line.
+const STREAM_BYTES: usize = 8 << 20;
 
 /// Whether an `(n, c)` output of `T` is written with non-temporal stores: large, and in
 /// rows long enough for whole blocks.
@@ -284,10 +286,12 @@ fn run_rows<T: Real + bytemuck::Pod + burn::tensor::Element>(
 ) -> (FlexTensor, FlexTensor) {
     let dims = input.layout().shape().as_slice().to_vec();
     let (n, c) = (dims[0], dims[1]);
-    let x = contiguous::<T>(input);
+    let input = contiguous::<T>(input);
+    let x = data::<T>(&input);
+    let target = contiguous::<T>(target);
     let probabilities = match options.loss {
-        RowLoss::Probabilities { .. } => contiguous::<T>(target),
-        _ => std::borrow::Cow::Borrowed(&[][..]),
+        RowLoss::Probabilities { .. } => data::<T>(&target),
+        _ => &[],
     };
     let label_smoothing = match options.loss {
         RowLoss::CrossEntropy { label_smoothing } | RowLoss::Probabilities { label_smoothing } => label_smoothing,
@@ -302,7 +306,7 @@ fn run_rows<T: Real + bytemuck::Pod + burn::tensor::Element>(
         options,
         weights,
         weight_total,
-        probabilities: &probabilities,
+        probabilities,
         c,
         grad_scale: T::from_f64(options.reduce_scale.unwrap_or(1.0)),
         smooth: T::from_f64(label_smoothing / c as f64),
@@ -310,9 +314,9 @@ fn run_rows<T: Real + bytemuck::Pod + burn::tensor::Element>(
     };
     let mut row_losses = Vec::new();
     let grad = if with_grad {
-        written(n * c, |g| row_losses = map_rows(&x, c, Some(g), &kernel))
+        written(n * c, |g| row_losses = map_rows(x, c, Some(g), &kernel))
     } else {
-        row_losses = map_rows(&x, c, None, &kernel);
+        row_losses = map_rows(x, c, None, &kernel);
         Vec::new()
     };
     let grad_dims = if with_grad { vec![n, c] } else { vec![0] };
@@ -365,9 +369,10 @@ impl<T: Real> RowKernel<T> for SoftmaxBackwardRows<'_, T> {
 /// Softmax or log-softmax of the rows of `(n, c)` data.
 fn run_softmax<T: Real + bytemuck::Pod + burn::tensor::Element>(input: &FlexTensor, log: bool) -> FlexTensor {
     let dims = input.layout().shape().as_slice().to_vec();
-    let x = contiguous::<T>(input);
+    let input = contiguous::<T>(input);
+    let x = data::<T>(&input);
     let out = written(x.len(), |o| {
-        map_rows(&x, dims[1], Some(o), &SoftmaxRows { log });
+        map_rows(x, dims[1], Some(o), &SoftmaxRows { log });
     });
     FlexTensor::from_data(TensorData::new(out, dims))
 }
@@ -380,9 +385,10 @@ fn run_softmax_backward<T: Real + bytemuck::Pod + burn::tensor::Element>(
 ) -> FlexTensor {
     let dims = output.layout().shape().as_slice().to_vec();
     let c = dims[1];
-    let (y, g) = (contiguous::<T>(output), contiguous::<T>(grad));
+    let (output, grad) = (contiguous::<T>(output), contiguous::<T>(grad));
+    let (y, g) = (data::<T>(&output), data::<T>(&grad));
     let out = written(y.len(), |o| {
-        map_rows(&y, c, Some(o), &SoftmaxBackwardRows { grad: &g, c, log });
+        map_rows(y, c, Some(o), &SoftmaxBackwardRows { grad: g, c, log });
     });
     FlexTensor::from_data(TensorData::new(out, dims))
 }
@@ -397,12 +403,18 @@ fn written<T: Send>(n: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<
     v
 }
 
-/// Typed contiguous data of a flex tensor (copied only when it is a strided view).
-fn contiguous<T: bytemuck::Pod + burn::tensor::Element>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
+/// A flex tensor in row-major order: itself when it already is, else a contiguous copy
+/// (one copy: a broadcast upstream gradient, a moved dimension).
+fn contiguous<T: bytemuck::Pod + burn::tensor::Element>(t: &FlexTensor) -> std::borrow::Cow<'_, FlexTensor> {
     match t.as_slice::<T>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().storage::<T>().to_vec()),
+        Some(_) => std::borrow::Cow::Borrowed(t),
+        None => std::borrow::Cow::Owned(t.to_contiguous()),
     }
+}
+
+/// The typed data of a tensor [`contiguous`] returned.
+fn data<T: bytemuck::Pod + burn::tensor::Element>(t: &FlexTensor) -> &[T] {
+    t.as_slice::<T>().expect("a contiguous tensor reads as one slice")
 }
 
 const CHUNK: usize = 8192;
@@ -427,8 +439,8 @@ fn run_sigmoid<T: Real + bytemuck::Pod + burn::tensor::Element>(
 ) -> (FlexTensor, FlexTensor) {
     let dims = logits.layout().shape().as_slice().to_vec();
     let last = dims.last().copied().unwrap_or(1).max(1);
-    let x = contiguous::<T>(logits);
-    let y = contiguous::<T>(target);
+    let (logits, target) = (contiguous::<T>(logits), contiguous::<T>(target));
+    let (x, y) = (data::<T>(&logits), data::<T>(&target));
     let convert = |v: &Option<Vec<f64>>| match v {
         Some(v) => v.iter().map(|&u| T::from_f64(u)).collect::<Vec<T>>(),
         None => vec![T::ONE],
@@ -593,7 +605,7 @@ multiversion! {
 const CHUNK_MAX: usize = 16_384;
 
 fn scale_in_place<T: Real + bytemuck::Pod + burn::tensor::Element>(grad: FlexTensor, upstream: &FlexTensor) -> FlexTensor {
-    let factor = contiguous::<T>(upstream)[0];
+    let factor = data::<T>(&contiguous::<T>(upstream))[0];
     if factor == T::ONE {
         return grad;
     }
