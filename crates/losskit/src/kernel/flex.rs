@@ -288,11 +288,9 @@ fn run_rows<T: Real + bytemuck::Pod + burn::tensor::Element>(
     let (n, c) = (dims[0], dims[1]);
     let input = contiguous::<T>(input);
     let x = data::<T>(&input);
-    let target = contiguous::<T>(target);
-    let probabilities = match options.loss {
-        RowLoss::Probabilities { .. } => data::<T>(&target),
-        _ => &[],
-    };
+    // Only probability rows are read from `target` (the other losses get the input there).
+    let target = matches!(options.loss, RowLoss::Probabilities { .. }).then(|| contiguous::<T>(target));
+    let probabilities = target.as_deref().map_or(&[][..], data::<T>);
     let label_smoothing = match options.loss {
         RowLoss::CrossEntropy { label_smoothing } | RowLoss::Probabilities { label_smoothing } => label_smoothing,
         RowLoss::Nll | RowLoss::Focal { .. } => 0.0,

@@ -258,12 +258,12 @@ fn lane_sum3<T: Real>(x: &[T], t: &[T], w: &[T], f: impl Fn(T, T, T) -> T) -> T 
     acc.iter().fold(tail, |a, &v| a + v)
 }
 
-/// `e_j = e^(x_j - max)`, returning their sum; writes every element of `e`. The lines of
+/// `e_j = e^(x_j - max)` into the scratch row `e`, returning their sum. The lines of
 /// `next` (what is read after `x`) are prefetched as the lines of `x` are consumed, and
 /// `between` runs after each block of exponentials. The sum is a second pass over `e` (in
 /// L1): accumulating inside the exponential loop ties each iteration to the last.
 #[inline(always)]
-fn lane_exp_into<T: Real>(x: &[T], e: &mut [MaybeUninit<T>], max: T, next: &[T], between: &mut impl Between) -> T {
+fn lane_exp_into<T: Real>(x: &[T], e: &mut [T], max: T, next: &[T], between: &mut impl Between) -> T {
     let per_line = 64 / core::mem::size_of::<T>();
     let n = x.len();
     let wide_end = n / WIDE * WIDE;
@@ -274,7 +274,7 @@ fn lane_exp_into<T: Real>(x: &[T], e: &mut [MaybeUninit<T>], max: T, next: &[T],
             }
         }
         for k in 0..WIDE {
-            ce[k].write((cx[k] - max).exp());
+            ce[k] = (cx[k] - max).exp();
         }
         between.at((i + 1) * WIDE);
     }
@@ -285,17 +285,16 @@ fn lane_exp_into<T: Real>(x: &[T], e: &mut [MaybeUninit<T>], max: T, next: &[T],
         let start = if j + LANES <= n { j } else if n >= LANES { n - LANES } else { j };
         let end = (start + LANES).min(n);
         for (ej, &v) in e[start..end].iter_mut().zip(&x[start..end]) {
-            ej.write((v - max).exp());
+            *ej = (v - max).exp();
         }
         j = end;
     }
-    // SAFETY: the loops above wrote every element.
-    lane_fold(unsafe { assume_init(e) }, T::ZERO, |a, v| a + v)
+    lane_fold(e, T::ZERO, |a, v| a + v)
 }
 
 /// Fills `g` with `value`.
 #[inline(always)]
-pub(crate) fn fill<T: Real>(g: &mut [MaybeUninit<T>], value: T) {
+fn fill<T: Real>(g: &mut [MaybeUninit<T>], value: T) {
     for gj in g {
         gj.write(value);
     }
@@ -311,7 +310,7 @@ pub(crate) unsafe fn assume_init<T>(g: &mut [MaybeUninit<T>]) -> &mut [T] {
     unsafe { &mut *(g as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
-/// Elements per block of [`write_row`]: a whole number of cache lines for f32 and f64.
+/// Elements per block of [`RowWriter`]: a whole number of cache lines for f32 and f64.
 const BLOCK: usize = 64;
 
 /// Copies `src` into `dst` (64-byte aligned, same length, whole cache lines) with
@@ -457,9 +456,7 @@ fn exps<'e, T: Real>(x: &[T], e: &'e mut [T], next: &[T], between: &mut impl Bet
     // infinite maximum (inf - inf) and a row of -inf (-inf - -inf).
     let max = lane_fold(x, T::NEG_INFINITY, T::max);
     let e = &mut e[..x.len()];
-    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and an initialised `T` is a valid one.
-    let uninit = unsafe { &mut *(e as *mut [T] as *mut [MaybeUninit<T>]) };
-    let sum = lane_exp_into(x, uninit, max, next, between);
+    let sum = lane_exp_into(x, e, max, next, between);
     if sum.is_nan() {
         return None;
     }
