@@ -88,12 +88,27 @@ fn cases(quick: bool) -> Vec<(Op, Vec<usize>)> {
     cases
 }
 
-/// Median milliseconds and peak extra bytes of `run` (given a fresh leaf each time).
-fn measure<const D: usize>(logits: &TensorData, repeats: usize, run: &dyn Fn(Tensor<D>) -> Tensor<D>) -> (f64, usize) {
+/// A median time, the peak of extra bytes, and the median of the interleaved copy.
+struct Timing {
+    median_ms: f64,
+    peak_bytes: usize,
+    copy_ms: Option<f64>,
+}
+
+/// Median milliseconds and peak extra bytes of `run` (given a fresh leaf each time); with a
+/// `copy`, that copy is timed before each run too, so that the bound and the kernel see the
+/// same machine (its memory bandwidth drifts by several times within minutes here).
+fn measure<const D: usize>(
+    logits: &TensorData,
+    repeats: usize,
+    run: &dyn Fn(Tensor<D>) -> Tensor<D>,
+    mut copy: Option<&mut Copy>,
+) -> Timing {
     let device = Device::flex().autodiff();
-    let mut times = Vec::with_capacity(repeats);
+    let (mut times, mut copies) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
     let mut peak = 0;
     for i in 0..repeats + 2 {
+        let copy_ms = copy.as_mut().map(|c| c.run());
         let x = Tensor::<D>::from_data(logits.clone(), (&device, DType::F32)).require_grad();
         let base = alloc::reset_peak();
         let start = Instant::now();
@@ -105,31 +120,43 @@ fn measure<const D: usize>(logits: &TensorData, repeats: usize, run: &dyn Fn(Ten
         drop((grad, grads));
         if i >= 2 {
             times.push(elapsed);
+            copies.extend(copy_ms);
         }
     }
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], peak)
+    Timing { median_ms: median(times), peak_bytes: peak, copy_ms: (!copies.is_empty()).then(|| median(copies)) }
 }
 
-/// Bytes per second of a large copy (read + write), the bandwidth the bounds use: the best
-/// of several copies, each on one thread and split over all threads (the kernels use all).
-fn copy_bandwidth() -> f64 {
-    use rayon::prelude::*;
-    let n = 256 << 20;
-    let src = vec![1u8; n];
-    let mut dst = vec![0u8; n];
-    let mut best = f64::MAX;
-    for round in 0..12 {
-        let start = Instant::now();
-        if round % 2 == 0 {
-            dst.copy_from_slice(&src);
-        } else {
-            dst.par_chunks_mut(1 << 20).zip(src.par_chunks(1 << 20)).for_each(|(d, s)| d.copy_from_slice(s));
-        }
-        std::hint::black_box(&dst);
-        best = best.min(start.elapsed().as_secs_f64());
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The bandwidth bound of a shape: a copy of its logits' bytes into a buffer as large,
+/// which reads the input once and writes the gradient once, split into one contiguous part
+/// per thread of at least 1 MiB (the kernels use every thread on large inputs, one on
+/// small ones; and glibc streams a large copy to memory without first reading the
+/// destination, as the kernels do).
+struct Copy {
+    src: Vec<u8>,
+    dst: Vec<u8>,
+}
+
+impl Copy {
+    fn new(bytes: usize) -> Self {
+        let mut copy = Copy { src: vec![1; bytes], dst: vec![0; bytes] };
+        copy.run(); // maps the destination's pages
+        copy
     }
-    2.0 * n as f64 / best
+
+    /// Milliseconds of one copy.
+    fn run(&mut self) -> f64 {
+        use rayon::prelude::*;
+        let part = self.src.len().div_ceil(rayon::current_num_threads()).max(1 << 20);
+        let start = Instant::now();
+        self.dst.par_chunks_mut(part).zip(self.src.par_chunks(part)).for_each(|(d, s)| d.copy_from_slice(s));
+        std::hint::black_box(&self.dst);
+        start.elapsed().as_secs_f64() * 1e3
+    }
 }
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -142,15 +169,18 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
     let logits = TensorData::new(random(numel, 1), shape);
     let device = Device::flex().autodiff();
     let mut rng = StdRng::seed_from_u64(2);
+    let mut copy = Copy::new(numel * size_of::<f32>());
     let mut out = Vec::new();
-    let mut record = |name: &str, (ms, peak): (f64, usize)| {
+    let mut bound = None;
+    let mut record = |name: &str, timing: Timing| {
+        bound = bound.or(timing.copy_ms);
         out.push(Measurement {
             op: op.name(),
             shape: shape.to_vec(),
             dtype: "f32",
             implementation: name.to_string(),
-            median_ms: ms,
-            peak_bytes: Some(peak),
+            median_ms: timing.median_ms,
+            peak_bytes: Some(timing.peak_bytes),
         })
     };
     match op {
@@ -163,11 +193,11 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
                 let x2: Tensor<2> = x.reshape([rows, shape[1]]);
                 losskit::cross_entropy(x2, target.clone(), &CrossEntropyOptions::default()).unwrap().reshape([1; D])
             };
-            record("losskit", measure(&logits, repeats, &ours));
-            record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours)));
+            record("losskit", measure(&logits, repeats, &ours, Some(&mut copy)));
+            record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours, None)));
             let burn_loss = CrossEntropyLossConfig::new().init(&device);
             let burns = |x: Tensor<D>| burn_loss.forward(x.reshape([rows, shape[1]]), target.clone()).reshape([1; D]);
-            record("burn", measure(&logits, repeats, &burns));
+            record("burn", measure(&logits, repeats, &burns, None));
         }
         Op::CrossEntropyProbs | Op::Nll | Op::SoftmaxFocal | Op::Softmax | Op::LogSoftmax => {
             let (rows, classes) = (shape[0], shape[1]);
@@ -189,8 +219,8 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
                     _ => losskit::log_softmax(x, 1).unwrap().sum().reshape([1; D]),
                 }
             };
-            record("losskit", measure(&logits, repeats, &ours));
-            record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours)));
+            record("losskit", measure(&logits, repeats, &ours, Some(&mut copy)));
+            record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours, None)));
         }
         Op::BceWithLogits | Op::SigmoidFocal => {
             let labels: Vec<f32> = (0..numel).map(|_| f32::from(u8::from(rng.random::<bool>()))).collect();
@@ -199,8 +229,8 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
                 Op::BceWithLogits => losskit::bce_with_logits(x, target.clone(), &BceWithLogitsOptions::default()).unwrap(),
                 _ => losskit::sigmoid_focal(x, target.clone(), &SigmoidFocalOptions::default()).unwrap(),
             };
-            record("losskit", measure(&logits, repeats, &ours));
-            record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours)));
+            record("losskit", measure(&logits, repeats, &ours, Some(&mut copy)));
+            record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours, None)));
             if let Op::BceWithLogits = op {
                 let int_target = Tensor::<D, Int>::from_data(
                     TensorData::new(labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), shape),
@@ -208,10 +238,18 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
                 );
                 let burn_loss = BinaryCrossEntropyLossConfig::new().with_logits(true).init(&device);
                 let burns = |x: Tensor<D>| burn_loss.forward(x, int_target.clone()).reshape([1; D]);
-                record("burn", measure(&logits, repeats, &burns));
+                record("burn", measure(&logits, repeats, &burns, None));
             }
         }
     }
+    out.push(Measurement {
+        op: op.name(),
+        shape: shape.to_vec(),
+        dtype: "f32",
+        implementation: "bandwidth-bound".into(),
+        median_ms: bound.expect("the fused path times the copy"),
+        peak_bytes: None,
+    });
     out
 }
 
@@ -250,25 +288,12 @@ fn torch(cases: &[(Op, Vec<usize>)], repeats: usize) -> Vec<Measurement> {
 /// Runs the benchmark and prints a table (or JSON lines).
 pub fn run(args: BenchArgs) -> Result<(), String> {
     let cases = cases(args.quick);
-    let bandwidth = copy_bandwidth();
     let mut all = Vec::new();
     for (op, shape) in &cases {
-        let m = match shape.len() {
+        all.extend(match shape.len() {
             2 => bench_case(*op, [shape[0], shape[1]], args.repeats),
             4 => bench_case(*op, [shape[0], shape[1], shape[2], shape[3]], args.repeats),
             _ => unreachable!("the cases are 2-D and 4-D"),
-        };
-        let numel: usize = shape.iter().product();
-        // Read the logits once, write the gradient once.
-        let bound_ms = 2.0 * 4.0 * numel as f64 / bandwidth * 1e3;
-        all.extend(m);
-        all.push(Measurement {
-            op: op.name(),
-            shape: shape.clone(),
-            dtype: "f32",
-            implementation: "bandwidth-bound".into(),
-            median_ms: bound_ms,
-            peak_bytes: None,
         });
     }
     let has_torch = !args.no_torch
@@ -283,26 +308,31 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "forward+backward, f32, median of {} runs, {} threads; copy bandwidth {:.1} GB/s{}",
+        "forward+backward, f32, median of {} runs, {} threads; bound: a copy of the logits' bytes, timed before each fused run{}",
         args.repeats,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        bandwidth / 1e9,
         if has_torch { "" } else { " (PyTorch not found)" }
     );
-    println!("{:<20} {:<18} {:<18} {:>11} {:>10} {:>11}", "op", "shape", "impl", "median ms", "x PyTorch", "extra MB");
+    println!(
+        "{:<20} {:<18} {:<18} {:>11} {:>10} {:>8} {:>11}",
+        "op", "shape", "impl", "median ms", "x PyTorch", "x bound", "extra MB"
+    );
     for (op, shape) in &cases {
         let rows: Vec<&Measurement> = all.iter().filter(|m| m.op == op.name() && &m.shape == shape).collect();
-        let reference = rows.iter().find(|m| m.implementation == "pytorch" || m.implementation == "torchvision").map(|m| m.median_ms);
-        for m in rows {
-            let ratio = reference.map_or("-".into(), |r| format!("{:.2}", m.median_ms / r));
+        let time_of = |pick: &dyn Fn(&str) -> bool| rows.iter().find(|m| pick(&m.implementation)).map(|m| m.median_ms);
+        let reference = time_of(&|i| i == "pytorch" || i == "torchvision");
+        let bound = time_of(&|i| i == "bandwidth-bound");
+        for m in &rows {
+            let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{:.2}", m.median_ms / r));
             let mb = m.peak_bytes.map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6));
             println!(
-                "{:<20} {:<18} {:<18} {:>11.3} {:>10} {:>11}",
+                "{:<20} {:<18} {:<18} {:>11.3} {:>10} {:>8} {:>11}",
                 m.op,
                 format!("{:?}", m.shape),
                 m.implementation,
                 m.median_ms,
-                ratio,
+                ratio(reference),
+                ratio(bound),
                 mb
             );
         }
