@@ -261,7 +261,12 @@ fn torch(cases: &[(Op, Vec<usize>)], repeats: usize) -> Vec<Measurement> {
         .map(|(op, s)| format!("{}:{}", op.name(), s.iter().map(usize::to_string).collect::<Vec<_>>().join("x")))
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // PyTorch gets the allocator settings `losskit` runs under (`alloc::keep_freed_memory`):
+    // without them each of its calls pays a page fault per 4 KiB of a large gradient,
+    // which more than doubled its time at the large vocabularies here.
     let output = Command::new("python3")
+        .env("MALLOC_MMAP_MAX_", "0")
+        .env("MALLOC_TRIM_THRESHOLD_", i32::MAX.to_string())
         .arg(script)
         .args(["--threads", &threads.to_string(), "--repeats", &repeats.to_string()])
         .args(&specs)
