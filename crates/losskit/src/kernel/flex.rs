@@ -405,9 +405,9 @@ fn written<T: Send>(n: usize, write: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<
 /// Asks Linux to back a large fresh output with 2 MiB pages. glibc maps every buffer over
 /// 32 MiB fresh and unmaps it when freed, so each 4 KiB page of an output faults on its
 /// first write: 32,000 faults for a (1024, 32000) gradient, about two thirds of the fused
-/// cross entropy's time under perf; with 2 MiB pages they are 62 (criterion: 68 ms -> 38
-/// ms per call). Advice only: contents are unchanged, and nothing happens where huge pages
-/// are off or the memory is already mapped.
+/// cross entropy's time under perf; with 2 MiB pages they are 62 (criterion: 31 ms -> 15
+/// ms per call; 8 ms when the memory is reused). Advice only: contents are unchanged, and
+/// nothing happens where huge pages are off or the memory is already mapped.
 fn advise_huge_pages<T>(v: &mut Vec<T>) {
     #[cfg(target_os = "linux")]
     {
