@@ -27,6 +27,18 @@ fn bce_probabilities_outside_unit_interval() {
 }
 
 #[test]
+fn the_first_value_outside_the_unit_interval_is_named_in_a_long_tensor() {
+    // Past the first block of the scan, with a later bad value that must not be reported.
+    let mut target = vec![0.5; 5000];
+    (target[3001], target[4500]) = (1.25, -3.0);
+    for dtype in [burn::tensor::DType::F64, burn::tensor::DType::F32] {
+        let (x, target) = (float(&[0.5; 5000], [5000], dtype), float(&target, [5000], dtype));
+        let err = bce(x, target, &BceOptions::default()).unwrap_err();
+        assert_eq!(err.to_string(), "all elements of target should be between 0 and 1, found 1.25", "{dtype:?}");
+    }
+}
+
+#[test]
 fn shapes_that_do_not_fit() {
     let err = bce_with_logits(f64s(&[0.0; 4], [2, 2]), f64s(&[0.0; 4], [4, 1]), &BceWithLogitsOptions::default()).unwrap_err();
     assert_eq!(err.to_string(), "Target size [4, 1] must be the same as input size [2, 2]");

