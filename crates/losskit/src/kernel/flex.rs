@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use core::mem::MaybeUninit;
 
 use super::rows::{
-    Between, FocalTarget, Input, ProbTarget, Real, RowData, RowTarget, RowWriter, Write, assume_init,
+    BASELINE, Between, Fma, Fused, FocalTarget, Input, ProbTarget, Real, RowData, RowTarget, RowWriter, Write, assume_init,
     cross_entropy_row, focal_row, nll_row, probabilities_row, softmax_backward_row, softmax_row, stream_fence,
 };
 use super::sigmoid::{Focal, sigmoid_element};
@@ -17,33 +17,35 @@ use super::{LossKernels, RowLoss, RowLosses, SigmoidLosses};
 
 /// Defines a kernel function whose body is compiled three times, for AVX-512, for AVX2 with
 /// FMA and for the baseline, and runs the widest one the processor has (checked at run time):
-/// the binary stays portable and still uses the vector unit it finds.
+/// the binary stays portable and still uses the vector unit it finds. The body's first
+/// parameter (no type) is the [`Fma`] marker of the unit it is compiled for.
 macro_rules! multiversion {
-    ($(#[$doc:meta])* fn $name:ident[$($gen:tt)*]($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+    ($(#[$doc:meta])* fn $name:ident[$($gen:tt)*]($fma:ident, $($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
         $(#[$doc])*
         fn $name<$($gen)*>($($arg: $ty),*) -> $ret {
             #[inline(always)]
-            fn body<$($gen)*>($($arg: $ty),*) -> $ret $body
+            fn body<F: Fma, $($gen)*>($fma: F, $($arg: $ty),*) -> $ret $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f")]
+                #[target_feature(enable = "avx512f,fma")]
                 unsafe fn avx512<$($gen)*>($($arg: $ty),*) -> $ret {
-                    body($($arg),*)
+                    body(Fused, $($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2<$($gen)*>($($arg: $ty),*) -> $ret {
-                    body($($arg),*)
+                    body(Fused, $($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the feature was detected at run time.
+                let fma = std::arch::is_x86_feature_detected!("fma");
+                if fma && std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the features were detected at run time.
                     return unsafe { avx512($($arg),*) };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                if fma && std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the features were detected at run time.
                     return unsafe { avx2($($arg),*) };
                 }
             }
-            body($($arg),*)
+            body(BASELINE, $($arg),*)
         }
     };
 }
@@ -73,7 +75,7 @@ trait RowKernel<T: Real>: Sync {
 
     /// Row `i`'s result and what it writes into its output row; `between` runs inside the
     /// row's exponential pass.
-    fn row(&self, i: usize, input: Input<'_, T>, between: &mut impl Between) -> (Self::Output, Write<T>);
+    fn row(&self, fma: impl Fma, i: usize, input: Input<'_, T>, between: &mut impl Between) -> (Self::Output, Write<T>);
 
     /// The second row a [`Write`] of row `i` reads (probabilities, upstream gradient).
     fn other(&self, _i: usize) -> &[T] {
@@ -160,6 +162,7 @@ multiversion! {
     /// row's output is written while the next row's exponentials are computed (software
     /// pipelining over two scratch rows), so that its stores overlap that arithmetic.
     fn simd_rows[T: Real, K: RowKernel<T>](
+        fma,
         kernel: &K,
         rows: Rows<'_, T>,
         results: &mut [K::Output],
@@ -176,7 +179,7 @@ multiversion! {
             let next = x.get((i + 1) * c..(i + 2) * c).unwrap_or(&[]);
             let input = Input { x: &x[i * c..(i + 1) * c], scratch: &mut *current, next };
             let mut before = Previous { pending: pending.take(), data: row_data(kernel, x, c, pending_row, &*previous) };
-            let (value, write) = kernel.row(i, input, &mut before);
+            let (value, write) = kernel.row(fma, i, input, &mut before);
             if let Some(mut p) = before.pending {
                 p.writer.finish(&p.write, before.data);
             }
@@ -244,9 +247,9 @@ impl<T: Real> RowKernel<T> for LossRows<'_, T> {
     type Output = T;
 
     #[inline(always)]
-    fn row(&self, i: usize, input: Input<'_, T>, between: &mut impl Between) -> (T, Write<T>) {
+    fn row(&self, fma: impl Fma, i: usize, input: Input<'_, T>, between: &mut impl Between) -> (T, Write<T>) {
         match self.options.loss {
-            RowLoss::CrossEntropy { .. } => cross_entropy_row(input, between, self.index_target(i)),
+            RowLoss::CrossEntropy { .. } => cross_entropy_row(fma, input, between, self.index_target(i)),
             RowLoss::Nll => nll_row(input.x, self.index_target(i)),
             RowLoss::Probabilities { .. } => {
                 let t = ProbTarget {
@@ -256,12 +259,12 @@ impl<T: Real> RowKernel<T> for LossRows<'_, T> {
                     keep: self.keep,
                     grad_scale: self.grad_scale,
                 };
-                probabilities_row(input, between, t)
+                probabilities_row(fma, input, between, t)
             }
             RowLoss::Focal { gamma, alpha } => {
                 let class = self.class(i);
                 let alpha = T::from_f64(alpha) * self.weight(class);
-                focal_row(input, between, FocalTarget { class, alpha, gamma: T::from_f64(gamma), grad_scale: self.grad_scale })
+                focal_row(fma, input, between, FocalTarget { class, alpha, gamma: T::from_f64(gamma), grad_scale: self.grad_scale })
             }
         }
     }
@@ -337,8 +340,8 @@ impl<T: Real> RowKernel<T> for SoftmaxRows {
     type Output = ();
 
     #[inline(always)]
-    fn row(&self, _: usize, input: Input<'_, T>, between: &mut impl Between) -> ((), Write<T>) {
-        ((), softmax_row(input, between, self.log))
+    fn row(&self, fma: impl Fma, _: usize, input: Input<'_, T>, between: &mut impl Between) -> ((), Write<T>) {
+        ((), softmax_row(fma, input, between, self.log))
     }
 }
 
@@ -354,7 +357,7 @@ impl<T: Real> RowKernel<T> for SoftmaxBackwardRows<'_, T> {
     type Output = ();
 
     #[inline(always)]
-    fn row(&self, i: usize, input: Input<'_, T>, _: &mut impl Between) -> ((), Write<T>) {
+    fn row(&self, _: impl Fma, i: usize, input: Input<'_, T>, _: &mut impl Between) -> ((), Write<T>) {
         ((), softmax_backward_row(input.x, self.other(i), self.log))
     }
 
@@ -551,6 +554,7 @@ fn sum_f64<T: Real>(values: &[T]) -> f64 {
 /// each arm hands the loops a constant focal variant and target kind, which inlining folds.
 #[inline(always)]
 fn sigmoid_chunk<T: Real>(
+    fma: impl Fma,
     xs: &[T],
     ys: &[T],
     ls: &mut [MaybeUninit<T>],
@@ -559,14 +563,14 @@ fn sigmoid_chunk<T: Real>(
 ) {
     let hard = p.focal.is_some() && ys.iter().fold(true, |all, &y| all & ((y == T::ZERO) | (y == T::ONE)));
     match (p.focal, hard) {
-        (None, _) => sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: None, ..p }, false),
-        (Some((gamma, None)), true) => sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, None)), ..p }, true),
-        (Some((gamma, None)), false) => sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, None)), ..p }, false),
+        (None, _) => sigmoid_loops(fma, xs, ys, ls, gs, SigmoidParams { focal: None, ..p }, false),
+        (Some((gamma, None)), true) => sigmoid_loops(fma, xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, None)), ..p }, true),
+        (Some((gamma, None)), false) => sigmoid_loops(fma, xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, None)), ..p }, false),
         (Some((gamma, Some(alpha))), true) => {
-            sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, Some(alpha))), ..p }, true)
+            sigmoid_loops(fma, xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, Some(alpha))), ..p }, true)
         }
         (Some((gamma, Some(alpha))), false) => {
-            sigmoid_loops(xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, Some(alpha))), ..p }, false)
+            sigmoid_loops(fma, xs, ys, ls, gs, SigmoidParams { focal: Some((gamma, Some(alpha))), ..p }, false)
         }
     }
 }
@@ -574,6 +578,7 @@ fn sigmoid_chunk<T: Real>(
 /// The elementwise loops; `hard` promises every target is 0 or 1.
 #[inline(always)]
 fn sigmoid_loops<T: Real>(
+    fma: impl Fma,
     xs: &[T],
     ys: &[T],
     ls: &mut [MaybeUninit<T>],
@@ -587,14 +592,14 @@ fn sigmoid_loops<T: Real>(
         match gs {
             Some(gs) => {
                 for (((l, g), &x), &y) in ls.iter_mut().zip(gs.iter_mut()).zip(xs).zip(ys) {
-                    let (loss, grad) = sigmoid_element(x, y, pw, w, focal, hard);
+                    let (loss, grad) = sigmoid_element(fma, x, y, pw, w, focal, hard);
                     l.write(loss);
                     g.write(grad * grad_scale);
                 }
             }
             None => {
                 for ((l, &x), &y) in ls.iter_mut().zip(xs).zip(ys) {
-                    l.write(sigmoid_element(x, y, pw, w, focal, hard).0);
+                    l.write(sigmoid_element(fma, x, y, pw, w, focal, hard).0);
                 }
             }
         }
@@ -606,7 +611,7 @@ fn sigmoid_loops<T: Real>(
         Some(gs) => {
             for (((l, x), y), g) in rows.zip(gs.chunks_mut(last)) {
                 for (((((l, g), &x), &y), &pw), &w) in l.iter_mut().zip(g).zip(x).zip(y).zip(pos_weight).zip(weight) {
-                    let (loss, grad) = sigmoid_element(x, y, pw, w, focal, hard);
+                    let (loss, grad) = sigmoid_element(fma, x, y, pw, w, focal, hard);
                     l.write(loss);
                     g.write(grad * grad_scale);
                 }
@@ -615,7 +620,7 @@ fn sigmoid_loops<T: Real>(
         None => {
             for ((l, x), y) in rows {
                 for ((((l, &x), &y), &pw), &w) in l.iter_mut().zip(x).zip(y).zip(pos_weight).zip(weight) {
-                    l.write(sigmoid_element(x, y, pw, w, focal, hard).0);
+                    l.write(sigmoid_element(fma, x, y, pw, w, focal, hard).0);
                 }
             }
         }
@@ -625,13 +630,14 @@ fn sigmoid_loops<T: Real>(
 multiversion! {
     /// The elementwise kernel compiled for the widest vector unit this processor has.
     fn simd_sigmoid[T: Real](
+        fma,
         xs: &[T],
         ys: &[T],
         ls: &mut [MaybeUninit<T>],
         gs: Option<&mut [MaybeUninit<T>]>,
         p: SigmoidParams<'_, T>,
     ) -> () {
-        sigmoid_chunk(xs, ys, ls, gs, p)
+        sigmoid_chunk(fma, xs, ys, ls, gs, p)
     }
 }
 

@@ -13,12 +13,19 @@ pub(crate) trait Real:
     const ONE: Self;
     const NEG_INFINITY: Self;
     const NAN: Self;
-    fn exp(self) -> Self;
+    /// `e^self`, its polynomial's steps fused when `fma` says the vector unit can.
+    fn exp_with(self, fma: impl Fma) -> Self;
+    #[inline(always)]
+    fn exp(self) -> Self {
+        self.exp_with(Unfused)
+    }
     fn ln(self) -> Self;
     /// `ln(1 + u)` for `u` in `[0, 1]`, accurate for tiny `u`.
-    fn ln_1p_unit(self) -> Self;
+    fn ln_1p_unit(self, fma: impl Fma) -> Self;
     /// `ln(v)` for positive `v` (0 gives -inf).
-    fn ln_positive(self) -> Self;
+    fn ln_positive(self, fma: impl Fma) -> Self;
+    /// `self * a + b` in one rounding.
+    fn mul_add(self, a: Self, b: Self) -> Self;
 
     /// `a` where `cond`, else `b` (a branch LLVM turns into a blend).
     #[inline(always)]
@@ -51,7 +58,7 @@ impl Real for f32 {
     /// and `2^n` built in the exponent bits. Inputs below -87.3 give about 1e-38 rather
     /// than a denormal; no branch, so it vectorises.
     #[inline(always)]
-    fn exp(self) -> Self {
+    fn exp_with(self, fma: impl Fma) -> Self {
         const LOG2E: f32 = core::f32::consts::LOG2_E;
         const LN2_HI: f32 = 0.693_145_75;
         const LN2_LO: f32 = 1.428_606_8e-6;
@@ -67,11 +74,12 @@ impl Real for f32 {
         let x = self.clamp(-87.336_54, 88.722_83);
         // `t`'s low mantissa bits hold `n` once ROUND is added: the integer comes from the
         // bits, with no float-to-int conversion to get in the vectoriser's way.
-        let t = x * LOG2E + ROUND;
+        let t = fma.mul_add(x, LOG2E, ROUND);
         let n = t - ROUND;
         let ni = t.to_bits().wrapping_sub(ROUND.to_bits());
-        let r = (x - n * LN2_HI) - n * LN2_LO;
-        let p = C0 + r * (C1 + r * (C2 + r * (C3 + r * (C4 + r * C5))));
+        let r = fma.mul_add(-n, LN2_LO, fma.mul_add(-n, LN2_HI, x));
+        let horner = |acc: f32, c: f32| fma.mul_add(acc, r, c);
+        let p = [C4, C3, C2, C1, C0].into_iter().fold(C5, horner);
         p * f32::from_bits(ni.wrapping_add(127) << 23)
     }
 
@@ -83,25 +91,27 @@ impl Real for f32 {
     /// `2 atanh(u / (2 + u))` as an odd series in `z = u / (2 + u) <= 1/3`: eight terms
     /// leave 1e-8 relative error, and `z ~ u / 2` keeps tiny `u` exact.
     #[inline(always)]
-    fn ln_1p_unit(self) -> Self {
+    fn ln_1p_unit(self, fma: impl Fma) -> Self {
         let z = self / (2.0 + self);
         let z2 = z * z;
-        let p = 1.0
-            + z2 * (1.0 / 3.0
-                + z2 * (1.0 / 5.0
-                    + z2 * (1.0 / 7.0
-                        + z2 * (1.0 / 9.0 + z2 * (1.0 / 11.0 + z2 * (1.0 / 13.0 + z2 * (1.0 / 15.0)))))));
+        let horner = |acc: f32, c: f32| fma.mul_add(acc, z2, c);
+        let p = [1.0 / 13.0, 1.0 / 11.0, 1.0 / 9.0, 1.0 / 7.0, 1.0 / 5.0, 1.0 / 3.0, 1.0].into_iter().fold(1.0 / 15.0, horner);
         2.0 * z * p
     }
 
     /// `v = 2^k m` with `m` in `[1, 2)`: `k ln2 + ln(1 + (m - 1))`. Denormals count as 0.
     #[inline(always)]
-    fn ln_positive(self) -> Self {
+    fn ln_positive(self, fma: impl Fma) -> Self {
         let bits = self.to_bits();
         let k = ((bits >> 23) & 0xff) as i32 - 127;
         let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
-        let value = k as f32 * core::f32::consts::LN_2 + (m - 1.0).ln_1p_unit();
+        let value = k as f32 * core::f32::consts::LN_2 + (m - 1.0).ln_1p_unit(fma);
         if self < f32::MIN_POSITIVE { f32::NEG_INFINITY } else { value }
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
     }
 
     fn from_f64(v: f64) -> Self {
@@ -121,7 +131,7 @@ impl Real for f64 {
 
     /// The standard library's `exp`: f64 results are held to 1e-9 of PyTorch.
     #[inline(always)]
-    fn exp(self) -> Self {
+    fn exp_with(self, _: impl Fma) -> Self {
         f64::exp(self)
     }
 
@@ -131,13 +141,18 @@ impl Real for f64 {
     }
 
     #[inline(always)]
-    fn ln_1p_unit(self) -> Self {
+    fn ln_1p_unit(self, _: impl Fma) -> Self {
         f64::ln_1p(self)
     }
 
     #[inline(always)]
-    fn ln_positive(self) -> Self {
+    fn ln_positive(self, _: impl Fma) -> Self {
         f64::ln(self)
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
     }
 
     fn from_f64(v: f64) -> Self {
@@ -148,6 +163,40 @@ impl Real for f64 {
         self
     }
 }
+
+/// Whether the code around runs on a vector unit with fused multiply-add (AVX2, AVX-512,
+/// Arm): there `a * b + c` in the polynomials is one instruction and one rounding; without
+/// it, `mul_add` would be a library call per element, so the steps stay apart.
+pub(crate) trait Fma: Copy {
+    const ON: bool;
+
+    #[inline(always)]
+    fn mul_add<T: Real>(self, a: T, b: T, c: T) -> T {
+        if Self::ON { a.mul_add(b, c) } else { a * b + c }
+    }
+}
+
+/// Fused multiply-add is there.
+#[derive(Clone, Copy)]
+pub(crate) struct Fused;
+
+/// Multiply and add stay two steps.
+#[derive(Clone, Copy)]
+pub(crate) struct Unfused;
+
+impl Fma for Fused {
+    const ON: bool = true;
+}
+
+impl Fma for Unfused {
+    const ON: bool = false;
+}
+
+/// What the baseline build (no run-time choice) has.
+#[cfg(any(target_arch = "aarch64", target_feature = "fma"))]
+pub(crate) const BASELINE: Fused = Fused;
+#[cfg(not(any(target_arch = "aarch64", target_feature = "fma")))]
+pub(crate) const BASELINE: Unfused = Unfused;
 
 /// Orders the non-temporal stores of [`stream_block`] before whatever follows (the
 /// hand-off of the written rows to another thread).
@@ -264,7 +313,7 @@ fn lane_sum3<T: Real>(x: &[T], t: &[T], w: &[T], f: impl Fn(T, T, T) -> T) -> T 
 /// lanes as the exponentials are made (a second pass over `e` cost a quarter of the row's
 /// time: LLVM kept its accumulators in memory).
 #[inline(always)]
-fn lane_exp_into<T: Real>(x: &[T], e: &mut [T], max: T, next: &[T], between: &mut impl Between) -> T {
+fn lane_exp_into<T: Real>(fma: impl Fma, x: &[T], e: &mut [T], max: T, next: &[T], between: &mut impl Between) -> T {
     let per_line = 64 / core::mem::size_of::<T>();
     let n = x.len();
     let wide_end = n / WIDE * WIDE;
@@ -276,8 +325,8 @@ fn lane_exp_into<T: Real>(x: &[T], e: &mut [T], max: T, next: &[T], between: &mu
             }
         }
         for k in 0..LANES {
-            let (e0, e1) = ((cx[k] - max).exp(), (cx[LANES + k] - max).exp());
-            let (e2, e3) = ((cx[2 * LANES + k] - max).exp(), (cx[3 * LANES + k] - max).exp());
+            let (e0, e1) = ((cx[k] - max).exp_with(fma), (cx[LANES + k] - max).exp_with(fma));
+            let (e2, e3) = ((cx[2 * LANES + k] - max).exp_with(fma), (cx[3 * LANES + k] - max).exp_with(fma));
             (ce[k], ce[LANES + k], ce[2 * LANES + k], ce[3 * LANES + k]) = (e0, e1, e2, e3);
             (s0[k], s1[k], s2[k], s3[k]) = (s0[k] + e0, s1[k] + e1, s2[k] + e2, s3[k] + e3);
         }
@@ -290,7 +339,7 @@ fn lane_exp_into<T: Real>(x: &[T], e: &mut [T], max: T, next: &[T], between: &mu
         let start = if j + LANES <= n { j } else if n >= LANES { n - LANES } else { j };
         let end = (start + LANES).min(n);
         for (ej, &v) in e[start..end].iter_mut().zip(&x[start..end]) {
-            *ej = (v - max).exp();
+            *ej = (v - max).exp_with(fma);
         }
         j = end;
     }
@@ -457,12 +506,12 @@ pub(crate) struct Exps<'e, T> {
 /// The softmax statistics of `x`, or `None` when the row holds a NaN or is all -inf (then
 /// everything computed from it is NaN, as in PyTorch). `between`: see [`lane_exp_into`].
 #[inline(always)]
-fn exps<'e, T: Real>(x: &[T], e: &'e mut [T], next: &[T], between: &mut impl Between) -> Option<Exps<'e, T>> {
+fn exps<'e, T: Real>(fma: impl Fma, x: &[T], e: &'e mut [T], next: &[T], between: &mut impl Between) -> Option<Exps<'e, T>> {
     // A NaN needs no test of its own: it makes the sum of exponentials NaN, as does an
     // infinite maximum (inf - inf) and a row of -inf (-inf - -inf).
     let max = lane_fold(x, T::NEG_INFINITY, T::max);
     let e = &mut e[..x.len()];
-    let sum = lane_exp_into(x, e, max, next, between);
+    let sum = lane_exp_into(fma, x, e, max, next, between);
     if sum.is_nan() {
         return None;
     }
@@ -603,10 +652,10 @@ pub(crate) struct RowTarget<'a, T> {
 /// Cross entropy of one row of logits with a class index: the loss, and its gradient
 /// `(sum_c a_c) softmax(x) - a` with `a = keep w[y] onehot(y) + smooth w`.
 #[inline(always)]
-pub(crate) fn cross_entropy_row<T: Real>(input: Input<'_, T>, between: &mut impl Between, t: RowTarget<'_, T>) -> (T, Write<T>) {
+pub(crate) fn cross_entropy_row<T: Real>(fma: impl Fma, input: Input<'_, T>, between: &mut impl Between, t: RowTarget<'_, T>) -> (T, Write<T>) {
     let x = input.x;
     let Some(y) = t.class else { return ignored_row() };
-    let Some(s) = exps(x, input.scratch, input.next, between) else { return nan_row() };
+    let Some(s) = exps(fma, x, input.scratch, input.next, between) else { return nan_row() };
     // Losses are taken relative to the maximum, `lse - x_c = ln(sum) - (x_c - max)`: at
     // logits of 1e4 the absolute `lse` has no f32 digits left for the difference.
     let (max, log_sum) = (s.max, s.log_sum);
@@ -645,9 +694,9 @@ pub(crate) struct ProbTarget<'a, T> {
 /// `a_j = w_j (keep t_j + smooth)` and `A = sum_j a_j`, the loss
 /// `-sum_j a_j lp_j = A ln(sum) - sum_j a_j (x_j - max)` and the gradient `A softmax(x) - a`.
 #[inline(always)]
-pub(crate) fn probabilities_row<T: Real>(input: Input<'_, T>, between: &mut impl Between, t: ProbTarget<'_, T>) -> (T, Write<T>) {
+pub(crate) fn probabilities_row<T: Real>(fma: impl Fma, input: Input<'_, T>, between: &mut impl Between, t: ProbTarget<'_, T>) -> (T, Write<T>) {
     let x = input.x;
-    let Some(s) = exps(x, input.scratch, input.next, between) else { return nan_row() };
+    let Some(s) = exps(fma, x, input.scratch, input.next, between) else { return nan_row() };
     let (max, keep, smooth) = (s.max, t.keep, t.smooth);
     let (total, dot) = match t.weights {
         Some(w) => (
@@ -692,10 +741,10 @@ pub(crate) struct FocalTarget<T> {
 /// where subtracting from one would leave none, and `ln(p) p / (1 - p) = -ln(1 + r) / r`
 /// tends to -1.
 #[inline(always)]
-pub(crate) fn focal_row<T: Real>(input: Input<'_, T>, between: &mut impl Between, t: FocalTarget<T>) -> (T, Write<T>) {
+pub(crate) fn focal_row<T: Real>(fma: impl Fma, input: Input<'_, T>, between: &mut impl Between, t: FocalTarget<T>) -> (T, Write<T>) {
     let x = input.x;
     let Some(y) = t.class else { return ignored_row() };
-    let Some(s) = exps(x, input.scratch, input.next, between) else { return nan_row() };
+    let Some(s) = exps(fma, x, input.scratch, input.next, between) else { return nan_row() };
     let e_y = s.e[y];
     s.e[y] = T::ZERO;
     let others = lane_sum(s.e, |v| v);
@@ -703,7 +752,7 @@ pub(crate) fn focal_row<T: Real>(input: Input<'_, T>, between: &mut impl Between
     let r = others / e_y;
     // ln p: from r while it is small (accurate as p -> 1), else from the log-sum (e_y may
     // have underflowed, r = inf).
-    let log_p = if r <= T::ONE { T::ZERO - r.ln_1p_unit() } else { (x[y] - s.max) - s.log_sum };
+    let log_p = if r <= T::ONE { T::ZERO - r.ln_1p_unit(fma) } else { (x[y] - s.max) - s.log_sum };
     let log_p_over_r = if r == T::ZERO { T::ZERO - T::ONE } else { log_p / r };
     let modulating = if t.gamma == T::ZERO {
         T::ONE
@@ -719,8 +768,8 @@ pub(crate) fn focal_row<T: Real>(input: Input<'_, T>, between: &mut impl Between
 
 /// Softmax (or, with `log`, log-softmax) of one row.
 #[inline(always)]
-pub(crate) fn softmax_row<T: Real>(input: Input<'_, T>, between: &mut impl Between, log: bool) -> Write<T> {
-    let Some(s) = exps(input.x, input.scratch, input.next, between) else { return nan_row().1 };
+pub(crate) fn softmax_row<T: Real>(fma: impl Fma, input: Input<'_, T>, between: &mut impl Between, log: bool) -> Write<T> {
+    let Some(s) = exps(fma, input.x, input.scratch, input.next, between) else { return nan_row().1 };
     if log {
         Write::Shifted { max: s.max, log_sum: s.log_sum }
     } else {
@@ -744,37 +793,54 @@ pub(crate) fn softmax_backward_row<T: Real>(y: &[T], g: &[T], log: bool) -> Writ
 mod tests {
     use super::*;
 
-    #[test]
-    fn fast_exp_is_accurate_to_a_few_ulp() {
+    /// The worst relative error of `exp` over [-87, 88], with and without fused steps.
+    fn exp_error(fma: impl Fma) -> f64 {
         let mut worst = 0.0f64;
         let mut x = -87.0f32;
         while x < 88.0 {
-            let got = Real::exp(x) as f64;
+            let got = x.exp_with(fma) as f64;
             let want = (x as f64).exp();
             worst = worst.max(((got - want) / want).abs());
             x += 0.001_37;
         }
-        assert!(worst < 3.0 * f32::EPSILON as f64, "relative error {worst:e}");
-        assert_eq!(Real::exp(0.0f32), 1.0);
-        assert!(Real::exp(-1e4f32) < 1e-37);
+        worst
     }
 
     #[test]
-    fn fast_logs_are_accurate() {
+    fn fast_exp_is_accurate_to_a_few_ulp() {
+        for (worst, fused) in [(exp_error(Unfused), false), (exp_error(Fused), true)] {
+            assert!(worst < 3.0 * f32::EPSILON as f64, "relative error {worst:e} (fused: {fused})");
+        }
+        assert_eq!(0.0f32.exp_with(Fused), 1.0);
+        assert_eq!(Real::exp(0.0f32), 1.0);
+        assert!(Real::exp(-1e4f32) < 1e-37);
+        assert!((-1e4f32).exp_with(Fused) < 1e-37);
+    }
+
+    /// The worst error of `ln_1p_unit` on [0, 1] and `ln_positive` from 1e-30 up.
+    fn log_error(fma: impl Fma) -> f64 {
         let mut worst = 0.0f64;
         for i in 0..=20_000 {
             let u = i as f32 / 20_000.0;
             let want = (u as f64).ln_1p();
             if want > 0.0 {
-                worst = worst.max(((Real::ln_1p_unit(u) as f64 - want) / want).abs());
+                worst = worst.max(((Real::ln_1p_unit(u, fma) as f64 - want) / want).abs());
             }
             let v = 1e-30f32 * 1.004f32.powi(i);
-            let lv = Real::ln_positive(v) as f64;
+            let lv = Real::ln_positive(v, fma) as f64;
             worst = worst.max((lv - (v as f64).ln()).abs() / (v as f64).ln().abs().max(1.0));
         }
-        assert!(worst < 4.0 * f32::EPSILON as f64, "relative error {worst:e}");
-        assert_eq!(Real::ln_1p_unit(1e-30f32), 1e-30);
-        assert_eq!(Real::ln_positive(0.0f32), f32::NEG_INFINITY);
+        worst
+    }
+
+    #[test]
+    fn fast_logs_are_accurate() {
+        for (worst, fused) in [(log_error(Unfused), false), (log_error(Fused), true)] {
+            assert!(worst < 4.0 * f32::EPSILON as f64, "relative error {worst:e} (fused: {fused})");
+        }
+        assert_eq!(Real::ln_1p_unit(1e-30f32, Fused), 1e-30);
+        assert_eq!(Real::ln_1p_unit(1e-30f32, Unfused), 1e-30);
+        assert_eq!(Real::ln_positive(0.0f32, Fused), f32::NEG_INFINITY);
     }
 
     /// Runs a row function and writes its output row, as the driver does.
@@ -792,7 +858,7 @@ mod tests {
     fn row_matches_the_textbook_formula() {
         let x = [2.0f64, 1.0, 0.1];
         let t = RowTarget { class: Some(0), class_weight: 1.0, weights: None, weight_total: 3.0, smooth: 0.0, keep: 1.0, grad_scale: 1.0 };
-        let (loss, g) = run_row(&x, |input| cross_entropy_row(input, &mut (), t));
+        let (loss, g) = run_row(&x, |input| cross_entropy_row(Unfused, input, &mut (), t));
         let s: f64 = x.iter().map(|v| v.exp()).sum();
         assert!((loss - (s.ln() - 2.0)).abs() < 1e-15);
         assert!((g[0] - (2f64.exp() / s - 1.0)).abs() < 1e-15);
@@ -828,7 +894,7 @@ mod tests {
         // p = 1 / (1 + 2 e^-20): 1 - p is 4e-9, below f32's resolution near 1.
         let x = [20.0f32, 0.0, 0.0];
         let t = FocalTarget { class: Some(0), alpha: 1.0, gamma: 2.0, grad_scale: 1.0 };
-        let (loss, g) = run_row(&x, |input| focal_row(input, &mut (), t));
+        let (loss, g) = run_row(&x, |input| focal_row(Unfused, input, &mut (), t));
         let r = 2.0 * (-20.0f64).exp();
         let (one_minus_p, ln_p) = (r / (1.0 + r), -r.ln_1p());
         let want = -one_minus_p.powi(2) * ln_p;

@@ -1,7 +1,7 @@
 //! The fused elementwise kernel of BCE with logits and the sigmoid focal loss: loss and
 //! gradient of each element from one exponential and one logarithm.
 
-use super::rows::Real;
+use super::rows::{Fma, Real};
 
 /// The focal part of the elementwise loss: `(gamma, alpha)`, alpha `None` when off.
 pub(crate) type Focal<T> = Option<(T, Option<T>)>;
@@ -13,11 +13,11 @@ pub(crate) type Focal<T> = Option<(T, Option<T>)>;
 /// `-softplus(+-x)` for hard targets, so saturated logits stay finite and accurate.
 #[inline(always)]
 /// `hard` promises `y` is 0 or 1, which spares the soft-target logarithm and division.
-pub(crate) fn sigmoid_element<T: Real>(x: T, y: T, pw: T, w: T, focal: Focal<T>, hard: bool) -> (T, T) {
+pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, focal: Focal<T>, hard: bool) -> (T, T) {
     let zero = T::ZERO;
     let one = T::ONE;
-    let e = (zero - (x.max(zero - x))).exp(); // e^-|x|, in (0, 1]
-    let log1p_e = e.ln_1p_unit();
+    let e = (zero - (x.max(zero - x))).exp_with(fma); // e^-|x|, in (0, 1]
+    let log1p_e = e.ln_1p_unit(fma);
     let sp_pos = x.max(zero) + log1p_e; // softplus(x) = -ln s(-x)
     let sp_neg = (zero - x).max(zero) + log1p_e; // softplus(-x) = -ln s(x)
     let inv = one / (one + e);
@@ -40,7 +40,7 @@ pub(crate) fn sigmoid_element<T: Real>(x: T, y: T, pw: T, w: T, focal: Focal<T>,
     let (log_q, r) = if hard {
         (T::select(hard_one, zero - sp_pos, zero - sp_neg), T::select(hard_one, sig, sig_neg))
     } else {
-        let log_q = T::select(hard_one, zero - sp_pos, T::select(hard_zero, zero - sp_neg, q.ln_positive()));
+        let log_q = T::select(hard_one, zero - sp_pos, T::select(hard_zero, zero - sp_neg, q.ln_positive(fma)));
         let r_soft = {
             let a = T::select(y > zero, y / sig, zero);
             let b = T::select(y < one, (one - y) / sig_neg, zero);
@@ -51,7 +51,7 @@ pub(crate) fn sigmoid_element<T: Real>(x: T, y: T, pw: T, w: T, focal: Focal<T>,
     let (m, dm) = if gamma == zero {
         (one, zero)
     } else {
-        let m = (gamma * log_q).exp();
+        let m = (gamma * log_q).exp_with(fma);
         let m = T::select(log_q == T::NEG_INFINITY, zero, m);
         (m, gamma * m * (one - y - y) * r)
     };
