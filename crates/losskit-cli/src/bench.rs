@@ -102,7 +102,7 @@ fn measure<const D: usize>(
     logits: &TensorData,
     repeats: usize,
     run: &dyn Fn(Tensor<D>) -> Tensor<D>,
-    mut copy: Option<&mut Copy>,
+    mut copy: Option<&mut BoundCopy>,
 ) -> Timing {
     let device = Device::flex().autodiff();
     let (mut times, mut copies) = (Vec::with_capacity(repeats), Vec::with_capacity(repeats));
@@ -136,14 +136,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// per thread of at least 1 MiB (the kernels use every thread on large inputs, one on
 /// small ones; and glibc streams a large copy to memory without first reading the
 /// destination, as the kernels do).
-struct Copy {
+struct BoundCopy {
     src: Vec<u8>,
     dst: Vec<u8>,
 }
 
-impl Copy {
+impl BoundCopy {
     fn new(bytes: usize) -> Self {
-        let mut copy = Copy { src: vec![1; bytes], dst: vec![0; bytes] };
+        let mut copy = BoundCopy { src: vec![1; bytes], dst: vec![0; bytes] };
         copy.run(); // maps the destination's pages
         copy
     }
@@ -169,19 +169,20 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
     let logits = TensorData::new(random(numel, 1), shape);
     let device = Device::flex().autodiff();
     let mut rng = StdRng::seed_from_u64(2);
-    let mut copy = Copy::new(numel * size_of::<f32>());
+    let mut copy = BoundCopy::new(numel * size_of::<f32>());
     let mut out = Vec::new();
+    let row = |name: &str, median_ms: f64, peak_bytes: Option<usize>| Measurement {
+        op: op.name(),
+        shape: shape.to_vec(),
+        dtype: "f32",
+        implementation: name.to_string(),
+        median_ms,
+        peak_bytes,
+    };
     let mut bound = None;
     let mut record = |name: &str, timing: Timing| {
         bound = bound.or(timing.copy_ms);
-        out.push(Measurement {
-            op: op.name(),
-            shape: shape.to_vec(),
-            dtype: "f32",
-            implementation: name.to_string(),
-            median_ms: timing.median_ms,
-            peak_bytes: Some(timing.peak_bytes),
-        })
+        out.push(row(name, timing.median_ms, Some(timing.peak_bytes)));
     };
     match op {
         Op::CrossEntropy => {
@@ -242,14 +243,7 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
             }
         }
     }
-    out.push(Measurement {
-        op: op.name(),
-        shape: shape.to_vec(),
-        dtype: "f32",
-        implementation: "bandwidth-bound".into(),
-        median_ms: bound.expect("the fused path times the copy"),
-        peak_bytes: None,
-    });
+    out.push(row("bandwidth-bound", bound.expect("the fused path times the copy"), None));
     out
 }
 
