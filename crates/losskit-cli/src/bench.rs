@@ -4,10 +4,11 @@
 use std::process::Command;
 use std::time::Instant;
 
-use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig};
+use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig as BurnCrossEntropyLossConfig};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use losskit::{
-    BceWithLogitsOptions, CrossEntropyOptions, NllOptions, SigmoidFocalOptions, SoftmaxFocalOptions, kernel::with_composed,
+    BceWithLogitsLossConfig, CrossEntropyLossConfig, NllLossConfig, SigmoidFocalLossConfig, SoftmaxFocalLossConfig,
+    with_composed,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
@@ -192,11 +193,11 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
             let target = Tensor::<1, Int>::from_data(TensorData::new(target, [rows]), &device);
             let ours = |x: Tensor<D>| {
                 let x2: Tensor<2> = x.reshape([rows, shape[1]]);
-                losskit::cross_entropy(x2, target.clone(), &CrossEntropyOptions::default()).unwrap().reshape([1; D])
+                CrossEntropyLossConfig::new().init(&device).unwrap().forward(x2, target.clone()).unwrap().reshape([1; D])
             };
             record("losskit", measure(&logits, repeats, &ours, Some(&mut copy)));
             record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours, None)));
-            let burn_loss = CrossEntropyLossConfig::new().init(&device);
+            let burn_loss = BurnCrossEntropyLossConfig::new().init(&device);
             let burns = |x: Tensor<D>| burn_loss.forward(x.reshape([rows, shape[1]]), target.clone()).reshape([1; D]);
             record("burn", measure(&logits, repeats, &burns, None));
         }
@@ -212,10 +213,10 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
                 let scalar = |t: Tensor<1>| t.reshape([1; D]);
                 match op {
                     Op::CrossEntropyProbs => {
-                        losskit::cross_entropy_with_probs(x, probs.clone(), &CrossEntropyOptions::default()).unwrap().reshape([1; D])
+                        CrossEntropyLossConfig::new().init(&device).unwrap().forward_probs(x, probs.clone()).unwrap().reshape([1; D])
                     }
-                    Op::Nll => scalar(losskit::nll(x, target.clone(), &NllOptions::default()).unwrap()),
-                    Op::SoftmaxFocal => scalar(losskit::softmax_focal(x, target.clone(), &SoftmaxFocalOptions::default()).unwrap()),
+                    Op::Nll => scalar(NllLossConfig::new().init(&device).forward(x, target.clone()).unwrap()),
+                    Op::SoftmaxFocal => scalar(SoftmaxFocalLossConfig::new().init(&device).unwrap().forward(x, target.clone()).unwrap()),
                     Op::Softmax => losskit::softmax(x, 1).unwrap().sum().reshape([1; D]),
                     _ => losskit::log_softmax(x, 1).unwrap().sum().reshape([1; D]),
                 }
@@ -227,8 +228,10 @@ fn bench_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<
             let labels: Vec<f32> = (0..numel).map(|_| f32::from(u8::from(rng.random::<bool>()))).collect();
             let target = Tensor::<D>::from_data(TensorData::new(labels.clone(), shape), (&device, DType::F32));
             let ours = |x: Tensor<D>| match op {
-                Op::BceWithLogits => losskit::bce_with_logits(x, target.clone(), &BceWithLogitsOptions::default()).unwrap(),
-                _ => losskit::sigmoid_focal(x, target.clone(), &SigmoidFocalOptions::default()).unwrap(),
+                Op::BceWithLogits => {
+                    BceWithLogitsLossConfig::new().init(&device).unwrap().forward(x, target.clone()).unwrap().reshape([1; D])
+                }
+                _ => SigmoidFocalLossConfig::new().init(&device).unwrap().forward(x, target.clone()).unwrap().reshape([1; D]),
             };
             record("losskit", measure(&logits, repeats, &ours, Some(&mut copy)));
             record("losskit-composed", with_composed(|| measure(&logits, repeats, &ours, None)));

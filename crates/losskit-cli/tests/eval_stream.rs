@@ -32,7 +32,15 @@ fn hostile() -> Vec<(String, &'static str)> {
         (json!({"op": "softmax", "input": {"shape": [2], "data": [1, 2]}, "options": {"dim": "x"}}).to_string(), "dim"),
         (json!({"op": "bce", "input": {"shape": [2], "data": ["nan", 0.5]}, "target": {"shape": [2], "data": [0, 1]}}).to_string(), "between 0 and 1"),
         (json!({"op": "cross_entropy", "input": x, "target": {"shape": [2], "data": [0, 9], "dtype": "i64"}}).to_string(), "out of bounds"),
-        (json!({"op": "cross_entropy", "input": x, "target": {"shape": [2], "data": [0, 0.5], "dtype": "i64"}}).to_string(), "class index"),
+        (json!({"op": "cross_entropy", "input": x, "target": {"shape": [2], "data": [0, 0.5], "dtype": "i64"}}).to_string(), "not an integer"),
+        // Strict JSON: an array in place of an object, and a key given twice, at any depth.
+        (json!(["softmax", x]).to_string(), "invalid request"),
+        (json!({"op": "softmax", "input": [[2, 2], [0.1, 0.2, 0.3, 0.4]]}).to_string(), "invalid request"),
+        (r#"{"op": "softmax", "op": "log_softmax", "input": {"shape": [1], "data": [1]}}"#.into(), "duplicate field `op`"),
+        (r#"{"op": "softmax", "input": {"shape": [1], "data": [1], "data": [2]}}"#.into(), "duplicate field `data`"),
+        (r#"{"op": "cross_entropy", "input": {"shape": [1, 2], "data": [1, 2]}, "target": {"shape": [1], "data": [0], "dtype": "i64"}, "options": {"reduction": "sum", "reduction": "none"}}"#.into(), "duplicate key `reduction`"),
+        (r#"{"op": "bce", "input": {"shape": [1], "data": [0.5]}, "target": {"shape": [1], "data": [1]}, "options": {"weight": {"shape": [1], "data": [1], "shape": [1]}}}"#.into(), "duplicate key `shape`"),
+        (json!({"op": "softmax", "input": x, "positive": x}).to_string(), "takes no positive"),
         (json!({"op": "softmax", "input": x, "grad_output": {"shape": [3], "data": [1, 2, 3]}}).to_string(), "grad_output"),
         ("\u{0}\u{1}garbage\u{7f}".into(), "invalid request"),
     ];

@@ -13,7 +13,7 @@ fn focal() -> (f32, Vec<f32>) {
     let loss = SigmoidFocalLossConfig::new()
         .with_gamma(2.0)
         .with_alpha(Some(0.25))
-        .with_pos_weight(vec![1.0])
+        .with_pos_weight(Some(losskit::BroadcastWeight::last_dim(vec![1.0])))
         .init(&device)
         .unwrap()
         .forward(preds.clone(), truth)

@@ -2,7 +2,8 @@
 
 use thiserror::Error;
 
-/// A loss call that PyTorch would refuse, refused here with a value instead of a panic.
+/// A loss call or configuration that PyTorch would refuse, refused here with a value
+/// instead of a panic.
 ///
 /// The messages follow PyTorch's wording where it has one, and always name the
 /// offending values, so that a user can find the bad row without a debugger.
@@ -16,7 +17,7 @@ pub enum LossError {
         /// The number of classes `C` of the input.
         classes: usize,
     },
-    /// A BCE probability (input or target) outside `[0, 1]`, or NaN.
+    /// A probability (input or target) outside `[0, 1]`, or NaN.
     #[error("all elements of {name} should be between 0 and 1, found {value}")]
     NotAProbability {
         /// `"input"` or `"target"`.
@@ -24,7 +25,7 @@ pub enum LossError {
         /// The first offending element.
         value: f64,
     },
-    /// Input and target (or another operand) whose shapes do not fit together.
+    /// Tensors whose shapes do not fit together.
     #[error("{0}")]
     Shape(String),
     /// A per-class tensor whose length is not the number of classes.
@@ -61,4 +62,18 @@ pub enum LossError {
         /// The value that was given.
         value: f64,
     },
+    /// A value of a tensor outside the set or range the loss takes (a target that is not
+    /// 1 or -1, a negative variance, ...).
+    #[error("{name} {expected}, found {value}")]
+    Value {
+        /// The tensor, as PyTorch names the argument.
+        name: &'static str,
+        /// What its values must be, e.g. "must be 1 or -1".
+        expected: &'static str,
+        /// The first offending value.
+        value: f64,
+    },
+    /// A reduction that is not `"mean"` or `"sum"`.
+    #[error("unknown reduction '{0}' (expected 'mean' or 'sum'; 'none' is forward_no_reduction)")]
+    Reduction(String),
 }

@@ -1,31 +1,35 @@
 //! # losskit: PyTorch's losses for burn, exact in value and gradient
 //!
-//! | loss | function | module | PyTorch |
-//! | --- | --- | --- | --- |
-//! | binary cross entropy | [`bce`] | [`BceLossConfig`] | `nn.BCELoss` |
-//! | BCE with logits | [`bce_with_logits`] | [`BceWithLogitsLossConfig`] | `nn.BCEWithLogitsLoss` |
-//! | cross entropy, class indices | [`cross_entropy`] | [`CrossEntropyLossConfig`] | `nn.CrossEntropyLoss` |
-//! | cross entropy, probabilities | [`cross_entropy_with_probs`] | [`CrossEntropyLoss::forward_probs`] | `nn.CrossEntropyLoss` |
-//! | negative log likelihood | [`nll`] | [`NllLossConfig`] | `nn.NLLLoss` |
-//! | sigmoid focal | [`sigmoid_focal`] | [`SigmoidFocalLossConfig`] | `torchvision.ops.sigmoid_focal_loss`, YOLOv5 `FocalLoss` |
-//! | softmax focal | [`softmax_focal`] | [`SoftmaxFocalLossConfig`] | (multi-class focal loss) |
-//! | softmax, log-softmax | [`softmax`], [`log_softmax`] | | `torch.softmax`, `torch.log_softmax` |
-//! | entropy | [`entropy`] | | `Categorical(probs).entropy()` |
-//! | KL divergence | [`kl_div`] | | `nn.KLDivLoss` |
+//! | loss | configuration / module | PyTorch |
+//! | --- | --- | --- |
+//! | binary cross entropy | [`BceLossConfig`] / [`BceLoss`] | `nn.BCELoss` |
+//! | BCE with logits | [`BceWithLogitsLossConfig`] / [`BceWithLogitsLoss`] | `nn.BCEWithLogitsLoss` |
+//! | cross entropy (class indices or probabilities) | [`CrossEntropyLossConfig`] / [`CrossEntropyLoss`] | `nn.CrossEntropyLoss` |
+//! | negative log likelihood | [`NllLossConfig`] / [`NllLoss`] | `nn.NLLLoss` |
+//! | sigmoid focal | [`SigmoidFocalLossConfig`] / [`SigmoidFocalLoss`] | `torchvision.ops.sigmoid_focal_loss`, YOLOv5 `FocalLoss` |
+//! | softmax focal | [`SoftmaxFocalLossConfig`] / [`SoftmaxFocalLoss`] | (multi-class focal loss) |
+//! | KL divergence | [`KlDivLossConfig`] / [`KlDivLoss`] | `nn.KLDivLoss` |
+//! | softmax, log-softmax, entropy | functions [`softmax`], [`log_softmax`], [`entropy`] | `torch.softmax`, `torch.log_softmax`, `Categorical(probs).entropy()` |
 //!
-//! Every loss takes PyTorch's options with PyTorch's names and defaults, and
-//! [`Reduction`] `None`, `Mean` or `Sum` with PyTorch's denominators. Values and
-//! gradients (through burn's autodiff) match PyTorch to 1e-9 in f64, and are
-//! computed in forms that stay finite and accurate where PyTorch's are not
-//! (logits of +-1e4, saturated focal losses).
+//! Each loss is a burn [`Config`](burn::config::Config) (serde, `save` and `load`) with
+//! PyTorch's option names and defaults, and a burn [`Module`](burn::module::Module) that a
+//! model can hold as a field. Its `forward` reduces as the configuration's [`Reduction`]
+//! says (`Mean` with PyTorch's denominators, or `Sum`) to shape `[1]`, and its
+//! `forward_no_reduction` is PyTorch's `reduction='none'`, in PyTorch's unreduced shape.
+//! Values and gradients (through burn's autodiff) match PyTorch to 1e-9 in f64, and are
+//! computed in forms that stay finite and accurate where PyTorch's are not (logits of
+//! +-1e4, saturated focal losses).
 //!
 //! Tensors carry no backend type in burn 0.22: the [`Device`](burn::tensor::Device)
-//! chooses it at run time, so these functions work on flex (CPU), CUDA, wgpu and
-//! the rest, in f32 or f64.
+//! chooses it at run time, so the losses run on flex (CPU), CUDA, wgpu and the rest, in
+//! f32 or f64. On flex, fused kernels compute loss and gradient in one pass; elsewhere the
+//! same formulas run as burn tensor ops ([`with_composed`] forces that path on the CPU).
 //!
 //! Bad input is a [`LossError`], never a panic: a class index out of range, a BCE
-//! probability outside `[0, 1]`, shapes that do not fit, a weight of the wrong
-//! length, `label_smoothing` outside `[0, 1]`, a dimension out of range.
+//! probability outside `[0, 1]`, shapes that do not fit, a weight of the wrong length,
+//! `label_smoothing` outside `[0, 1]`, a dimension out of range. The checks that read
+//! tensor values back to the host can be turned off with `check_values` where that costs a
+//! synchronisation (an accelerator).
 //!
 //! ## Quick start
 //!
@@ -47,27 +51,24 @@
 #![deny(missing_docs)]
 
 mod error;
-pub mod kernel;
-pub mod loss;
-mod operand;
+mod fused;
+mod input;
+mod loss;
 mod reduction;
 
 pub use burn;
 pub use error::LossError;
-pub use loss::bce::{
-    BceLoss, BceLossConfig, BceOptions, BceWithLogitsLoss, BceWithLogitsLossConfig,
-    BceWithLogitsOptions, bce, bce_with_logits,
-};
-pub use loss::cross_entropy::{
-    CrossEntropyLoss, CrossEntropyLossConfig, CrossEntropyOptions, IGNORE_INDEX, NllLoss,
-    NllLossConfig, NllOptions, cross_entropy, cross_entropy_with_probs, nll,
-};
-pub use loss::focal::{
-    FocalAlpha, SigmoidFocalLoss, SigmoidFocalLossConfig, SigmoidFocalOptions, SoftmaxFocalLoss,
-    SoftmaxFocalLossConfig, SoftmaxFocalOptions, sigmoid_focal, softmax_focal,
-};
-pub use loss::softmax::{KlReduction, entropy, kl_div, log_softmax, resolve_dim, softmax};
-pub use operand::Broadcast;
+pub use fused::with_composed;
+pub use input::broadcast::BroadcastWeight;
+pub use input::class_index::IGNORE_INDEX;
+pub use loss::bce::{BceLoss, BceLossConfig};
+pub use loss::bce_with_logits::{BceWithLogitsLoss, BceWithLogitsLossConfig};
+pub use loss::cross_entropy::{CrossEntropyLoss, CrossEntropyLossConfig};
+pub use loss::kl_div::{KlDivLoss, KlDivLossConfig, KlReduction};
+pub use loss::nll::{NllLoss, NllLossConfig};
+pub use loss::sigmoid_focal::{SigmoidFocalLoss, SigmoidFocalLossConfig};
+pub use loss::softmax::{entropy, log_softmax, softmax};
+pub use loss::softmax_focal::{FocalAlpha, SoftmaxFocalLoss, SoftmaxFocalLossConfig};
 pub use reduction::Reduction;
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -4,27 +4,27 @@ use core::fmt;
 use core::str::FromStr;
 
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
-/// How the per-element losses are combined, as PyTorch's `reduction` argument.
+use crate::LossError;
+
+/// How `forward` reduces the per-element losses, as PyTorch's `reduction` argument.
 ///
-/// | variant | PyTorch | result |
+/// | variant | PyTorch | `forward` returns, shape `[1]` |
 /// | --- | --- | --- |
-/// | `None` | `reduction='none'` | one loss per element (or per sample for class losses) |
-/// | `Mean` (default) | `reduction='mean'` | sum divided by the loss's own denominator |
-/// | `Sum` | `reduction='sum'` | sum of the per-element losses |
+/// | `Mean` (default) | `reduction='mean'` | the sum divided by the loss's own denominator |
+/// | `Sum` | `reduction='sum'` | the sum of the per-element losses |
 ///
-/// The denominator of `Mean` is not always the element count: class-index
-/// cross entropy and NLL divide by the summed class weights of the targets
-/// that are not ignored, softmax focal loss by the count of targets that are
-/// not ignored. A mean over nothing is NaN, as in PyTorch; a sum over nothing is 0.
+/// PyTorch's `reduction='none'` is each loss's `forward_no_reduction`, which returns
+/// PyTorch's unreduced shape (as burn's own losses do).
 ///
-/// Reduced results keep the rank of the unreduced loss with every dimension 1
-/// (for a rank-1 loss that is burn's `[1]` scalar shape), so one function
-/// returns one tensor type whatever the reduction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// The denominator of `Mean` is not always the element count: class-index cross entropy
+/// and NLL divide by the summed class weights of the targets that are not ignored, softmax
+/// focal loss by the count of targets that are not ignored. A mean over nothing is NaN, as
+/// in PyTorch; a sum over nothing is 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Reduction {
-    /// No reduction: the per-element losses.
-    None,
     /// The mean, with the denominator PyTorch uses for the loss at hand.
     #[default]
     Mean,
@@ -35,7 +35,6 @@ pub enum Reduction {
 impl fmt::Display for Reduction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Reduction::None => "none",
             Reduction::Mean => "mean",
             Reduction::Sum => "sum",
         })
@@ -43,17 +42,14 @@ impl fmt::Display for Reduction {
 }
 
 impl FromStr for Reduction {
-    type Err = String;
+    type Err = LossError;
 
-    /// Parses PyTorch's spelling: `"none"`, `"mean"` or `"sum"`.
+    /// Parses PyTorch's spelling, `"mean"` or `"sum"`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "none" => Ok(Reduction::None),
             "mean" => Ok(Reduction::Mean),
             "sum" => Ok(Reduction::Sum),
-            other => Err(format!(
-                "unknown reduction '{other}' (expected 'none', 'mean' or 'sum')"
-            )),
+            other => Err(LossError::Reduction(other.to_string())),
         }
     }
 }
@@ -69,16 +65,13 @@ pub(crate) enum Denominator {
     Total(Tensor<1>),
 }
 
-/// Applies `reduction` to per-element losses; reduced results have shape `[1; D]`.
-pub(crate) fn reduce<const D: usize>(
-    loss: Tensor<D>,
-    reduction: Reduction,
-    denominator: Denominator,
-) -> Tensor<D> {
+/// Applies `reduction` (`None`: unreduced) to per-element losses; reduced results have
+/// shape `[1; D]`.
+pub(crate) fn reduce<const D: usize>(loss: Tensor<D>, reduction: Option<Reduction>, denominator: Denominator) -> Tensor<D> {
     match reduction {
-        Reduction::None => loss,
-        Reduction::Sum => loss.sum().reshape([1; D]),
-        Reduction::Mean => {
+        None => loss,
+        Some(Reduction::Sum) => loss.sum().reshape([1; D]),
+        Some(Reduction::Mean) => {
             let numel = loss.shape().num_elements();
             let sum = loss.sum();
             // Divided by a tensor, not `div_scalar`: burn 0.22.1's autodiff takes the
@@ -92,5 +85,16 @@ pub(crate) fn reduce<const D: usize>(
             // 0 / 0 is NaN: PyTorch's mean over an empty or fully ignored batch.
             sum.div(total).reshape([1; D])
         }
+    }
+}
+
+/// The factor of a sum that makes it the reduction, when the denominator is known on the
+/// host: the fused kernels fold it into their pass. `None` for a mean over nothing, whose
+/// NaN the composed path gives exactly.
+pub(crate) fn sum_factor(reduction: Reduction, denominator: f64) -> Option<f64> {
+    match reduction {
+        Reduction::Sum => Some(1.0),
+        Reduction::Mean if denominator > 0.0 => Some(1.0 / denominator),
+        Reduction::Mean => None,
     }
 }

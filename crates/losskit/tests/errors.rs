@@ -2,27 +2,33 @@
 
 mod common;
 
+use burn::tensor::DType;
 use common::*;
 use losskit::*;
+
+fn ce() -> CrossEntropyLoss {
+    CrossEntropyLossConfig::new().init(&device()).unwrap()
+}
 
 #[test]
 fn class_index_out_of_range() {
     let x = f64s(&[0.0; 9], [3, 3]);
-    let err = cross_entropy(x.clone(), ints(&[0, 5, 1], [3]), &CrossEntropyOptions::default()).unwrap_err();
+    let err = ce().forward(x.clone(), ints(&[0, 5, 1], [3])).unwrap_err();
     assert_eq!(err.to_string(), "Target 5 is out of bounds for 3 classes");
-    let err = nll(x.clone(), ints(&[0, -2, 1], [3]), &NllOptions::default()).unwrap_err();
+    let err = NllLossConfig::new().init(&device()).forward(x.clone(), ints(&[0, -2, 1], [3])).unwrap_err();
     assert_eq!(err, LossError::TargetOutOfBounds { target: -2, classes: 3 });
     // The ignore_index is allowed, even when it is a valid class.
-    assert!(cross_entropy(x, ints(&[0, 1, -100], [3]), &CrossEntropyOptions::default()).is_ok());
+    assert!(ce().forward(x, ints(&[0, 1, -100], [3])).is_ok());
 }
 
 #[test]
 fn bce_probabilities_outside_unit_interval() {
-    let err = bce(f64s(&[0.5, 1.5], [2]), f64s(&[0.0, 1.0], [2]), &BceOptions::default()).unwrap_err();
+    let bce = BceLossConfig::new().init(&device()).unwrap();
+    let err = bce.forward(f64s(&[0.5, 1.5], [2]), f64s(&[0.0, 1.0], [2])).unwrap_err();
     assert_eq!(err.to_string(), "all elements of input should be between 0 and 1, found 1.5");
-    let err = bce(f64s(&[0.5, 0.5], [2]), f64s(&[-0.25, 1.0], [2]), &BceOptions::default()).unwrap_err();
+    let err = bce.forward(f64s(&[0.5, 0.5], [2]), f64s(&[-0.25, 1.0], [2])).unwrap_err();
     assert_eq!(err.to_string(), "all elements of target should be between 0 and 1, found -0.25");
-    let err = bce(f64s(&[f64::NAN, 0.5], [2]), f64s(&[0.0, 1.0], [2]), &BceOptions::default()).unwrap_err();
+    let err = bce.forward(f64s(&[f64::NAN, 0.5], [2]), f64s(&[0.0, 1.0], [2])).unwrap_err();
     assert!(matches!(err, LossError::NotAProbability { name: "input", value } if value.is_nan()));
 }
 
@@ -31,28 +37,34 @@ fn the_first_value_outside_the_unit_interval_is_named_in_a_long_tensor() {
     // Past the first block of the scan, with a later bad value that must not be reported.
     let mut target = vec![0.5; 5000];
     (target[3001], target[4500]) = (1.25, -3.0);
-    for dtype in [burn::tensor::DType::F64, burn::tensor::DType::F32] {
+    let bce = BceLossConfig::new().init(&device()).unwrap();
+    for dtype in [DType::F64, DType::F32] {
         let (x, target) = (float(&[0.5; 5000], [5000], dtype), float(&target, [5000], dtype));
-        let err = bce(x, target, &BceOptions::default()).unwrap_err();
+        let err = bce.forward(x, target).unwrap_err();
         assert_eq!(err.to_string(), "all elements of target should be between 0 and 1, found 1.25", "{dtype:?}");
     }
 }
 
 #[test]
 fn shapes_that_do_not_fit() {
-    let err = bce_with_logits(f64s(&[0.0; 4], [2, 2]), f64s(&[0.0; 4], [4, 1]), &BceWithLogitsOptions::default()).unwrap_err();
+    let bce = BceWithLogitsLossConfig::new().init(&device()).unwrap();
+    let err = bce.forward(f64s(&[0.0; 4], [2, 2]), f64s(&[0.0; 4], [4, 1])).unwrap_err();
     assert_eq!(err.to_string(), "Target size [4, 1] must be the same as input size [2, 2]");
-    let err = cross_entropy(f64s(&[0.0; 9], [3, 3]), ints(&[0, 1], [2]), &CrossEntropyOptions::default()).unwrap_err();
+    let err = ce().forward(f64s(&[0.0; 9], [3, 3]), ints(&[0, 1], [2])).unwrap_err();
     assert_eq!(err.to_string(), "Expected target size [3], got [2] (input size [3, 3])");
-    let o = BceWithLogitsOptions::default().with_pos_weight(f64s(&[1.0, 2.0, 3.0], [3]));
-    let err = bce_with_logits(f64s(&[0.0; 4], [2, 2]), f64s(&[0.0; 4], [2, 2]), &o).unwrap_err();
+    let pos_weight = Some(BroadcastWeight::last_dim(vec![1.0, 2.0, 3.0]));
+    let bce = BceWithLogitsLossConfig::new().with_pos_weight(pos_weight).init(&device()).unwrap();
+    let err = bce.forward(f64s(&[0.0; 4], [2, 2]), f64s(&[0.0; 4], [2, 2])).unwrap_err();
     assert_eq!(err.to_string(), "pos_weight of shape [3] cannot be broadcast to the target's shape [2, 2]");
+    let bad = Some(BroadcastWeight::new(vec![1.0, 2.0], vec![3]));
+    let err = BceLossConfig::new().with_weight(bad).init(&device()).unwrap_err();
+    assert_eq!(err.to_string(), "weight of shape [3] needs 3 values, found 2");
 }
 
 #[test]
 fn weight_of_the_wrong_length() {
-    let o = CrossEntropyOptions::default().with_weight(f64s(&[1.0; 4], [4]));
-    let err = cross_entropy(f64s(&[0.0; 9], [3, 3]), ints(&[0, 1, 2], [3]), &o).unwrap_err();
+    let loss = CrossEntropyLossConfig::new().with_weight(Some(vec![1.0; 4])).init(&device()).unwrap();
+    let err = loss.forward(f64s(&[0.0; 9], [3, 3]), ints(&[0, 1, 2], [3])).unwrap_err();
     assert_eq!(err.to_string(), "weight should have 3 elements (one per class), found 4");
 }
 
@@ -64,10 +76,12 @@ fn options_out_of_their_domain() {
         "label_smoothing must be between 0.0 and 1.0, found 1.5"
     );
     assert!(SigmoidFocalLossConfig::new().with_gamma(-1.0).init(&device).is_err());
+    assert!(SigmoidFocalLossConfig::new().with_alpha(Some(f64::NAN)).init(&device).is_err());
     assert!(SoftmaxFocalLossConfig::new().with_gamma(f64::NAN).init(&device).is_err());
     let probs = f64s(&[0.5; 4], [2, 2]);
-    let err = cross_entropy_with_probs(probs.clone(), probs, &CrossEntropyOptions::default().with_ignore_index(0)).unwrap_err();
-    assert_eq!(err, LossError::IgnoreIndexWithProbabilities(0));
+    let loss = CrossEntropyLossConfig::new().with_ignore_index(0).init(&device).unwrap();
+    assert_eq!(loss.forward_probs(probs.clone(), probs).unwrap_err(), LossError::IgnoreIndexWithProbabilities(0));
+    assert_eq!("avg".parse::<Reduction>().unwrap_err(), LossError::Reduction("avg".into()));
 }
 
 #[test]
@@ -75,52 +89,40 @@ fn dimension_out_of_range() {
     let err = softmax(f64s(&[0.0; 6], [2, 3]), 2).unwrap_err();
     assert_eq!(err.to_string(), "Dimension out of range (expected to be in range of [-2, 1], but got 2)");
     assert!(log_softmax(f64s(&[0.0; 6], [2, 3]), -3).is_err());
-    assert!(entropy(f64s(&[0.5; 6], [2, 3]), -2).is_ok());
-}
-
-#[test]
-fn non_finite_inputs_propagate_as_in_pytorch() {
-    let o = CrossEntropyOptions::default().with_reduction(Reduction::None);
-    let out = read(cross_entropy(f64s(&[f64::NAN, 0.0, 1.0, 2.0], [2, 2]), ints(&[0, 1], [2]), &o).unwrap());
-    assert!(out[0].is_nan() && out[1].is_finite());
-    let o = BceWithLogitsOptions::default().with_reduction(Reduction::None);
-    let out = read(bce_with_logits(f64s(&[f64::INFINITY, f64::NAN], [2]), f64s(&[0.0, 1.0], [2]), &o).unwrap());
-    assert_eq!(out[0], f64::INFINITY);
-    assert!(out[1].is_nan());
+    assert!(entropy::<2, 1>(f64s(&[0.5; 6], [2, 3]), -2).is_ok());
 }
 
 #[test]
 fn nan_and_infinity_propagate_on_every_path() {
     let nan = f64::NAN;
     for composed in [false, true] {
-        let run = |f: &dyn Fn() -> Vec<f64>| if composed { losskit::kernel::with_composed(f) } else { f() };
-        let none = Reduction::None;
-        let ce = run(&|| read(cross_entropy(f64s(&[nan, 0.0, 1.0, 2.0], [2, 2]), ints(&[1, 0], [2]), &CrossEntropyOptions::default().with_reduction(none)).unwrap()));
-        assert!(ce[0].is_nan() && ce[1].is_finite(), "{composed}: {ce:?}");
-        let mean = run(&|| read(cross_entropy(f64s(&[nan, 0.0, 1.0, 2.0], [2, 2]), ints(&[1, 0], [2]), &CrossEntropyOptions::default()).unwrap()));
+        let run = |f: &dyn Fn() -> Vec<f64>| if composed { with_composed(f) } else { f() };
+        let rows = run(&|| read(ce().forward_no_reduction(f64s(&[nan, 0.0, 1.0, 2.0], [2, 2]), ints(&[1, 0], [2])).unwrap()));
+        assert!(rows[0].is_nan() && rows[1].is_finite(), "{composed}: {rows:?}");
+        let mean = run(&|| read(ce().forward(f64s(&[nan, 0.0, 1.0, 2.0], [2, 2]), ints(&[1, 0], [2])).unwrap()));
         assert!(mean[0].is_nan());
-        let focal = run(&|| read(sigmoid_focal(f64s(&[nan, f64::INFINITY, -1.0], [3]), f64s(&[1.0, 0.0, 1.0], [3]), &SigmoidFocalOptions::default().with_reduction(none)).unwrap()));
+        let focal = SigmoidFocalLossConfig::new().init(&device()).unwrap();
+        let focal = run(&|| read(focal.forward_no_reduction(f64s(&[nan, f64::INFINITY, -1.0], [3]), f64s(&[1.0, 0.0, 1.0], [3])).unwrap()));
         assert!(focal[0].is_nan() && focal[1] == f64::INFINITY && focal[2].is_finite(), "{composed}: {focal:?}");
-        let bcel = run(&|| read(bce_with_logits(f64s(&[f64::NEG_INFINITY, 3.0], [2]), f64s(&[1.0, 1.0], [2]), &BceWithLogitsOptions::default().with_reduction(none)).unwrap()));
-        assert!(bcel[0] == f64::INFINITY && bcel[1].is_finite(), "{composed}: {bcel:?}");
+        let bce = BceWithLogitsLossConfig::new().init(&device()).unwrap();
+        let bce = run(&|| read(bce.forward_no_reduction(f64s(&[f64::NEG_INFINITY, 3.0], [2]), f64s(&[1.0, 1.0], [2])).unwrap()));
+        assert!(bce[0] == f64::INFINITY && bce[1].is_finite(), "{composed}: {bce:?}");
+        let sm = run(&|| read(softmax(f64s(&[nan, 1.0, 2.0, 3.0], [2, 2]), 1).unwrap()));
+        assert!(sm[0].is_nan() && sm[1].is_nan() && sm[2].is_finite(), "{composed}: {sm:?}");
     }
-    let sm = read(softmax(f64s(&[nan, 1.0, 2.0, 3.0], [2, 2]), 1).unwrap());
-    assert!(sm[0].is_nan() && sm[1].is_nan() && sm[2].is_finite());
-    let nl = read(nll(f64s(&[nan, 0.0, -1.0, -2.0], [2, 2]), ints(&[0, 1], [2]), &NllOptions::default().with_reduction(Reduction::None)).unwrap());
+    let nll = NllLossConfig::new().init(&device());
+    let nl = read(nll.forward_no_reduction(f64s(&[nan, 0.0, -1.0, -2.0], [2, 2]), ints(&[0, 1], [2])).unwrap());
     assert!(nl[0].is_nan() && nl[1] == 2.0);
 }
 
 #[test]
 fn an_ignore_index_the_target_type_cannot_hold_ignores_nothing() {
     // The default integer tensor may be i32; i64::MAX must not fail a cast.
-    let x = f64s(&[1.0, 2.0, 3.0, 0.5, 0.1, -1.0], [2, 3]);
-    let o = CrossEntropyOptions::default().with_ignore_index(i64::MAX);
-    let with_huge = scalar(cross_entropy(x.clone(), ints(&[2, 0], [2]), &o).unwrap());
-    let plain = scalar(cross_entropy(x, ints(&[2, 0], [2]), &CrossEntropyOptions::default()).unwrap());
+    let x = || f64s(&[1.0, 2.0, 3.0, 0.5, 0.1, -1.0], [2, 3]);
+    let huge = CrossEntropyLossConfig::new().with_ignore_index(i64::MAX).init(&device()).unwrap();
+    let with_huge = scalar(huge.forward(x(), ints(&[2, 0], [2])).unwrap());
+    let plain = scalar(ce().forward(x(), ints(&[2, 0], [2])).unwrap());
     assert_eq!(with_huge, plain);
-    let composed = losskit::kernel::with_composed(|| {
-        let x = f64s(&[1.0, 2.0, 3.0, 0.5, 0.1, -1.0], [2, 3]);
-        scalar(cross_entropy(x, ints(&[2, 0], [2]), &o).unwrap())
-    });
+    let composed = with_composed(|| scalar(huge.forward(x(), ints(&[2, 0], [2])).unwrap()));
     assert!((composed - plain).abs() < 1e-12);
 }

@@ -7,7 +7,6 @@ mod common;
 
 use burn::tensor::{DType, Int, Tensor};
 use common::*;
-use losskit::kernel::with_composed;
 use losskit::*;
 
 /// Value and input gradient of `sum(f(x) * upstream)`, with a random upstream gradient
@@ -49,31 +48,39 @@ fn targets<const T: usize>(dims: [usize; T], classes: usize, ignore: Option<i64>
 fn class_index_losses(n: usize, c: usize, d: usize) {
     let x2 = uniform(n * c, 1, -8.0, 8.0);
     let x3 = uniform(n * c * d, 2, -8.0, 8.0);
-    let weight = f64s(&uniform(c, 3, 0.2, 2.0), [c]);
+    let weight = Some(uniform(c, 3, 0.2, 2.0));
     let alpha: Vec<f64> = uniform(c, 4, 0.1, 1.0);
-    for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
-        let ce_options = [
-            CrossEntropyOptions::default(),
-            CrossEntropyOptions::default().with_weight(weight.clone()).with_ignore_index(1),
-            CrossEntropyOptions::default().with_label_smoothing(0.2),
-            CrossEntropyOptions::default().with_weight(weight.clone()).with_label_smoothing(0.1).with_ignore_index(-100),
+    for r in REDUCTIONS {
+        let ce_configs = [
+            CrossEntropyLossConfig::new(),
+            CrossEntropyLossConfig::new().with_weight(weight.clone()).with_ignore_index(1),
+            CrossEntropyLossConfig::new().with_label_smoothing(0.2),
+            CrossEntropyLossConfig::new().with_weight(weight.clone()).with_label_smoothing(0.1).with_ignore_index(-100),
         ];
-        for (k, o) in ce_options.iter().enumerate() {
-            let o = o.clone().with_reduction(reduction);
-            let ignore = (k % 2 == 1).then_some(o.ignore_index);
+        for (k, config) in ce_configs.iter().enumerate() {
+            let ignore = (k % 2 == 1).then_some(config.ignore_index);
+            let ce = config.clone().with_reduction(configured(r)).init(&device()).unwrap();
             let (t2, t3) = (targets([n], c, ignore, 5), targets([n, d], c, ignore, 6));
-            agree(&format!("cross_entropy {k} {reduction}"), &x2, [n, c], &|x| cross_entropy(x, t2.clone(), &o).unwrap());
-            agree(&format!("cross_entropy {k} {reduction}"), &x3, [n, c, d], &|x| cross_entropy(x, t3.clone(), &o).unwrap());
+            let what = format!("cross_entropy {k} {r:?}");
+            agree(&what, &x2, [n, c], &|x| by(r, || ce.forward(x.clone(), t2.clone()), || ce.forward_no_reduction(x.clone(), t2.clone())));
+            agree(&what, &x3, [n, c, d], &|x| by(r, || ce.forward(x.clone(), t3.clone()), || ce.forward_no_reduction(x.clone(), t3.clone())));
         }
-        let o = NllOptions::default().with_weight(weight.clone()).with_ignore_index(0).with_reduction(reduction);
+        let nll = NllLossConfig::new().with_weight(weight.clone()).with_ignore_index(0).with_reduction(configured(r)).init(&device());
         let t2 = targets([n], c, Some(0), 7);
-        agree(&format!("nll {reduction}"), &x2, [n, c], &|x| nll(x, t2.clone(), &o).unwrap());
-        for (k, alpha) in [FocalAlpha::None, FocalAlpha::Scalar(0.25), FocalAlpha::PerClass(f64s(&alpha, [c]))].into_iter().enumerate() {
+        agree(&format!("nll {r:?}"), &x2, [n, c], &|x| by(r, || nll.forward(x.clone(), t2.clone()), || nll.forward_no_reduction(x.clone(), t2.clone())));
+        for (k, alpha) in [FocalAlpha::None, FocalAlpha::Scalar(0.25), FocalAlpha::PerClass(alpha.clone())].into_iter().enumerate() {
             for gamma in [0.0, 0.5, 2.0] {
-                let o = SoftmaxFocalOptions::default().with_alpha(alpha.clone()).with_gamma(gamma).with_ignore_index(3).with_reduction(reduction);
+                let focal = SoftmaxFocalLossConfig::new()
+                    .with_alpha(alpha.clone())
+                    .with_gamma(gamma)
+                    .with_ignore_index(3)
+                    .with_reduction(configured(r))
+                    .init(&device())
+                    .unwrap();
                 let (t2, t3) = (targets([n], c, Some(3), 8), targets([n, d], c, None, 9));
-                agree(&format!("softmax_focal {k} {gamma} {reduction}"), &x2, [n, c], &|x| softmax_focal(x, t2.clone(), &o).unwrap());
-                agree(&format!("softmax_focal {k} {gamma} {reduction}"), &x3, [n, c, d], &|x| softmax_focal(x, t3.clone(), &o).unwrap());
+                let what = format!("softmax_focal {k} {gamma} {r:?}");
+                agree(&what, &x2, [n, c], &|x| by(r, || focal.forward(x.clone(), t2.clone()), || focal.forward_no_reduction(x.clone(), t2.clone())));
+                agree(&what, &x3, [n, c, d], &|x| by(r, || focal.forward(x.clone(), t3.clone()), || focal.forward_no_reduction(x.clone(), t3.clone())));
             }
         }
     }
@@ -83,13 +90,18 @@ fn class_index_losses(n: usize, c: usize, d: usize) {
 fn dense_losses(n: usize, c: usize, d: usize) {
     let x3 = uniform(n * c * d, 10, -8.0, 8.0);
     let p3 = uniform(n * c * d, 11, 0.0, 1.0);
-    let weight = f64s(&uniform(c, 12, 0.2, 2.0), [c]);
-    for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+    let weight = Some(uniform(c, 12, 0.2, 2.0));
+    for r in REDUCTIONS {
         for smoothing in [0.0, 0.3] {
-            let o = CrossEntropyOptions::default().with_weight(weight.clone()).with_label_smoothing(smoothing).with_reduction(reduction);
-            let t = f64s(&p3, [n, c, d]);
-            agree(&format!("cross_entropy probs {smoothing} {reduction}"), &x3, [n, c, d], &|x| {
-                cross_entropy_with_probs(x, t.clone(), &o).unwrap()
+            let ce = CrossEntropyLossConfig::new()
+                .with_weight(weight.clone())
+                .with_label_smoothing(smoothing)
+                .with_reduction(configured(r))
+                .init(&device())
+                .unwrap();
+            let t = || f64s(&p3, [n, c, d]);
+            agree(&format!("cross_entropy probs {smoothing} {r:?}"), &x3, [n, c, d], &|x| {
+                by::<2, _>(r, || ce.forward_probs(x.clone(), t()), || ce.forward_probs_no_reduction(x.clone(), t()))
             });
         }
     }
@@ -99,11 +111,56 @@ fn dense_losses(n: usize, c: usize, d: usize) {
     }
 }
 
+/// BCE with logits and the sigmoid focal loss with every weight layout the kernel takes.
+fn sigmoid_losses(n: usize, c: usize) {
+    let x = uniform(n * c, 13, -12.0, 12.0);
+    let hard: Vec<f64> = uniform(n * c, 14, 0.0, 2.0).iter().map(|v| v.floor()).collect();
+    let soft = uniform(n * c, 15, 0.0, 1.0);
+    let per_index = || Some(BroadcastWeight::last_dim(uniform(c, 16, 0.2, 3.0)));
+    let one = || Some(BroadcastWeight::last_dim(vec![1.7]));
+    for r in REDUCTIONS {
+        for (k, (weight, pos_weight)) in [(None, None), (per_index(), None), (None, per_index()), (one(), per_index()), (one(), one())].into_iter().enumerate() {
+            for y in [&hard, &soft] {
+                let t = || f64s(y, [n, c]);
+                let bce = BceWithLogitsLossConfig::new()
+                    .with_weight(weight.clone())
+                    .with_pos_weight(pos_weight.clone())
+                    .with_reduction(configured(r))
+                    .init(&device())
+                    .unwrap();
+                agree(&format!("bce_with_logits {k} {r:?}"), &x, [n, c], &|x| by(r, || bce.forward(x.clone(), t()), || bce.forward_no_reduction(x.clone(), t())));
+                for alpha in [Some(0.25), None] {
+                    let focal = SigmoidFocalLossConfig::new()
+                        .with_alpha(alpha)
+                        .with_gamma(1.5)
+                        .with_weight(weight.clone())
+                        .with_pos_weight(pos_weight.clone())
+                        .with_reduction(configured(r))
+                        .init(&device())
+                        .unwrap();
+                    agree(&format!("sigmoid_focal {k} {alpha:?} {r:?}"), &x, [n, c], &|x| {
+                        by(r, || focal.forward(x.clone(), t()), || focal.forward_no_reduction(x.clone(), t()))
+                    });
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn fused_matches_composed_on_small_shapes() {
     class_index_losses(9, 7, 3);
     class_index_losses(4, 1, 2);
     dense_losses(5, 6, 3);
+    sigmoid_losses(5, 7);
+}
+
+#[test]
+fn fused_matches_composed_past_the_elementwise_chunk() {
+    // Rows longer than a chunk of the elementwise kernel (8,192), and a per-index weight
+    // whose rows straddle the chunks.
+    sigmoid_losses(3, 20_000);
+    sigmoid_losses(9, 3_001);
 }
 
 #[test]
@@ -113,10 +170,10 @@ fn fused_matches_composed_when_the_gradient_is_streamed() {
     let (n, c) = (131, 65_541);
     let x = uniform(n * c, 20, -10.0, 10.0);
     let t = targets([n], c, Some(-100), 21);
-    let o = CrossEntropyOptions::default().with_weight(f64s(&uniform(c, 22, 0.5, 1.5), [c])).with_label_smoothing(0.1);
-    agree("cross_entropy streamed", &x, [n, c], &|x| cross_entropy(x, t.clone(), &o).unwrap());
-    let o = SoftmaxFocalOptions::default().with_reduction(Reduction::None);
-    agree("softmax_focal streamed", &x, [n, c], &|x| softmax_focal(x, t.clone().clamp_min(0), &o).unwrap());
+    let ce = CrossEntropyLossConfig::new().with_weight(Some(uniform(c, 22, 0.5, 1.5))).with_label_smoothing(0.1).init(&device()).unwrap();
+    agree("cross_entropy streamed", &x, [n, c], &|x| ce.forward(x, t.clone()).unwrap());
+    let focal = SoftmaxFocalLossConfig::new().init(&device()).unwrap();
+    agree("softmax_focal streamed", &x, [n, c], &|x| focal.forward_no_reduction(x, t.clone().clamp_min(0)).unwrap());
     agree("log_softmax streamed", &x, [n, c], &|x| log_softmax(x, 1).unwrap());
 }
 
@@ -126,8 +183,8 @@ fn softmax_focal_stays_accurate_where_the_composed_path_cannot() {
     // sums the other classes apart. The f64 composed path is the reference.
     let x = [20.0, 0.0, 0.0, -3.0, 1.0, 2.0];
     let t = ints(&[0, 2], [2]);
-    let o = SoftmaxFocalOptions::default().with_reduction(Reduction::None);
-    let f = |x: Tensor<2>| softmax_focal(x, t.clone(), &o).unwrap();
+    let focal = SoftmaxFocalLossConfig::new().init(&device()).unwrap();
+    let f = |x: Tensor<2>| focal.forward_no_reduction(x, t.clone()).unwrap();
     let (want, want_grad) = with_composed(|| run(&x, [2, 3], DType::F64, &f));
     let (got, got_grad) = run(&x, [2, 3], DType::F32, &f);
     assert_close(&got, &want, 1e-5, 0.0, "focal value");

@@ -1,8 +1,11 @@
-//! The config + module face: PyTorch defaults, options carried to the function, both dtypes.
+//! The burn face of the losses: PyTorch's defaults, configurations that save and load,
+//! losses a model can hold, burn's shapes for reduced and unreduced results.
 
 mod common;
 
-use burn::tensor::DType;
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{DType, Int, Tensor};
 use common::*;
 use losskit::*;
 
@@ -13,61 +16,91 @@ fn defaults_are_pytorchs() {
     let focal = SigmoidFocalLossConfig::new();
     assert_eq!((focal.alpha, focal.gamma), (Some(0.25), 2.0));
     assert_eq!(SoftmaxFocalLossConfig::new().gamma, 2.0);
+    assert_eq!(KlDivLossConfig::new().reduction, KlReduction::Mean);
     assert_eq!(Reduction::default(), Reduction::Mean);
     assert_eq!("sum".parse::<Reduction>(), Ok(Reduction::Sum));
-    assert!("avg".parse::<Reduction>().is_err());
 }
 
 #[test]
-fn module_and_function_agree_in_both_dtypes() {
-    let device = device();
-    let x = uniform(12, 21, -3.0, 3.0);
-    let y = [2i64, 0, 1, -100];
-    let loss = CrossEntropyLossConfig::new()
-        .with_weight(vec![0.5, 1.0, 2.0])
+fn configurations_round_trip_through_save_and_load() {
+    let dir = std::env::temp_dir().join(format!("losskit-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ce.json");
+    let config = CrossEntropyLossConfig::new()
+        .with_weight(Some(vec![0.5, 1.0, 2.0]))
         .with_label_smoothing(0.1)
-        .init(&device)
-        .unwrap();
-    let f64_value = scalar(loss.forward(f64s(&x, [4, 3]), ints(&y, [4])).unwrap());
-    let f32_value = scalar(loss.forward(float(&x, [4, 3], DType::F32), ints(&y, [4])).unwrap());
-    let options = CrossEntropyOptions::default()
-        .with_weight(f64s(&[0.5, 1.0, 2.0], [3]))
-        .with_label_smoothing(0.1);
-    let direct = scalar(cross_entropy(f64s(&x, [4, 3]), ints(&y, [4]), &options).unwrap());
-    assert_eq!(f64_value, direct);
-    assert!((f32_value - f64_value).abs() < 1e-5 * f64_value.abs());
+        .with_ignore_index(3)
+        .with_reduction(Reduction::Sum);
+    config.save(&path).unwrap();
+    let loaded = CrossEntropyLossConfig::load(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        (loaded.weight, loaded.label_smoothing, loaded.ignore_index, loaded.reduction),
+        (Some(vec![0.5, 1.0, 2.0]), 0.1, 3, Reduction::Sum)
+    );
+    let focal = SoftmaxFocalLossConfig::new().with_alpha(FocalAlpha::PerClass(vec![0.25, 0.75]));
+    let text = serde_json::to_string(&focal).unwrap();
+    let back: SoftmaxFocalLossConfig = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.alpha, FocalAlpha::PerClass(vec![0.25, 0.75]));
+    let bce = BceWithLogitsLossConfig::new().with_pos_weight(Some(BroadcastWeight::new(vec![1.0, 2.0], vec![2, 1, 1])));
+    let back: BceWithLogitsLossConfig = serde_json::from_str(&serde_json::to_string(&bce).unwrap()).unwrap();
+    assert_eq!(back.pos_weight, Some(BroadcastWeight::new(vec![1.0, 2.0], vec![2, 1, 1])));
+}
 
-    let focal = SigmoidFocalLossConfig::new().with_pos_weight(vec![1.0, 2.0, 3.0]).init(&device).unwrap();
-    let t = uniform(12, 22, 0.0, 1.0);
-    let v = scalar(focal.forward(f64s(&x, [4, 3]), f64s(&t, [4, 3])).unwrap());
-    assert!(v.is_finite() && v > 0.0);
+/// A model that owns its loss, as a burn user writes one.
+#[derive(Module, Debug)]
+struct Classifier {
+    linear: burn::nn::Linear,
+    loss: CrossEntropyLoss,
 }
 
 #[test]
-fn reduced_losses_have_burns_scalar_shape_and_none_keeps_shape() {
-    let x = f64s(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [2, 3]);
-    let y = f64s(&[0.0, 1.0, 0.0, 1.0, 0.0, 1.0], [2, 3]);
-    let mean = bce_with_logits(x.clone(), y.clone(), &BceWithLogitsOptions::default()).unwrap();
-    assert_eq!(mean.dims(), [1, 1]);
-    let none = bce_with_logits(x.clone(), y, &BceWithLogitsOptions::default().with_reduction(Reduction::None)).unwrap();
-    assert_eq!(none.dims(), [2, 3]);
-    let ce = cross_entropy(x, ints(&[0, 2], [2]), &CrossEntropyOptions::default()).unwrap();
-    assert_eq!(ce.dims(), [1]);
+fn a_model_holds_a_loss_as_a_module_field() {
+    let device = device();
+    let model = Classifier {
+        linear: burn::nn::LinearConfig::new(4, 3).init(&device),
+        loss: CrossEntropyLossConfig::new().with_weight(Some(vec![1.0, 2.0, 0.5])).init(&device).unwrap(),
+    };
+    let x = float(&uniform(8, 30, -1.0, 1.0), [2, 4], DType::F32);
+    let loss = model.loss.forward(model.linear.forward(x), ints(&[0, 2], [2])).unwrap();
+    let grads = loss.backward();
+    assert!(model.linear.weight.grad(&grads).is_some());
+    // The loss holds no parameter: the model's parameters are the linear layer's alone.
+    assert_eq!(model.num_params(), 4 * 3 + 3);
+    let valid = model.valid();
+    let plain = valid.loss.forward(float(&[0.0; 6], [2, 3], DType::F32).without_autodiff(), Tensor::<1, Int>::from_data([0, 1], &valid.linear.weight.device()));
+    assert!(plain.is_ok());
+}
+
+#[test]
+fn reduced_losses_are_burns_scalar_and_unreduced_losses_pytorchs_shape() {
+    let x = || f64s(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [2, 3]);
+    let y = || f64s(&[0.0, 1.0, 0.0, 1.0, 0.0, 1.0], [2, 3]);
+    let bce = BceWithLogitsLossConfig::new().init(&device()).unwrap();
+    assert_eq!(bce.forward(x(), y()).unwrap().dims(), [1]);
+    assert_eq!(bce.forward_no_reduction(x(), y()).unwrap().dims(), [2, 3]);
+    let ce = CrossEntropyLossConfig::new().init(&device()).unwrap();
+    assert_eq!(ce.forward(x(), ints(&[0, 2], [2])).unwrap().dims(), [1]);
+    assert_eq!(ce.forward_no_reduction(x(), ints(&[0, 2], [2])).unwrap().dims(), [2]);
+    let probs = softmax(f64s(&uniform(24, 31, -1.0, 1.0), [2, 3, 4]), 1).unwrap();
+    let unreduced: Tensor<2> = ce.forward_probs_no_reduction(f64s(&uniform(24, 32, -1.0, 1.0), [2, 3, 4]), probs).unwrap();
+    assert_eq!(unreduced.dims(), [2, 4]);
+    assert_eq!(entropy::<3, 2>(f64s(&[0.25; 24], [2, 3, 4]), 1).unwrap().dims(), [2, 4]);
 }
 
 #[test]
 fn entropy_of_a_distribution_with_zeros_is_finite() {
-    let (h, grad) = value_and_grad(&[0.0, 0.5, 0.5, 0.0], [1, 4], DType::F64, |p| entropy(p, 1).unwrap());
+    let (h, grad) = value_and_grad(&[0.0, 0.5, 0.5, 0.0], [1, 4], DType::F64, |p| entropy::<2, 1>(p, 1).unwrap());
     assert!((h - std::f64::consts::LN_2).abs() < 1e-15);
     assert!(grad.iter().all(|g| g.is_finite()), "{grad:?}");
 }
 
 #[test]
 fn saturated_focal_gradients_are_finite_where_pytorchs_are_nan() {
+    let focal = SigmoidFocalLossConfig::new().with_gamma(0.5).with_reduction(Reduction::Sum).init(&device()).unwrap();
     for dtype in [DType::F32, DType::F64] {
         let (value, grad) = value_and_grad(&[30.0, -30.0, 1e3, -1e3], [4], dtype, |x| {
-            let o = SigmoidFocalOptions::default().with_gamma(0.5).with_reduction(Reduction::Sum);
-            sigmoid_focal(x, float(&[1.0, 0.0, 1.0, 0.0], [4], dtype), &o).unwrap()
+            focal.forward(x, float(&[1.0, 0.0, 1.0, 0.0], [4], dtype)).unwrap()
         });
         assert!(value.is_finite() && value >= 0.0);
         assert!(grad.iter().all(|g| g.is_finite()), "{dtype:?}: {grad:?}");

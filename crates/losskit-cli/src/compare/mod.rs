@@ -10,9 +10,10 @@ use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::sigmoid;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 use losskit::{
-    BceOptions, BceWithLogitsOptions, CrossEntropyOptions, SigmoidFocalOptions, SoftmaxFocalOptions,
+    BceLossConfig, BceWithLogitsLossConfig, BroadcastWeight, CrossEntropyLossConfig, SigmoidFocalLossConfig,
+    SoftmaxFocalLossConfig,
 };
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -138,35 +139,35 @@ fn binary_loss(name: &str, pos_weight: f64, positive: u8) -> impl Fn(Tensor<2>, 
     move |logits: Tensor<2>, labels: Tensor<1, Int>| {
         let n = labels.dims()[0];
         let y = labels.equal_elem(positive as i64).float().reshape([n, 1]).cast(logits.dtype());
-        let focal = |gamma| SigmoidFocalOptions::default().with_gamma(gamma).with_alpha(Some(0.25));
-        let loss = match name {
-            "bce-with-logits" => losskit::bce_with_logits(logits, y, &BceWithLogitsOptions::default()),
-            "bce-with-logits+pos_weight" => {
-                let pw = Tensor::<1>::from_data(TensorData::new(vec![pos_weight], [1]), &logits.device());
-                losskit::bce_with_logits(logits, y, &BceWithLogitsOptions::default().with_pos_weight(pw))
-            }
-            "sigmoid-focal(a=0.25,g=2)" => losskit::sigmoid_focal(logits, y, &focal(2.0)),
-            "sigmoid-focal(a=0.25,g=0.5)" => losskit::sigmoid_focal(logits, y, &focal(0.5)),
-            "sigmoid-focal(a=0.25,g=5)" => losskit::sigmoid_focal(logits, y, &focal(5.0)),
-            _ => losskit::bce(sigmoid(logits), y, &BceOptions::default()),
+        let device = logits.device();
+        let focal = |gamma| SigmoidFocalLossConfig::new().with_gamma(gamma).with_alpha(Some(0.25)).init(&device);
+        let bce = |pos_weight: Option<f64>| {
+            BceWithLogitsLossConfig::new().with_pos_weight(pos_weight.map(|pw| BroadcastWeight::last_dim(vec![pw]))).init(&device)
         };
-        loss.expect("the compare task's shapes are valid").reshape([1])
+        let loss = match name {
+            "bce-with-logits" => bce(None).and_then(|l| l.forward(logits, y)),
+            "bce-with-logits+pos_weight" => bce(Some(pos_weight)).and_then(|l| l.forward(logits, y)),
+            "sigmoid-focal(a=0.25,g=2)" => focal(2.0).and_then(|l| l.forward(logits, y)),
+            "sigmoid-focal(a=0.25,g=0.5)" => focal(0.5).and_then(|l| l.forward(logits, y)),
+            "sigmoid-focal(a=0.25,g=5)" => focal(5.0).and_then(|l| l.forward(logits, y)),
+            _ => BceLossConfig::new().init(&device).and_then(|l| l.forward(sigmoid(logits), y)),
+        };
+        loss.expect("the compare task's shapes are valid")
     }
 }
 
 /// The multi-class task's loss by name.
 fn multi_loss(name: &str, class_weight: Vec<f64>) -> impl Fn(Tensor<2>, Tensor<1, Int>) -> Tensor<1> + '_ {
     move |logits: Tensor<2>, labels: Tensor<1, Int>| {
-        let weight = Tensor::<1>::from_data(TensorData::new(class_weight.clone(), [CLASSES]), &logits.device());
+        let device = logits.device();
+        let ce = |config: CrossEntropyLossConfig| config.init(&device);
         let loss = match name {
-            "cross-entropy" => losskit::cross_entropy(logits, labels, &CrossEntropyOptions::default()),
+            "cross-entropy" => ce(CrossEntropyLossConfig::new()).and_then(|l| l.forward(logits, labels)),
             "cross-entropy+class-weights" => {
-                losskit::cross_entropy(logits, labels, &CrossEntropyOptions::default().with_weight(weight))
+                ce(CrossEntropyLossConfig::new().with_weight(Some(class_weight.clone()))).and_then(|l| l.forward(logits, labels))
             }
-            "label-smoothing-0.1" => {
-                losskit::cross_entropy(logits, labels, &CrossEntropyOptions::default().with_label_smoothing(0.1))
-            }
-            _ => losskit::softmax_focal(logits, labels, &SoftmaxFocalOptions::default().with_gamma(2.0)),
+            "label-smoothing-0.1" => ce(CrossEntropyLossConfig::new().with_label_smoothing(0.1)).and_then(|l| l.forward(logits, labels)),
+            _ => SoftmaxFocalLossConfig::new().with_gamma(2.0).init(&device).and_then(|l| l.forward(logits, labels)),
         };
         loss.expect("the compare task's shapes are valid")
     }

@@ -1,10 +1,13 @@
-//! `losskit eval`: the JSON Lines protocol of `shared/spec/eval-protocol.md`.
+//! `losskit eval`: the JSON Lines protocol of `docs/eval-protocol.md`.
 //!
 //! One response line per request line, in order, whatever the line holds; the stream
 //! only ends at end of input.
 
+mod error;
 mod ops;
 mod wire;
+
+pub use error::RequestError;
 
 use std::io::{self, BufRead, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -56,21 +59,19 @@ fn finish(buf: Vec<u8>, len: usize) -> Line {
 
 /// The response to one line, with no guard against a panic: what the fuzz target drives.
 pub fn handle(line: &[u8], device: &Device) -> Value {
-    let text = match std::str::from_utf8(line) {
-        Ok(t) => t.trim(),
-        Err(e) => return error(format!("request is not UTF-8: {e}")),
-    };
-    if text.is_empty() {
-        return error("empty request line".into());
-    }
-    let request = match serde_json::from_str::<wire::Request>(text) {
-        Ok(r) => r,
-        Err(e) => return error(format!("invalid request: {e}")),
-    };
-    match ops::serve(request, device) {
+    match serve_line(line, device) {
         Ok(value) => value,
-        Err(message) => error(message),
+        Err(e) => error(&e),
     }
+}
+
+fn serve_line(line: &[u8], device: &Device) -> Result<Value, RequestError> {
+    let text = std::str::from_utf8(line).map_err(RequestError::NotUtf8)?.trim();
+    if text.is_empty() {
+        return Err(RequestError::Empty);
+    }
+    let request = serde_json::from_str::<wire::Request>(text).map_err(RequestError::Invalid)?;
+    ops::serve(request, device)
 }
 
 /// The response to one line. Validation happens before any tensor op; catching a panic
@@ -84,13 +85,13 @@ pub fn respond(line: &[u8], device: &Device) -> Value {
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("unknown");
-            error(format!("internal error: {what}"))
+            serde_json::json!({ "error": format!("internal error: {what}") })
         }
     }
 }
 
-fn error(message: String) -> Value {
-    serde_json::json!({ "error": message })
+fn error(e: &RequestError) -> Value {
+    serde_json::json!({ "error": e.to_string() })
 }
 
 /// Serves every line of `input`, writing one response line each to `output`.
@@ -99,7 +100,7 @@ fn error(message: String) -> Value {
 /// composed tensor-op path (what GPU backends run) can be held to the same cases.
 pub fn run(input: impl BufRead, output: impl Write) -> io::Result<()> {
     if std::env::var("LOSSKIT_KERNELS").is_ok_and(|v| v == "off") {
-        losskit::kernel::with_composed(|| serve_all(input, output))
+        losskit::with_composed(|| serve_all(input, output))
     } else {
         serve_all(input, output)
     }
@@ -114,9 +115,7 @@ fn serve_all(mut input: impl BufRead, output: impl Write) -> io::Result<()> {
         while let Some(line) = read_line(&mut input)? {
             let response = match line {
                 Line::Text(bytes) => respond(&bytes, &device),
-                Line::TooLong(len) => {
-                    error(format!("request line of {len} bytes is longer than the limit of {MAX_LINE}"))
-                }
+                Line::TooLong(len) => error(&RequestError::TooLong { len, limit: MAX_LINE }),
             };
             serde_json::to_writer(&mut output, &response)?;
             output.write_all(b"\n")?;

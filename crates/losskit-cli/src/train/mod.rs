@@ -18,8 +18,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use losskit::{
-    BceWithLogitsOptions, CrossEntropyOptions, FocalAlpha, NllOptions, SigmoidFocalOptions,
-    SoftmaxFocalOptions,
+    BceWithLogitsLossConfig, CrossEntropyLossConfig, FocalAlpha, NllLossConfig, SigmoidFocalLossConfig,
+    SoftmaxFocalLossConfig,
 };
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -145,31 +145,28 @@ impl TrainArgs {
     /// The batch loss of `logits` against `labels`, by `--loss`.
     fn loss(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Result<Tensor<1>, String> {
         let one_hot = |labels: Tensor<1, Int>| labels.one_hot::<2>(CLASSES).float();
+        let device = logits.device();
         let result = match self.loss {
-            LossKind::CrossEntropy => losskit::cross_entropy(
-                logits,
-                labels,
-                &CrossEntropyOptions::default().with_label_smoothing(self.label_smoothing),
-            ),
-            LossKind::Nll => losskit::log_softmax(logits, 1)
-                .and_then(|lp| losskit::nll(lp, labels, &NllOptions::default())),
+            LossKind::CrossEntropy => CrossEntropyLossConfig::new()
+                .with_label_smoothing(self.label_smoothing)
+                .init(&device)
+                .and_then(|loss| loss.forward(logits, labels)),
+            LossKind::Nll => losskit::log_softmax(logits, 1).and_then(|lp| NllLossConfig::new().init(&device).forward(lp, labels)),
             LossKind::Focal => {
                 let alpha = self.alpha.map_or(FocalAlpha::None, FocalAlpha::Scalar);
-                losskit::softmax_focal(
-                    logits,
-                    labels,
-                    &SoftmaxFocalOptions::default().with_gamma(self.gamma).with_alpha(alpha),
-                )
+                SoftmaxFocalLossConfig::new()
+                    .with_gamma(self.gamma)
+                    .with_alpha(alpha)
+                    .init(&device)
+                    .and_then(|loss| loss.forward(logits, labels))
             }
-            LossKind::SigmoidFocal => losskit::sigmoid_focal(
-                logits,
-                one_hot(labels),
-                &SigmoidFocalOptions::default().with_gamma(self.gamma).with_alpha(self.alpha.or(Some(0.25))),
-            )
-            .map(|l| l.reshape([1])),
+            LossKind::SigmoidFocal => SigmoidFocalLossConfig::new()
+                .with_gamma(self.gamma)
+                .with_alpha(self.alpha.or(Some(0.25)))
+                .init(&device)
+                .and_then(|loss| loss.forward(logits, one_hot(labels))),
             LossKind::BceWithLogits => {
-                losskit::bce_with_logits(logits, one_hot(labels), &BceWithLogitsOptions::default())
-                    .map(|l| l.reshape([1]))
+                BceWithLogitsLossConfig::new().init(&device).and_then(|loss| loss.forward(logits, one_hot(labels)))
             }
         };
         result.map_err(|e| e.to_string())

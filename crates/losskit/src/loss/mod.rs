@@ -1,6 +1,13 @@
-//! One file per loss family.
+//! The losses, one file per PyTorch loss (or family of one formula), each a burn `Config`
+//! and `Module` pair; `class_loss` and `logits` are what several of them share.
 
-pub mod bce;
-pub mod cross_entropy;
-pub mod focal;
-pub mod softmax;
+pub(crate) mod bce;
+pub(crate) mod bce_with_logits;
+mod class_loss;
+pub(crate) mod cross_entropy;
+pub(crate) mod kl_div;
+mod logits;
+pub(crate) mod nll;
+pub(crate) mod sigmoid_focal;
+pub(crate) mod softmax;
+pub(crate) mod softmax_focal;

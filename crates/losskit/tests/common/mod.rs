@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use losskit::Reduction;
 
 pub fn device() -> Device {
     Device::flex().autodiff()
@@ -83,4 +84,25 @@ pub fn uniform(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
             lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
         })
         .collect()
+}
+
+/// PyTorch's three reductions, for tests that loop over them: `None` is a loss's
+/// `forward_no_reduction`, the others its `forward` with that `Reduction` configured.
+pub const REDUCTIONS: [Option<Reduction>; 3] = [None, Some(Reduction::Mean), Some(Reduction::Sum)];
+
+/// The configured reduction of a loss built for `r`.
+pub fn configured(r: Option<Reduction>) -> Reduction {
+    r.unwrap_or_default()
+}
+
+/// `forward` (as `[1; T]`) or `forward_no_reduction`, by `r`.
+pub fn by<const T: usize, E: std::fmt::Debug>(
+    r: Option<Reduction>,
+    reduced: impl FnOnce() -> Result<Tensor<1>, E>,
+    unreduced: impl FnOnce() -> Result<Tensor<T>, E>,
+) -> Tensor<T> {
+    match r {
+        None => unreduced().unwrap(),
+        Some(_) => reduced().unwrap().reshape([1; T]),
+    }
 }

@@ -1,19 +1,27 @@
-//! The fused elementwise kernel of BCE with logits and the sigmoid focal loss: loss and
-//! gradient of each element from one exponential and one logarithm.
+//! BCE with logits and the sigmoid focal loss of one element, from one exponential and one
+//! logarithm.
 
-use super::rows::{Fma, Real};
+use super::ElementLoss;
+use crate::fused::math::Real;
+use crate::fused::simd::Fma;
 
-/// The focal part of the elementwise loss: `(gamma, alpha)`, alpha `None` when off.
-pub(crate) type Focal<T> = Option<(T, Option<T>)>;
+/// The focal part of the sigmoid focal loss.
+#[derive(Clone, Copy)]
+pub(crate) struct SigmoidFocal<T> {
+    pub gamma: T,
+    /// `None` when the alpha factor is off.
+    pub alpha: Option<T>,
+}
 
-/// Loss and d(loss)/dx of one element.
+/// Loss and d(loss)/dx of one element of BCE with logits (`focal: None`) or the sigmoid
+/// focal loss, with `pos_weight` `pw` and `weight` `w`.
 ///
 /// `softplus(+-x) = max(+-x, 0) + ln(1 + e^-|x|)`, `s(+-x)` from the same `e^-|x|`; the
 /// focal factor `(1 - p_t)^gamma = exp(gamma ln(1 - p_t))` with `ln(1 - p_t)` exactly
 /// `-softplus(+-x)` for hard targets, so saturated logits stay finite and accurate.
-#[inline(always)]
 /// `hard` promises `y` is 0 or 1, which spares the soft-target logarithm and division.
-pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, focal: Focal<T>, hard: bool) -> (T, T) {
+#[inline(always)]
+pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, focal: Option<SigmoidFocal<T>>, hard: bool) -> ElementLoss<T> {
     let zero = T::ZERO;
     let one = T::ONE;
     let e = (zero - (x.max(zero - x))).exp_with(fma); // e^-|x|, in (0, 1]
@@ -26,8 +34,8 @@ pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, f
     let sig_neg = T::select(nonneg, e * inv, inv); // s(-x)
     let bce = (one - y) * sp_pos + pw * y * sp_neg;
     let dbce = (one - y) * sig - pw * y * sig_neg;
-    let Some((gamma, alpha)) = focal else {
-        return (w * bce, w * dbce);
+    let Some(SigmoidFocal { gamma, alpha }) = focal else {
+        return ElementLoss { loss: w * bce, grad: w * dbce };
     };
     let alpha_t = match alpha {
         Some(a) => y * a + (one - y) * (one - a),
@@ -55,5 +63,5 @@ pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, f
         let m = T::select(log_q == T::NEG_INFINITY, zero, m);
         (m, gamma * m * (one - y - y) * r)
     };
-    (w * alpha_t * bce * m, w * alpha_t * (dbce * m + bce * dm))
+    ElementLoss { loss: w * alpha_t * bce * m, grad: w * alpha_t * (dbce * m + bce * dm) }
 }

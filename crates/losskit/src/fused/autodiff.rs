@@ -1,0 +1,174 @@
+//! The kernels under burn's autodiff. The forward pass computes each input's gradient with
+//! the loss; one backward node, [`PrecomputedBackward`], meets those gradients with the
+//! upstream gradient. Softmax keeps its output and has a backward kernel of its own.
+
+use burn::backend::tensor::{BoolTensor, FloatTensor};
+use burn::backend::{AutodiffBackend, Backend, TensorMetadata};
+use burn::tensor::{Shape, TensorData};
+use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
+
+use super::{LossForm, LossKernels, RowLossCall, SigmoidCall};
+
+/// How a gradient computed in the forward pass meets the upstream gradient.
+#[derive(Debug, Clone)]
+enum Combine<B: Backend> {
+    /// The output was a scaled sum `[1]` and the gradient carries the factor: times the
+    /// one upstream value, in place, free when it is 1 (the usual `loss.backward()`).
+    Scalar,
+    /// The output had one element per row of `shape` (or the gradient's own shape):
+    /// times the upstream reshaped to `shape` and broadcast, zeroed first where `ignored`.
+    Broadcast { shape: Shape, ignored: Option<BoolTensor<B>> },
+}
+
+/// One input's gradient, computed in the forward pass.
+#[derive(Debug, Clone)]
+struct LocalGrad<B: Backend> {
+    grad: FloatTensor<B>,
+    combine: Combine<B>,
+}
+
+impl<B: Backend + LossKernels> LocalGrad<B> {
+    fn meet(self, upstream: FloatTensor<B>) -> FloatTensor<B> {
+        match self.combine {
+            Combine::Scalar => B::scale_gradient(self.grad, upstream),
+            Combine::Broadcast { shape, ignored } => {
+                let mut upstream = B::float_reshape(upstream, shape);
+                // An ignored row gets no gradient even when its upstream is not finite
+                // (the 1/0 of a mean over nothing), as PyTorch's NLL backward skips it.
+                if let Some(ignored) = ignored {
+                    upstream = B::float_mask_fill(upstream, ignored, 0.0.into());
+                }
+                B::float_mul(self.grad, upstream)
+            }
+        }
+    }
+}
+
+/// The backward of every fused loss: each tracked input's precomputed gradient met with
+/// the upstream gradient.
+#[derive(Debug)]
+struct PrecomputedBackward;
+
+impl<B: Backend + LossKernels, const N: usize> Backward<B, N> for PrecomputedBackward {
+    type State = [Option<LocalGrad<B>>; N];
+
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let upstream = grads.consume::<B>(&ops.node);
+        for (parent, local) in ops.parents.into_iter().zip(ops.state) {
+            if let (Some(parent), Some(local)) = (parent, local) {
+                grads.register::<B>(parent.id, local.meet(upstream.clone()));
+            }
+        }
+    }
+}
+
+/// How the gradient of an output of `form` with one element per row of `rows` (an `(n, c)`
+/// gradient) meets the upstream.
+fn per_row<B: Backend>(form: LossForm, rows: usize, ignored: Option<BoolTensor<B>>) -> Combine<B> {
+    match form {
+        LossForm::ScaledSum(_) => Combine::Scalar,
+        LossForm::PerItem => Combine::Broadcast { shape: Shape::from([rows, 1]), ignored },
+    }
+}
+
+/// Which rows of a class-index call are ignored, as an `(n, 1)` mask on `device`; `None`
+/// when no row is or the output is reduced (the mask guards only per-row upstreams).
+fn ignored_rows<B: Backend>(call: &RowLossCall, device: &B::Device) -> Option<BoolTensor<B>> {
+    let unreduced = call.form == LossForm::PerItem;
+    (unreduced && call.targets.contains(&call.ignore_index)).then(|| {
+        let flags: Vec<f32> = call.targets.iter().map(|&t| f32::from(u8::from(t == call.ignore_index))).collect();
+        let n = flags.len();
+        let flags = B::float_from_data(TensorData::new(flags, [n, 1]), device);
+        let bool_dtype = burn::backend::get_or_init_device_settings::<B>(device).bool_dtype;
+        B::float_equal_elem(flags, 1.0.into(), bool_dtype)
+    })
+}
+
+impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B, C> {
+    /// Only backward passes call this, on inner tensors; at this level it is not tracked.
+    fn scale_gradient(grad: FloatTensor<Self>, upstream: FloatTensor<Self>) -> FloatTensor<Self> {
+        Autodiff::<B, C>::from_inner(B::scale_gradient(grad.into_primitive(), upstream.into_primitive()))
+    }
+
+    fn sigmoid_losses(
+        logits: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        call: SigmoidCall,
+        _with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        // Targets are constants here: the caller sends operands that need a gradient to
+        // the composed path.
+        let target = target.into_primitive();
+        let combine = match call.form {
+            LossForm::ScaledSum(_) => Combine::Scalar,
+            LossForm::PerItem => Combine::Broadcast { shape: logits.primitive().shape(), ignored: None },
+        };
+        match PrecomputedBackward.prepare::<C>([logits.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (loss, grad) = B::sigmoid_losses(logits.into_primitive(), target, call, true);
+                let untracked = Autodiff::<B, C>::from_inner(grad.clone());
+                (prep.finish([Some(LocalGrad { grad, combine })], loss), untracked)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (loss, empty) = B::sigmoid_losses(logits.into_primitive(), target, call, false);
+                (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
+            }
+        }
+    }
+
+    fn row_losses(
+        input: FloatTensor<Self>,
+        target: FloatTensor<Self>,
+        call: RowLossCall,
+        _with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let target = target.into_primitive();
+        let rows = input.primitive().shape()[0];
+        match PrecomputedBackward.prepare::<C>([input.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let device = input.primitive().device();
+                let combine = per_row(call.form, rows, ignored_rows::<B>(&call, &device));
+                let (loss, grad) = B::row_losses(input.into_primitive(), target, call, true);
+                // The caller drops this second handle at once, so the backward owns the
+                // gradient alone and can scale it in place.
+                let untracked = Autodiff::<B, C>::from_inner(grad.clone());
+                (prep.finish([Some(LocalGrad { grad, combine })], loss), untracked)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (loss, empty) = B::row_losses(input.into_primitive(), target, call, false);
+                (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
+            }
+        }
+    }
+
+    fn softmax_rows(input: FloatTensor<Self>, log: bool) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct SoftmaxBackward;
+
+        impl<B: Backend + LossKernels> Backward<B, 1> for SoftmaxBackward {
+            /// The forward's output, and whether it is the log-softmax.
+            type State = (FloatTensor<B>, bool);
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let (output, log) = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |upstream| B::softmax_rows_backward(output, upstream, log));
+            }
+        }
+
+        match SoftmaxBackward.prepare::<C>([input.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::softmax_rows(input.into_primitive(), log);
+                prep.finish((output.clone(), log), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::softmax_rows(input.into_primitive(), log)),
+        }
+    }
+
+    /// Only backward passes call this, on inner tensors; at this level it is not tracked.
+    fn softmax_rows_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, log: bool) -> FloatTensor<Self> {
+        Autodiff::<B, C>::from_inner(B::softmax_rows_backward(output.into_primitive(), grad.into_primitive(), log))
+    }
+}

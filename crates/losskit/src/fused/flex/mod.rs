@@ -1,0 +1,114 @@
+//! The kernels on burn's flex backend: flex tensors read as typed slices, one dtype
+//! dispatch, outputs built from the kernels' vectors.
+
+mod rows;
+mod sigmoid;
+
+use burn::backend::Flex;
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::{DType, TensorData};
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::math::Real;
+use super::{LossKernels, RowLossCall, SigmoidCall};
+
+/// The element types the kernels run on flex storage in.
+pub(crate) trait FlexReal: Real + bytemuck::Pod + burn::tensor::Element {}
+impl FlexReal for f32 {}
+impl FlexReal for f64 {}
+
+/// Runs `$run::<T>($args)` with `T` the element type of `$tensor` (f32 or f64: the
+/// entry points send no other dtype here).
+macro_rules! by_dtype {
+    ($tensor:expr, $run:ident($($args:expr),*)) => {
+        match $tensor.dtype() {
+            DType::F32 => $run::<f32>($($args),*),
+            DType::F64 => $run::<f64>($($args),*),
+            other => unreachable!("the fused path is only taken for f32 and f64, not {other:?}"),
+        }
+    };
+}
+
+/// A flex tensor in row-major order: itself when it already is, else a contiguous copy
+/// (one copy: a broadcast upstream gradient, a moved dimension).
+fn contiguous<T: FlexReal>(t: &FlexTensor) -> std::borrow::Cow<'_, FlexTensor> {
+    match t.as_slice::<T>() {
+        Some(_) => std::borrow::Cow::Borrowed(t),
+        None => std::borrow::Cow::Owned(t.to_contiguous()),
+    }
+}
+
+/// The typed data of a tensor [`contiguous`] returned.
+fn data<T: FlexReal>(t: &FlexTensor) -> &[T] {
+    t.as_slice::<T>().expect("a contiguous tensor reads as one slice")
+}
+
+/// A flex tensor holding `values` in `shape`.
+fn tensor<T: FlexReal>(values: Vec<T>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// `factor * sum(values)` (summed in f64) as a `[1]` tensor.
+fn scaled_sum<T: FlexReal>(values: &[T], factor: f64) -> FlexTensor {
+    let total = values.iter().fold(0.0f64, |acc, &l| acc + l.to_f64());
+    tensor(vec![T::from_f64(factor * total)], vec![1])
+}
+
+/// The gradient tensor of a call: the values in `shape`, or an empty tensor without one.
+fn gradient<T: FlexReal>(values: Option<Vec<T>>, shape: Vec<usize>) -> FlexTensor {
+    match values {
+        Some(values) => tensor(values, shape),
+        None => tensor(Vec::<T>::new(), vec![0]),
+    }
+}
+
+fn scale_in_place<T: FlexReal>(grad: FlexTensor, upstream: &FlexTensor) -> FlexTensor {
+    let factor = data::<T>(&contiguous::<T>(upstream))[0];
+    if factor == T::ONE {
+        return grad;
+    }
+    let mut grad = grad.to_contiguous();
+    grad.storage_mut::<T>().par_chunks_mut(8192).for_each(|c| {
+        for g in c {
+            *g = *g * factor;
+        }
+    });
+    grad
+}
+
+impl LossKernels for Flex {
+    fn scale_gradient(grad: FloatTensor<Flex>, upstream: FloatTensor<Flex>) -> FloatTensor<Flex> {
+        by_dtype!(grad, scale_in_place(grad, &upstream))
+    }
+
+    fn sigmoid_losses(
+        logits: FloatTensor<Flex>,
+        target: FloatTensor<Flex>,
+        call: SigmoidCall,
+        with_grad: bool,
+    ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        use sigmoid::run_sigmoid;
+        by_dtype!(logits, run_sigmoid(&logits, &target, &call, with_grad))
+    }
+
+    fn row_losses(
+        input: FloatTensor<Flex>,
+        target: FloatTensor<Flex>,
+        call: RowLossCall,
+        with_grad: bool,
+    ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        use rows::run_rows;
+        by_dtype!(input, run_rows(&input, &target, &call, with_grad))
+    }
+
+    fn softmax_rows(input: FloatTensor<Flex>, log: bool) -> FloatTensor<Flex> {
+        use rows::run_softmax;
+        by_dtype!(input, run_softmax(&input, log))
+    }
+
+    fn softmax_rows_backward(output: FloatTensor<Flex>, grad: FloatTensor<Flex>, log: bool) -> FloatTensor<Flex> {
+        use rows::run_softmax_backward;
+        by_dtype!(output, run_softmax_backward(&output, &grad, log))
+    }
+}

@@ -1,0 +1,53 @@
+//! Checks of options and of tensor values (read back on the host), with PyTorch's errors.
+
+use burn::tensor::{DType, FloatDType, Int, Tensor};
+
+use crate::LossError;
+
+/// Casts a float tensor to `dtype` (weights are built once in f64, inputs may be f32).
+pub(crate) fn cast<const D: usize>(tensor: Tensor<D>, dtype: DType) -> Tensor<D> {
+    if tensor.dtype() == dtype { tensor } else { tensor.cast(FloatDType::from(dtype)) }
+}
+
+
+/// The values of an index tensor as i64, read on the host.
+pub(crate) fn indices<const D: usize>(tensor: &Tensor<D, Int>) -> Vec<i64> {
+    tensor.try_to_vec_as::<i64>().expect("an index tensor reads as i64")
+}
+
+/// Refuses values outside `[0, 1]` (NaN included), as PyTorch's BCE does; on flex the
+/// values are read in place, without an f64 copy of the tensor.
+pub(crate) fn check_probabilities<const D: usize>(name: &'static str, tensor: &Tensor<D>) -> Result<(), LossError> {
+    let found = crate::fused::first_outside_unit(tensor).unwrap_or_else(|| {
+        let data = tensor.clone().detach().into_data();
+        data.iter::<f64>().find(|v| !(0.0..=1.0).contains(v))
+    });
+    match found {
+        Some(value) => Err(LossError::NotAProbability { name, value }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a target whose shape is not the input's.
+pub(crate) fn check_same_shape<const D: usize>(input: &[usize; D], target: &[usize; D]) -> Result<(), LossError> {
+    if input != target {
+        return Err(LossError::Shape(format!("Target size {target:?} must be the same as input size {input:?}")));
+    }
+    Ok(())
+}
+
+/// Refuses a `label_smoothing` outside `[0, 1]`.
+pub(crate) fn check_label_smoothing(label_smoothing: f64) -> Result<(), LossError> {
+    if !(0.0..=1.0).contains(&label_smoothing) {
+        return Err(LossError::LabelSmoothing(label_smoothing));
+    }
+    Ok(())
+}
+
+/// Refuses an option that is negative, NaN or infinite.
+pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<(), LossError> {
+    if !(value >= 0.0 && value.is_finite()) {
+        return Err(LossError::Option { name, expected: "finite and >= 0", value });
+    }
+    Ok(())
+}

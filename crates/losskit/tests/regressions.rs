@@ -1,0 +1,109 @@
+//! Inputs that once gave a wrong gradient or a panic, each held to the composed path (and
+//! PyTorch's answer) on both paths.
+
+mod common;
+
+use burn::tensor::{DType, Tensor, TensorData};
+use common::*;
+use losskit::*;
+
+/// Value and gradient of `sum(f(x))` on the fused path and on the composed one.
+fn both_paths<const D: usize, const O: usize>(x: &[f64], dims: [usize; D], f: &dyn Fn(Tensor<D>) -> Tensor<O>) -> [(f64, Vec<f64>); 2] {
+    [value_and_grad(x, dims, DType::F64, f), with_composed(|| value_and_grad(x, dims, DType::F64, f))]
+}
+
+#[test]
+fn a_non_finite_weight_on_a_class_no_target_uses_leaves_the_gradient_finite() {
+    // PyTorch: F.cross_entropy(x, [0, 2], weight=[1, w, 1]) is finite for any w, since no
+    // target is class 1; only label smoothing brings every class's weight in.
+    let x = [2.0, 1.0, 0.1, 1.0, 0.2, 1.5];
+    for w in [f64::NAN, f64::INFINITY, f64::MAX] {
+        for targets in [[0i64, 2], [0, -100]] {
+            let loss = CrossEntropyLossConfig::new().with_weight(Some(vec![1.0, w, 1.0])).init(&device()).unwrap();
+            for (path, (value, grad)) in both_paths(&x, [2, 3], &|x| loss.forward(x, ints(&targets, [2])).unwrap()).into_iter().enumerate() {
+                assert!(value.is_finite() && grad.iter().all(|g| g.is_finite()), "w {w}, path {path}: {value} {grad:?}");
+            }
+        }
+    }
+    // F.cross_entropy(torch.tensor([[2., 1., .1], [1., .2, 1.5]]), torch.tensor([0, 2]), weight=torch.tensor([1., float('nan'), 1.]))
+    let loss = CrossEntropyLossConfig::new().with_weight(Some(vec![1.0, f64::NAN, 1.0])).init(&device()).unwrap();
+    let [fused, composed] = both_paths(&x, [2, 3], &|x| loss.forward(x, ints(&[0, 2], [2])).unwrap());
+    assert_close(&fused.1, &composed.1, 1e-12, 1e-15, "gradient");
+    assert!((fused.0 - 0.523_901_486_691_140_4).abs() < 1e-15, "{}", fused.0);
+}
+
+#[test]
+fn a_per_index_weight_along_a_last_dimension_longer_than_a_chunk() {
+    let (n, c) = (4, 20_000);
+    let x = uniform(n * c, 40, -4.0, 4.0);
+    let y: Vec<f64> = uniform(n * c, 41, 0.0, 2.0).iter().map(|v| v.floor()).collect();
+    let pw = Some(BroadcastWeight::last_dim(uniform(c, 42, 0.5, 2.0)));
+    for reduction in [Reduction::Mean, Reduction::Sum] {
+        let bce = BceWithLogitsLossConfig::new().with_pos_weight(pw.clone()).with_reduction(reduction).init(&device()).unwrap();
+        let focal = SigmoidFocalLossConfig::new().with_weight(pw.clone()).with_reduction(reduction).init(&device()).unwrap();
+        let bce = |x| bce.forward(x, f64s(&y, [n, c])).unwrap();
+        let focal = |x| focal.forward(x, f64s(&y, [n, c])).unwrap();
+        let losses: [(&str, &dyn Fn(Tensor<2>) -> Tensor<1>); 2] = [("bce_with_logits", &bce), ("sigmoid_focal", &focal)];
+        for (what, f) in losses {
+            let [fused, composed] = both_paths(&x, [n, c], f);
+            assert!((fused.0 - composed.0).abs() < 1e-9 * composed.0.abs(), "{what}: {} {}", fused.0, composed.0);
+            assert_close(&fused.1, &composed.1, 1e-9, 1e-15, what);
+        }
+    }
+}
+
+#[test]
+fn class_losses_over_an_empty_extra_dimension() {
+    // PyTorch: F.cross_entropy(torch.zeros(2, 3, 0), torch.zeros(2, 0, dtype=torch.long)) is
+    // nan (mean), 0 (sum), an empty (2, 0) tensor (none); the gradient is empty.
+    let target = || Tensor::<2, burn::tensor::Int>::from_data(TensorData::new(Vec::<i64>::new(), [2, 0]), &device());
+    for composed in [false, true] {
+        let run = |f: &dyn Fn() -> (Vec<f64>, usize)| if composed { with_composed(f) } else { f() };
+        for reduction in [Reduction::Mean, Reduction::Sum] {
+            let ce = CrossEntropyLossConfig::new().with_reduction(reduction).init(&device()).unwrap();
+            let nll = NllLossConfig::new().with_reduction(reduction).init(&device());
+            let focal = SoftmaxFocalLossConfig::new().with_reduction(reduction).init(&device()).unwrap();
+            let (value, grad_len) = run(&|| {
+                let x = f64s(&[], [2, 3, 0]).require_grad();
+                let loss = ce.forward(x.clone(), target()).unwrap();
+                let grads = loss.backward();
+                (read(loss), x.grad(&grads).map_or(0, |g| g.shape().num_elements()))
+            });
+            assert_eq!(grad_len, 0);
+            let want = if reduction == Reduction::Sum { 0.0 } else { f64::NAN };
+            assert!(value[0] == want || (value[0].is_nan() && want.is_nan()), "{composed} {reduction}: {value:?}");
+            let other = run(&|| (read(nll.forward(f64s(&[], [2, 3, 0]), target()).unwrap()), 0));
+            assert!(other.0[0] == want || (other.0[0].is_nan() && want.is_nan()));
+            let other = run(&|| (read(focal.forward(f64s(&[], [2, 3, 0]), target()).unwrap()), 0));
+            assert!(other.0[0] == want || (other.0[0].is_nan() && want.is_nan()));
+        }
+        let ce = CrossEntropyLossConfig::new().init(&device()).unwrap();
+        let unreduced = run(&|| {
+            let out = ce.forward_no_reduction(f64s(&[], [2, 3, 0]), target()).unwrap();
+            assert_eq!(out.dims(), [2, 0]);
+            (read(out), 0)
+        });
+        assert!(unreduced.0.is_empty());
+    }
+}
+
+#[test]
+fn softmax_and_sigmoid_losses_of_empty_tensors() {
+    for composed in [false, true] {
+        let run = |f: &dyn Fn()| if composed { with_composed(f) } else { f() };
+        run(&|| {
+            for dim in [0, 1, -1] {
+                assert_eq!(softmax(f64s(&[], [5, 0]), dim).unwrap().dims(), [5, 0]);
+                assert_eq!(log_softmax(f64s(&[], [5, 0]), dim).unwrap().dims(), [5, 0]);
+            }
+            // Four billion rows of nothing: no scratch row may be sized by the other dimension.
+            let huge = Tensor::<2>::from_data(TensorData::new(Vec::<f64>::new(), [1usize << 32, 0]), (&device(), DType::F64));
+            assert_eq!(softmax(huge.clone(), 0).unwrap().dims(), [1usize << 32, 0]);
+            assert_eq!(log_softmax(huge, 1).unwrap().dims(), [1usize << 32, 0]);
+            let pw = Some(BroadcastWeight::last_dim(Vec::new()));
+            let bce = BceWithLogitsLossConfig::new().with_pos_weight(pw).init(&device()).unwrap();
+            assert!(read(bce.forward(f64s(&[], [5, 0]), f64s(&[], [5, 0])).unwrap())[0].is_nan());
+            assert_eq!(bce.forward_no_reduction(f64s(&[], [5, 0]), f64s(&[], [5, 0])).unwrap().dims(), [5, 0]);
+        });
+    }
+}
