@@ -9,8 +9,6 @@ Each line: {"id", "group", "request", "expected": {"output", "grad_input"} | {"e
 "rtol", "atol"}. f32 requests are answered with the f64 truth on the f32-rounded inputs
 (what losskit promises to 1e-4); f64 requests with PyTorch's f64 result (to 1e-9).
 """
-import json
-import math
 import os
 import sys
 
@@ -19,32 +17,12 @@ import torch.nn.functional as F
 
 from torchvision.ops import sigmoid_focal_loss as tv_sigmoid_focal_loss
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wire import opt_wire, wire, write_jsonl  # noqa: E402
+
 torch.manual_seed(20261128)
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "losskit-cli", "tests", "fixtures", "pytorch_cases.jsonl")
 cases = []
-
-
-def enc(v):
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
-
-
-def wire(t, index=False):
-    t = t.detach()
-    d = {"shape": list(t.shape), "data": [int(v) for v in t.flatten().tolist()] if index else [enc(float(v)) for v in t.flatten().tolist()]}
-    if index:
-        d["dtype"] = "i64"
-    return d
-
-
-def opt_wire(options):
-    out = {}
-    for k, v in options.items():
-        out[k] = wire(v) if isinstance(v, torch.Tensor) else v
-    return out
 
 
 def add(cid, group, op, dtype, x, fn, target=None, options=None, grad_output=False, index_target=False):
@@ -251,10 +229,7 @@ add_error("err/data_length", {"op": "softmax", "dtype": "f64", "input": {"shape"
 add_error("err/negative_dim", {"op": "softmax", "dtype": "f64", "input": {"shape": [-1], "data": []}})
 add_error("err/too_many_elements", {"op": "softmax", "dtype": "f64", "input": {"shape": [4096, 4097], "data": []}})
 
-os.makedirs(os.path.dirname(OUT), exist_ok=True)
-with open(OUT, "w") as f:
-    for c in cases:
-        f.write(json.dumps(c) + "\n")
+write_jsonl(OUT, cases)
 import torchvision
 with open(OUT.replace(".jsonl", ".versions"), "w") as f:
     f.write(f"torch {torch.__version__}\ntorchvision {torchvision.__version__}\n")
