@@ -63,9 +63,23 @@ pub use input::broadcast::BroadcastWeight;
 pub use input::class_index::IGNORE_INDEX;
 pub use loss::bce::{BceLoss, BceLossConfig};
 pub use loss::bce_with_logits::{BceWithLogitsLoss, BceWithLogitsLossConfig};
+pub use loss::boxes::{BoxIou, BoxIouLoss, BoxIouLossConfig};
 pub use loss::cross_entropy::{CrossEntropyLoss, CrossEntropyLossConfig};
+pub use loss::embedding::{
+    CosineEmbeddingLoss, CosineEmbeddingLossConfig, TripletDistance, TripletMarginLoss, TripletMarginLossConfig,
+    TripletMarginWithDistanceLoss, TripletMarginWithDistanceLossConfig,
+};
 pub use loss::kl_div::{KlDivLoss, KlDivLossConfig, KlReduction};
+pub use loss::likelihood::{GaussianNllLoss, GaussianNllLossConfig, PoissonNllLoss, PoissonNllLossConfig};
+pub use loss::margin::{
+    HingeEmbeddingLoss, HingeEmbeddingLossConfig, MarginRankingLoss, MarginRankingLossConfig, MultiMarginLoss,
+    MultiMarginLossConfig, SoftMarginLoss, SoftMarginLossConfig,
+};
+pub use loss::multilabel::{
+    MultiLabelMarginLoss, MultiLabelMarginLossConfig, MultiLabelSoftMarginLoss, MultiLabelSoftMarginLossConfig,
+};
 pub use loss::nll::{NllLoss, NllLossConfig};
+pub use loss::regression::{HuberLoss, HuberLossConfig, L1Loss, L1LossConfig, MseLoss, MseLossConfig, SmoothL1Loss, SmoothL1LossConfig};
 pub use loss::sigmoid_focal::{SigmoidFocalLoss, SigmoidFocalLossConfig};
 pub use loss::softmax::{entropy, log_softmax, softmax};
 pub use loss::softmax_focal::{FocalAlpha, SoftmaxFocalLoss, SoftmaxFocalLossConfig};

@@ -147,8 +147,31 @@ fn sigmoid_losses(n: usize, c: usize) {
     }
 }
 
+/// The regression losses, at kinks too (differences of exactly 0 and of exactly beta).
+fn regression_losses(n: usize, c: usize) {
+    let mut x = uniform(n * c, 17, -4.0, 4.0);
+    let y = uniform(n * c, 18, -4.0, 4.0);
+    x[0] = y[0];
+    x[1] = y[1] + 0.5;
+    for r in REDUCTIONS {
+        let t = || f64s(&y, [n, c]);
+        let cfg = configured(r);
+        let l1 = L1LossConfig::new().with_reduction(cfg).init();
+        agree(&format!("l1 {r:?}"), &x, [n, c], &|x| by(r, || l1.forward(x.clone(), t()), || l1.forward_no_reduction(x.clone(), t())));
+        let mse = MseLossConfig::new().with_reduction(cfg).init();
+        agree(&format!("mse {r:?}"), &x, [n, c], &|x| by(r, || mse.forward(x.clone(), t()), || mse.forward_no_reduction(x.clone(), t())));
+        for beta in [0.0, 0.5, 2.0] {
+            let smooth = SmoothL1LossConfig::new().with_beta(beta).with_reduction(cfg).init().unwrap();
+            agree(&format!("smooth_l1 {beta} {r:?}"), &x, [n, c], &|x| by(r, || smooth.forward(x.clone(), t()), || smooth.forward_no_reduction(x.clone(), t())));
+            let huber = HuberLossConfig::new().with_delta(beta + 0.5).with_reduction(cfg).init().unwrap();
+            agree(&format!("huber {beta} {r:?}"), &x, [n, c], &|x| by(r, || huber.forward(x.clone(), t()), || huber.forward_no_reduction(x.clone(), t())));
+        }
+    }
+}
+
 #[test]
 fn fused_matches_composed_on_small_shapes() {
+    regression_losses(5, 9);
     class_index_losses(9, 7, 3);
     class_index_losses(4, 1, 2);
     dense_losses(5, 6, 3);
@@ -161,6 +184,7 @@ fn fused_matches_composed_past_the_elementwise_chunk() {
     // whose rows straddle the chunks.
     sigmoid_losses(3, 20_000);
     sigmoid_losses(9, 3_001);
+    regression_losses(3, 9_000);
 }
 
 #[test]

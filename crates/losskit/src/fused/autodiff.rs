@@ -10,7 +10,7 @@ use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
-use super::{LossForm, LossKernels, RowLossCall, SigmoidCall};
+use super::{LossForm, LossKernels, PointwiseCall, RowLossCall};
 
 /// How a gradient computed in the forward pass meets the upstream gradient.
 #[derive(Debug, Clone)]
@@ -93,10 +93,10 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         Autodiff::<B, C>::from_inner(B::scale_gradient(grad.into_primitive(), upstream.into_primitive()))
     }
 
-    fn sigmoid_losses(
+    fn pointwise_losses(
         logits: FloatTensor<Self>,
         target: FloatTensor<Self>,
-        call: SigmoidCall,
+        call: PointwiseCall,
         _with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         // Targets are constants here: the caller sends operands that need a gradient to
@@ -108,12 +108,12 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         };
         match PrecomputedBackward.prepare::<C>([logits.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (loss, grad) = B::sigmoid_losses(logits.into_primitive(), target, call, true);
+                let (loss, grad) = B::pointwise_losses(logits.into_primitive(), target, call, true);
                 let untracked = Autodiff::<B, C>::from_inner(grad.clone());
                 (prep.finish([Some(LocalGrad { grad, combine })], loss), untracked)
             }
             OpsKind::UnTracked(prep) => {
-                let (loss, empty) = B::sigmoid_losses(logits.into_primitive(), target, call, false);
+                let (loss, empty) = B::pointwise_losses(logits.into_primitive(), target, call, false);
                 (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
             }
         }

@@ -85,7 +85,23 @@ pub(crate) struct RowLossCall {
     pub form: LossForm,
 }
 
-/// One fused BCE-with-logits or sigmoid focal call.
+/// One fused elementwise call: each element's loss from one input and one target value.
+#[derive(Debug, Clone)]
+pub(crate) struct PointwiseCall {
+    pub loss: PointwiseLoss,
+    pub form: LossForm,
+}
+
+/// The elementwise losses the kernels compute.
+#[derive(Debug, Clone)]
+pub(crate) enum PointwiseLoss {
+    /// BCE with logits or the sigmoid focal loss.
+    Sigmoid(SigmoidCall),
+    /// A regression loss of `input - target`.
+    Regression(RegressionLoss),
+}
+
+/// BCE with logits or the sigmoid focal loss, with its weights.
 #[derive(Debug, Clone)]
 pub(crate) struct SigmoidCall {
     /// `pos_weight` along the last dimension (one value, or one per last-dimension index).
@@ -94,7 +110,17 @@ pub(crate) struct SigmoidCall {
     pub weight: Option<Vec<f64>>,
     /// The focal factor; `None` for BCE with logits.
     pub focal: Option<SigmoidFocalOptions>,
-    pub form: LossForm,
+}
+
+/// The regression losses of `d = input - target`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum RegressionLoss {
+    L1,
+    Mse,
+    /// `beta >= 0`; 0 is the L1 loss.
+    SmoothL1 { beta: f64 },
+    /// `delta > 0`.
+    Huber { delta: f64 },
 }
 
 /// The focal options of a [`SigmoidCall`].
@@ -126,12 +152,12 @@ pub trait LossKernels: Backend {
     /// `output` and the upstream gradient `grad`.
     fn softmax_rows_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, log: bool) -> FloatTensor<Self>;
 
-    /// Elementwise BCE-with-logits or sigmoid focal losses of `logits` against `target`
-    /// (same shape) and, when `with_grad`, their gradient with respect to the logits.
-    fn sigmoid_losses(
-        logits: FloatTensor<Self>,
+    /// Elementwise losses of `input` against `target` (same shape) and, when `with_grad`,
+    /// their gradient with respect to `input`.
+    fn pointwise_losses(
+        input: FloatTensor<Self>,
         target: FloatTensor<Self>,
-        call: SigmoidCall,
+        call: PointwiseCall,
         with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
@@ -251,23 +277,43 @@ pub(crate) fn sigmoid_losses<const D: usize>(
     focal: Option<SigmoidFocalOptions>,
     reduction: Option<Reduction>,
 ) -> Option<Tensor<D>> {
-    if !kernels_can_take(logits, &[target.is_require_grad()]) {
-        return None;
-    }
-    let dims = logits.dims();
-    let last = dims.last().copied().unwrap_or(1);
+    let last = logits.dims().last().copied().unwrap_or(1);
     let along = |b: Option<&Broadcast>| match b {
         None => Some(None),
         Some(b) => b.along_last_dim(last).map(Some),
     };
-    let form = loss_form(reduction, logits.shape().num_elements() as f64)?;
-    let call = SigmoidCall { pos_weight: along(weights.pos_weight)?, weight: along(weights.weight)?, focal, form };
-    let target = cast(target.clone(), logits.dtype());
-    let (loss, _) = <Dispatch as LossKernels>::sigmoid_losses(
-        logits.clone().into_dispatch(),
+    let call = SigmoidCall { pos_weight: along(weights.pos_weight)?, weight: along(weights.weight)?, focal };
+    pointwise(logits, target, PointwiseLoss::Sigmoid(call), reduction)
+}
+
+/// A regression loss of `input - target` (same shape), unreduced or reduced to `[1; D]`,
+/// through the fused kernel; `None` where the kernels cannot take it.
+pub(crate) fn regression<const D: usize>(
+    input: &Tensor<D>,
+    target: &Tensor<D>,
+    loss: RegressionLoss,
+    reduction: Option<Reduction>,
+) -> Option<Tensor<D>> {
+    pointwise(input, target, PointwiseLoss::Regression(loss), reduction)
+}
+
+/// An elementwise loss through the fused kernel (the mean over every element).
+fn pointwise<const D: usize>(
+    input: &Tensor<D>,
+    target: &Tensor<D>,
+    loss: PointwiseLoss,
+    reduction: Option<Reduction>,
+) -> Option<Tensor<D>> {
+    if !kernels_can_take(input, &[target.is_require_grad()]) {
+        return None;
+    }
+    let form = loss_form(reduction, input.shape().num_elements() as f64)?;
+    let target = cast(target.clone(), input.dtype());
+    let (loss, _) = <Dispatch as LossKernels>::pointwise_losses(
+        input.clone().into_dispatch(),
         target.into_dispatch(),
-        call,
-        logits.is_require_grad(),
+        PointwiseCall { loss, form },
+        input.is_require_grad(),
     );
     Some(match form {
         LossForm::PerItem => Tensor::from_dispatch(loss),

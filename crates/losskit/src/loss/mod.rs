@@ -3,11 +3,18 @@
 
 pub(crate) mod bce;
 pub(crate) mod bce_with_logits;
+pub(crate) mod boxes;
 mod class_loss;
+mod kinks;
 pub(crate) mod cross_entropy;
+pub(crate) mod embedding;
 pub(crate) mod kl_div;
+pub(crate) mod likelihood;
 mod logits;
+pub(crate) mod margin;
+pub(crate) mod multilabel;
 pub(crate) mod nll;
+pub(crate) mod regression;
 pub(crate) mod sigmoid_focal;
 pub(crate) mod softmax;
 pub(crate) mod softmax_focal;

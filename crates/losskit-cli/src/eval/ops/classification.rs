@@ -7,6 +7,7 @@ use losskit::{
 };
 use serde_json::Value;
 
+use super::pair::{PairLoss, run_pair};
 use super::{Call, Op, Output, by_reduction, pad_left};
 use crate::eval::error::RequestError;
 use crate::eval::wire::{Checked, Field};
@@ -43,31 +44,26 @@ pub(super) fn elementwise(call: &mut Call) -> Result<Value, RequestError> {
     let x = call.leaf(Field::Input, dims)?;
     let device = x.device();
     let configured = reduction.unwrap_or_default();
-    let unreduced = input.shape.clone();
-    let output = match call.op() {
-        Op::Bce => {
-            let loss = BceLossConfig::new().with_weight(weight).with_reduction(configured).init(&device)?;
-            by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?
-        }
-        Op::BceWithLogits => {
-            let loss = BceWithLogitsLossConfig::new()
+    let loss: Box<dyn PairLoss> = match call.op() {
+        Op::Bce => Box::new(BceLossConfig::new().with_weight(weight).with_reduction(configured).init(&device)?),
+        Op::BceWithLogits => Box::new(
+            BceWithLogitsLossConfig::new()
                 .with_weight(weight)
                 .with_pos_weight(pos_weight)
                 .with_reduction(configured)
-                .init(&device)?;
-            by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?
-        }
-        _ => {
-            let loss = SigmoidFocalLossConfig::new()
+                .init(&device)?,
+        ),
+        _ => Box::new(
+            SigmoidFocalLossConfig::new()
                 .with_alpha(alpha)
                 .with_gamma(gamma)
                 .with_weight(weight)
                 .with_pos_weight(pos_weight)
                 .with_reduction(configured)
-                .init(&device)?;
-            by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?
-        }
+                .init(&device)?,
+        ),
     };
+    let output = run_pair(loss.as_ref(), reduction, input.shape.clone(), x, y)?;
     call.respond(output)
 }
 

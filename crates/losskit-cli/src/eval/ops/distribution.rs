@@ -1,9 +1,10 @@
 //! Softmax, log-softmax and entropy along a dimension, and the KL divergence.
 
-use losskit::{KlDivLossConfig, KlReduction, LossError, entropy, log_softmax, softmax};
+use losskit::{KlDivLossConfig, KlReduction, LossError, Reduction, entropy, log_softmax, softmax};
 use serde_json::Value;
 
 use super::classification::same_shape;
+use super::pair::run_pair;
 use super::{Call, Op, Output, pad_right};
 use crate::eval::error::RequestError;
 use crate::eval::wire::Field;
@@ -51,9 +52,6 @@ pub(super) fn kl_div(call: &mut Call) -> Result<Value, RequestError> {
     let y = call.float(target.floats(), dims);
     let x = call.leaf(Field::Input, dims)?;
     let loss = KlDivLossConfig::new().with_reduction(reduction.unwrap_or_default()).with_log_target(log_target).init();
-    let output = match reduction {
-        None => Output { tensor: loss.forward_no_reduction(x, y)?, shape: input.shape },
-        Some(_) => Output { tensor: loss.forward(x, y)?.reshape([1; 8]), shape: Vec::new() },
-    };
+    let output = run_pair(&loss, reduction.map(|_| Reduction::Mean), input.shape, x, y)?;
     call.respond(output)
 }

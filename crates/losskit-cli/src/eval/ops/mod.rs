@@ -2,8 +2,13 @@
 //! options; a [`Call`] holds a request's checked tensors and options while an op reads
 //! them, and builds the response (output and every float tensor's gradient).
 
+mod boxes;
 mod classification;
 mod distribution;
+mod embedding;
+mod multiclass;
+mod pair;
+mod regression;
 
 use std::collections::BTreeMap;
 
@@ -27,6 +32,24 @@ pub enum Op {
     LogSoftmax,
     Entropy,
     KlDiv,
+    L1,
+    Mse,
+    SmoothL1,
+    Huber,
+    SoftMargin,
+    PoissonNll,
+    GaussianNll,
+    HingeEmbedding,
+    MultiLabelSoftMargin,
+    MultiLabelMargin,
+    MultiMargin,
+    MarginRanking,
+    CosineEmbedding,
+    TripletMargin,
+    TripletMarginWithDistance,
+    GeneralizedBoxIou,
+    DistanceBoxIou,
+    CompleteBoxIou,
 }
 
 /// What an op takes: its name, its tensors besides `input` and `grad_output`, its options.
@@ -37,7 +60,7 @@ struct OpSpec {
 }
 
 impl Op {
-    const ALL: [Op; 10] = [
+    const ALL: [Op; 28] = [
         Op::Bce,
         Op::BceWithLogits,
         Op::SigmoidFocal,
@@ -48,10 +71,30 @@ impl Op {
         Op::LogSoftmax,
         Op::Entropy,
         Op::KlDiv,
+        Op::L1,
+        Op::Mse,
+        Op::SmoothL1,
+        Op::Huber,
+        Op::SoftMargin,
+        Op::PoissonNll,
+        Op::GaussianNll,
+        Op::HingeEmbedding,
+        Op::MultiLabelSoftMargin,
+        Op::MultiLabelMargin,
+        Op::MultiMargin,
+        Op::MarginRanking,
+        Op::CosineEmbedding,
+        Op::TripletMargin,
+        Op::TripletMarginWithDistance,
+        Op::GeneralizedBoxIou,
+        Op::DistanceBoxIou,
+        Op::CompleteBoxIou,
     ];
 
     fn spec(self) -> OpSpec {
-        use Field::Target;
+        use Field::{Input2, Negative, Positive, Target, Var};
+        const REDUCTION: &[&str] = &["reduction"];
+        const BOX: &[&str] = &["eps", "reduction"];
         let spec = |name, fields, options| OpSpec { name, fields, options };
         match self {
             Op::Bce => spec("bce", &[Target], &["weight", "reduction"]),
@@ -68,6 +111,26 @@ impl Op {
             Op::LogSoftmax => spec("log_softmax", &[], &["dim"]),
             Op::Entropy => spec("entropy", &[], &["dim"]),
             Op::KlDiv => spec("kl_div", &[Target], &["reduction", "log_target"]),
+            Op::L1 => spec("l1", &[Target], REDUCTION),
+            Op::Mse => spec("mse", &[Target], REDUCTION),
+            Op::SmoothL1 => spec("smooth_l1", &[Target], &["beta", "reduction"]),
+            Op::Huber => spec("huber", &[Target], &["delta", "reduction"]),
+            Op::SoftMargin => spec("soft_margin", &[Target], REDUCTION),
+            Op::PoissonNll => spec("poisson_nll", &[Target], &["log_input", "full", "eps", "reduction"]),
+            Op::GaussianNll => spec("gaussian_nll", &[Target, Var], &["full", "eps", "reduction"]),
+            Op::HingeEmbedding => spec("hinge_embedding", &[Target], &["margin", "reduction"]),
+            Op::MultiLabelSoftMargin => spec("multilabel_soft_margin", &[Target], &["weight", "reduction"]),
+            Op::MultiLabelMargin => spec("multilabel_margin", &[Target], REDUCTION),
+            Op::MultiMargin => spec("multi_margin", &[Target], &["p", "margin", "weight", "reduction"]),
+            Op::MarginRanking => spec("margin_ranking", &[Input2, Target], &["margin", "reduction"]),
+            Op::CosineEmbedding => spec("cosine_embedding", &[Input2, Target], &["margin", "reduction"]),
+            Op::TripletMargin => spec("triplet_margin", &[Positive, Negative], &["margin", "p", "eps", "swap", "reduction"]),
+            Op::TripletMarginWithDistance => {
+                spec("triplet_margin_with_distance", &[Positive, Negative], &["distance", "margin", "swap", "reduction"])
+            }
+            Op::GeneralizedBoxIou => spec("generalized_box_iou", &[Target], BOX),
+            Op::DistanceBoxIou => spec("distance_box_iou", &[Target], BOX),
+            Op::CompleteBoxIou => spec("complete_box_iou", &[Target], BOX),
         }
     }
 
@@ -92,6 +155,17 @@ pub fn serve(request: Request, device: &Device) -> Result<Value, RequestError> {
         Op::CrossEntropy | Op::Nll | Op::SoftmaxFocal => classification::class_loss(&mut call),
         Op::Softmax | Op::LogSoftmax | Op::Entropy => distribution::along_dim(&mut call),
         Op::KlDiv => distribution::kl_div(&mut call),
+        Op::L1 | Op::Mse | Op::SmoothL1 | Op::Huber | Op::SoftMargin | Op::PoissonNll | Op::HingeEmbedding => {
+            regression::elementwise(&mut call)
+        }
+        Op::GaussianNll => regression::gaussian_nll(&mut call),
+        Op::MarginRanking => regression::margin_ranking(&mut call),
+        Op::MultiMargin => multiclass::multi_margin(&mut call),
+        Op::MultiLabelMargin => multiclass::multilabel_margin(&mut call),
+        Op::MultiLabelSoftMargin => multiclass::multilabel_soft_margin(&mut call),
+        Op::CosineEmbedding => embedding::cosine_embedding(&mut call),
+        Op::TripletMargin | Op::TripletMarginWithDistance => embedding::triplet(&mut call),
+        Op::GeneralizedBoxIou | Op::DistanceBoxIou | Op::CompleteBoxIou => boxes::box_iou(&mut call),
     }
 }
 
@@ -145,6 +219,10 @@ impl Call {
 
     pub fn op(&self) -> Op {
         self.op
+    }
+
+    pub fn device(&self) -> Device {
+        self.device.clone()
     }
 
     pub fn options(&self) -> &Options {

@@ -1,6 +1,8 @@
 //! The kernels on burn's flex backend: flex tensors read as typed slices, one dtype
 //! dispatch, outputs built from the kernels' vectors.
 
+mod elementwise;
+mod regression;
 mod rows;
 mod sigmoid;
 
@@ -11,7 +13,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::math::Real;
-use super::{LossKernels, RowLossCall, SigmoidCall};
+use super::{LossKernels, PointwiseCall, PointwiseLoss, RowLossCall};
 
 /// The element types the kernels run on flex storage in.
 pub(crate) trait FlexReal: Real + bytemuck::Pod + burn::tensor::Element {}
@@ -82,14 +84,18 @@ impl LossKernels for Flex {
         by_dtype!(grad, scale_in_place(grad, &upstream))
     }
 
-    fn sigmoid_losses(
-        logits: FloatTensor<Flex>,
+    fn pointwise_losses(
+        input: FloatTensor<Flex>,
         target: FloatTensor<Flex>,
-        call: SigmoidCall,
+        call: PointwiseCall,
         with_grad: bool,
     ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        use regression::run_regression;
         use sigmoid::run_sigmoid;
-        by_dtype!(logits, run_sigmoid(&logits, &target, &call, with_grad))
+        match &call.loss {
+            PointwiseLoss::Sigmoid(sigmoid) => by_dtype!(input, run_sigmoid(&input, &target, sigmoid, call.form, with_grad)),
+            PointwiseLoss::Regression(loss) => by_dtype!(input, run_regression(&input, &target, *loss, call.form, with_grad)),
+        }
     }
 
     fn row_losses(
