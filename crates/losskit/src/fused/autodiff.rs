@@ -10,7 +10,7 @@ use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
-use super::{LossForm, LossKernels, PointwiseCall, RowLossCall};
+use super::{BoxCall, LossForm, LossKernels, PointwiseCall, RowLossCall};
 
 /// How a gradient computed in the forward pass meets the upstream gradient.
 #[derive(Debug, Clone)]
@@ -140,6 +140,28 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
             OpsKind::UnTracked(prep) => {
                 let (loss, empty) = B::row_losses(input.into_primitive(), target, call, false);
                 (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
+            }
+        }
+    }
+
+    fn box_losses(
+        boxes1: FloatTensor<Self>,
+        boxes2: FloatTensor<Self>,
+        call: BoxCall,
+        _with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let rows = boxes1.primitive().shape()[0];
+        let untracked = |t: FloatTensor<B>| Autodiff::<B, C>::from_inner(t);
+        match PrecomputedBackward.prepare::<C>([boxes1.node(), boxes2.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (loss, ga, gb) = B::box_losses(boxes1.into_primitive(), boxes2.into_primitive(), call, true);
+                let local = |grad| Some(LocalGrad { grad, combine: per_row::<B>(LossForm::PerItem, rows, None) });
+                let handles = (untracked(ga.clone()), untracked(gb.clone()));
+                (prep.finish([local(ga), local(gb)], loss), handles.0, handles.1)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (loss, ga, gb) = B::box_losses(boxes1.into_primitive(), boxes2.into_primitive(), call, false);
+                (prep.finish(loss), untracked(ga), untracked(gb))
             }
         }
     }

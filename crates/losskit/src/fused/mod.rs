@@ -13,6 +13,7 @@
 //! [`simd`], [`mem`], [`math`].
 
 mod autodiff;
+mod boxes;
 mod flex;
 mod math;
 mod mem;
@@ -22,6 +23,7 @@ mod scheduler;
 mod simd;
 mod switch;
 
+pub(crate) use boxes::BoxKind;
 pub use switch::with_composed;
 pub(crate) use switch::{first_outside_unit, kernels_can_take};
 
@@ -123,6 +125,13 @@ pub(crate) enum RegressionLoss {
     Huber { delta: f64 },
 }
 
+/// One fused box-loss call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BoxCall {
+    pub kind: BoxKind,
+    pub eps: f64,
+}
+
 /// The focal options of a [`SigmoidCall`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct SigmoidFocalOptions {
@@ -160,6 +169,15 @@ pub trait LossKernels: Backend {
         call: PointwiseCall,
         with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// IoU losses `(N)` of boxes `boxes1` against `boxes2` (both `(N, 4)`) and, when
+    /// `with_grad`, the gradient of each box set (empty tensors otherwise).
+    fn box_losses(
+        boxes1: FloatTensor<Self>,
+        boxes2: FloatTensor<Self>,
+        call: BoxCall,
+        with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// `grad * upstream` for a one-element `upstream`, in place when `grad` is not shared,
     /// and free when `upstream` is 1 (the usual `loss.backward()`).
@@ -319,6 +337,23 @@ fn pointwise<const D: usize>(
         LossForm::PerItem => Tensor::from_dispatch(loss),
         LossForm::ScaledSum(_) => Tensor::<1>::from_dispatch(loss).reshape([1; D]),
     })
+}
+
+/// IoU losses `(N)` of boxes `(N, 4)` through the fused kernel, with both box sets'
+/// gradients kept for autodiff; `None` where the kernels cannot take it.
+pub(crate) fn box_iou(boxes1: &Tensor<2>, boxes2: &Tensor<2>, kind: BoxKind, eps: f64) -> Option<Tensor<1>> {
+    if !kernels_can_take(boxes1, &[]) || !kernels_can_take(boxes2, &[]) {
+        return None;
+    }
+    let with_grad = boxes1.is_require_grad() || boxes2.is_require_grad();
+    let boxes2 = cast(boxes2.clone(), boxes1.dtype());
+    let (loss, _, _) = <Dispatch as LossKernels>::box_losses(
+        boxes1.clone().into_dispatch(),
+        boxes2.into_dispatch(),
+        BoxCall { kind, eps },
+        with_grad,
+    );
+    Some(Tensor::from_dispatch(loss))
 }
 
 /// Softmax (or log-softmax) of the rows of `input` `(N, C)` through the fused kernel, with a

@@ -7,6 +7,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::kinks::{maximum, minimum};
+use crate::fused::{self, BoxKind};
 use crate::input::checks::{cast, check_same_shape};
 use crate::{LossError, Reduction};
 
@@ -117,6 +118,14 @@ impl BoxIouLoss {
         check_same_shape(&dims, &boxes2.dims())?;
         if dims[1] != 4 {
             return Err(LossError::Shape(format!("boxes must be (N, 4) as (x1, y1, x2, y2), got {dims:?}")));
+        }
+        let fused_kind = match self.kind {
+            BoxIou::Generalized => BoxKind::Generalized,
+            BoxIou::Distance => BoxKind::Distance,
+            BoxIou::Complete => BoxKind::Complete,
+        };
+        if let Some(loss) = fused::box_iou(&boxes1, &boxes2, fused_kind, self.eps) {
+            return Ok(loss);
         }
         let boxes2 = cast(boxes2, boxes1.dtype());
         let (a, b) = (Corners::of(boxes1), Corners::of(boxes2));

@@ -1,6 +1,7 @@
 //! The kernels on burn's flex backend: flex tensors read as typed slices, one dtype
 //! dispatch, outputs built from the kernels' vectors.
 
+mod boxes;
 mod elementwise;
 mod regression;
 mod rows;
@@ -13,7 +14,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::math::Real;
-use super::{LossKernels, PointwiseCall, PointwiseLoss, RowLossCall};
+use super::{BoxCall, LossKernels, PointwiseCall, PointwiseLoss, RowLossCall};
 
 /// The element types the kernels run on flex storage in.
 pub(crate) trait FlexReal: Real + bytemuck::Pod + burn::tensor::Element {}
@@ -106,6 +107,17 @@ impl LossKernels for Flex {
     ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
         use rows::run_rows;
         by_dtype!(input, run_rows(&input, &target, &call, with_grad))
+    }
+
+    fn box_losses(
+        boxes1: FloatTensor<Flex>,
+        boxes2: FloatTensor<Flex>,
+        call: BoxCall,
+        with_grad: bool,
+    ) -> (FloatTensor<Flex>, FloatTensor<Flex>, FloatTensor<Flex>) {
+        use boxes::run_boxes;
+        let [loss, ga, gb] = by_dtype!(boxes1, run_boxes(&boxes1, &boxes2, &call, with_grad));
+        (loss, ga, gb)
     }
 
     fn softmax_rows(input: FloatTensor<Flex>, log: bool) -> FloatTensor<Flex> {
