@@ -1,7 +1,7 @@
 //! The pieces of the `losskit` command, as a library for its tests and fuzz targets.
 
-pub mod alloc;
 pub mod bench;
+pub mod common;
 pub mod compare;
 pub mod data;
 pub mod eval;

@@ -1,6 +1,7 @@
 //! `losskit`: PyTorch-exact losses from the command line.
 
-use losskit_cli::{alloc, bench, compare, eval, train};
+use losskit_cli::bench::alloc;
+use losskit_cli::{bench, compare, eval, train};
 
 use std::fs::File;
 use std::io::{self, BufReader};

@@ -18,9 +18,9 @@ use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
+use crate::common::batch::Batch;
+use crate::common::model::Mlp;
 use crate::data::{self, CLASSES, Dataset, Split};
-use crate::train::batch;
-use crate::train::model::Mlp;
 pub use metrics::{MultiClass, average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1, roc_auc};
 
 /// The options of `losskit compare`.
@@ -94,8 +94,8 @@ fn fit(
     for _ in 0..epochs {
         order.shuffle(&mut rng);
         for chunk in order.chunks(64) {
-            let (x, y) = batch(split, chunk, &device);
-            let grads = GradientsParams::from_grads(loss(model.forward(x), y).backward(), &model);
+            let batch = Batch::new(split, chunk, &device);
+            let grads = GradientsParams::from_grads(loss(model.forward(batch.images), batch.labels).backward(), &model);
             model = optim.step(0.01, model, grads);
         }
     }
@@ -109,8 +109,7 @@ fn logits(model: &Mlp, split: &Split, indices: &[usize]) -> Vec<f32> {
     indices
         .chunks(1000)
         .flat_map(|chunk| {
-            let (x, _) = batch(split, chunk, &device);
-            model.forward(x).try_into_vec_as::<f32>().expect("logits read as f32")
+            model.forward(Batch::new(split, chunk, &device).images).try_into_vec_as::<f32>().expect("logits read as f32")
         })
         .collect()
 }

@@ -10,7 +10,7 @@ use burn::tensor::Bytes;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
-use super::model::Mlp;
+use crate::common::model::Mlp;
 use super::{Metric, TrainArgs};
 
 const MAGIC: &[u8; 12] = b"LOSSKITCKPT1";

@@ -1,7 +1,6 @@
 //! `losskit train`: the tutorial's MNIST run, with checkpoints, resume and reports.
 
 mod checkpoint;
-pub(crate) mod model;
 pub(crate) mod report;
 
 pub(crate) use checkpoint::write_atomic;
@@ -14,7 +13,7 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use losskit::{
@@ -25,8 +24,9 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::common::batch::Batch;
+use crate::common::model::Mlp;
 use crate::data::{self, CLASSES, Dataset, PIXELS, Split};
-use model::Mlp;
 use report::Summary;
 
 /// The loss the network trains with.
@@ -176,19 +176,6 @@ impl TrainArgs {
     }
 }
 
-/// Images `(n, 784)` normalised as the tutorial's `Normalize((0.5,), (0.5,))`, and labels.
-pub(crate) fn batch(split: &Split, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-    let pixels: Vec<f32> = indices
-        .iter()
-        .flat_map(|&i| split.image(i).iter().map(|&p| (p as f32 / 255.0 - 0.5) / 0.5))
-        .collect();
-    let labels: Vec<i64> = indices.iter().map(|&i| split.labels[i] as i64).collect();
-    (
-        Tensor::from_data(TensorData::new(pixels, [indices.len(), PIXELS]), device),
-        Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
-    )
-}
-
 /// The confusion matrix of `model` on `split`, without autodiff.
 fn evaluate(model: &Mlp, split: &Split) -> Vec<Vec<usize>> {
     let model = model.valid();
@@ -196,8 +183,7 @@ fn evaluate(model: &Mlp, split: &Split) -> Vec<Vec<usize>> {
     let mut confusion = vec![vec![0usize; CLASSES]; CLASSES];
     let all: Vec<usize> = (0..split.len()).collect();
     for chunk in all.chunks(1000) {
-        let (x, _) = batch(split, chunk, &device);
-        let predicted = model.forward(x).argmax(1).try_into_vec_as::<i64>().expect("argmax reads as i64");
+        let predicted = model.forward(Batch::new(split, chunk, &device).images).argmax(1).try_into_vec_as::<i64>().expect("argmax reads as i64");
         for (&i, &p) in chunk.iter().zip(&predicted) {
             confusion[split.labels[i] as usize][p as usize] += 1;
         }
@@ -323,8 +309,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         // replays exactly the batches an uninterrupted one would have drawn.
         order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(config.seed ^ ((epoch as u64 + 1) << 32)));
         for (i, indices) in order.chunks(config.batch_size).enumerate() {
-            let (x, y) = batch(&data.train, indices, &device);
-            let loss = config.loss(model.forward(x), y)?;
+            let batch = Batch::new(&data.train, indices, &device);
+            let loss = config.loss(model.forward(batch.images), batch.labels)?;
             let value = loss.clone().into_scalar::<f32>() as f64;
             let step = state.global_step + 1;
             if !value.is_finite() {

@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 use serde::Serialize;
 
 use super::Metric;
 use super::checkpoint::write_atomic;
+use crate::common::plot::use_embedded_font;
 use crate::data::CLASSES;
 
 /// Test-set results, with the run's configuration and speed.
@@ -67,14 +67,6 @@ pub fn write_metrics(dir: &Path, metrics: &[Metric]) -> Result<(), String> {
 pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(summary).map_err(|e| e.to_string())?;
     write_atomic(&dir.join("summary.json"), &json)
-}
-
-static FONT: &[u8] = include_bytes!("../../../../data/fonts/DejaVuSans.ttf");
-
-/// Makes plotters' "sans-serif" the embedded DejaVu Sans (no system fonts needed).
-pub(crate) fn use_embedded_font() {
-    // Registering twice is harmless: the font is the same.
-    let _ = register_font("sans-serif", FontStyle::Normal, FONT);
 }
 
 /// `loss.png`: the per-step loss and its per-epoch mean, drawn with plotters.

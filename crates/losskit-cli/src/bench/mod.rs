@@ -12,7 +12,7 @@ use losskit::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
-use crate::alloc;
+pub mod alloc;
 
 /// The options of `losskit bench`.
 #[derive(Debug, clap::Args)]

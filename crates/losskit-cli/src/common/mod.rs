@@ -1,0 +1,5 @@
+//! What the commands share: the tutorial's network, batches of images, plotting.
+
+pub mod batch;
+pub mod model;
+pub mod plot;
