@@ -19,6 +19,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
 use crate::common::batch::Batch;
+use crate::common::fs::write_atomic;
 use crate::common::model::Mlp;
 use crate::data::{self, CLASSES, Dataset, Split};
 pub use metrics::{MultiClass, average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1, roc_auc};
@@ -283,8 +284,9 @@ pub fn run(mut args: CompareArgs) -> Result<(), String> {
     let report = table(&entries, &args, &counts);
     print!("{report}");
     let json = serde_json::json!({ "config": args, "train_counts_multiclass": counts, "entries": entries });
-    crate::train::write_atomic(&args.out.join("results.json"), &serde_json::to_vec_pretty(&json).map_err(|e| e.to_string())?)?;
-    crate::train::write_atomic(&args.out.join("results.md"), report.as_bytes())?;
+    write_atomic(&args.out.join("results.json"), &serde_json::to_vec_pretty(&json).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    write_atomic(&args.out.join("results.md"), report.as_bytes()).map_err(|e| e.to_string())?;
     plots::precision_recall(&args.out.join("pr_curves.png"), &curves)?;
     plots::reliability(&args.out.join("reliability.png"), &curves)?;
     plots::recall_bars(&args.out.join("per_class_recall.png"), &recalls)?;

@@ -4,22 +4,13 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::common::plot::use_embedded_font;
+use crate::common::fs::Cause;
+use crate::common::plot::{Canvas, write_png};
 
 const COLORS: [RGBColor; 6] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
 
-fn draw(path: &Path, f: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<(), Box<dyn std::error::Error>>) -> Result<(), String> {
-    use_embedded_font();
-    let tmp = path.with_extension("tmp.png");
-    let result = (|| {
-        let root = BitMapBackend::new(&tmp, (900, 600)).into_drawing_area();
-        root.fill(&WHITE)?;
-        f(&root)?;
-        root.present()?;
-        Ok::<(), Box<dyn std::error::Error>>(())
-    })();
-    result.map_err(|e| format!("cannot draw {}: {e}", path.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+fn draw(path: &Path, f: impl FnOnce(&Canvas<'_>) -> Result<(), Cause>) -> Result<(), String> {
+    write_png(path, (900, 600), f).map_err(|e| e.to_string())
 }
 
 /// Precision against recall for each binary loss (first seed, natural test mix).

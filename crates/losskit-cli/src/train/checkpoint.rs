@@ -1,7 +1,6 @@
 //! One checkpoint file per run: the state of training, the model and the optimizer,
 //! written to a temporary file and renamed, so a kill at any moment leaves the last good one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
@@ -10,6 +9,7 @@ use burn::tensor::Bytes;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
+use crate::common::fs::write_atomic;
 use crate::common::model::Mlp;
 use super::{Metric, TrainArgs};
 
@@ -33,21 +33,6 @@ pub struct State {
     pub metrics: Vec<Metric>,
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
-    })
-}
-
 fn section(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     out.extend_from_slice(bytes);
@@ -63,7 +48,7 @@ pub fn save(dir: &Path, state: &State, model: &Mlp, optim: &ModuleOptimizer) -> 
     section(&mut out, &model_bytes);
     section(&mut out, &optim_bytes);
     let path = dir.join(FILE);
-    write_atomic(&path, &out)?;
+    write_atomic(&path, &out).map_err(|e| e.to_string())?;
     Ok(path)
 }
 

@@ -3,8 +3,6 @@
 mod checkpoint;
 pub(crate) mod report;
 
-pub(crate) use checkpoint::write_atomic;
-
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

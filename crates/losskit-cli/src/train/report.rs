@@ -6,8 +6,8 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use super::Metric;
-use super::checkpoint::write_atomic;
-use crate::common::plot::use_embedded_font;
+use crate::common::fs::{Cause, write_atomic};
+use crate::common::plot::{Canvas, write_png};
 use crate::data::CLASSES;
 
 /// Test-set results, with the run's configuration and speed.
@@ -60,13 +60,13 @@ pub fn write_metrics(dir: &Path, metrics: &[Metric]) -> Result<(), String> {
     for m in metrics {
         csv.push_str(&format!("{},{},{},{}\n", m.step, m.epoch, m.loss, m.lr));
     }
-    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())
+    write_atomic(&dir.join("metrics.csv"), csv.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// `summary.json`.
 pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(summary).map_err(|e| e.to_string())?;
-    write_atomic(&dir.join("summary.json"), &json)
+    write_atomic(&dir.join("summary.json"), &json).map_err(|e| e.to_string())
 }
 
 /// `loss.png`: the per-step loss and its per-epoch mean, drawn with plotters.
@@ -74,18 +74,13 @@ pub fn write_loss_plot(dir: &Path, metrics: &[Metric], title: &str) -> Result<()
     if metrics.is_empty() {
         return Ok(());
     }
-    use_embedded_font();
-    let path = dir.join("loss.tmp.png");
-    draw(&path, metrics, title).map_err(|e| format!("cannot draw {}: {e}", path.display()))?;
-    std::fs::rename(&path, dir.join("loss.png")).map_err(|e| format!("cannot write loss.png: {e}"))
+    write_png(&dir.join("loss.png"), (900, 520), |root| draw(root, metrics, title)).map_err(|e| e.to_string())
 }
 
-fn draw(path: &Path, metrics: &[Metric], title: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
-    root.fill(&WHITE)?;
+fn draw(root: &Canvas<'_>, metrics: &[Metric], title: &str) -> Result<(), Cause> {
     let max_step = metrics.last().map_or(1, |m| m.step).max(1);
     let max_loss = metrics.iter().map(|m| m.loss).fold(0.0f64, f64::max).max(1e-3) * 1.05;
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
@@ -111,6 +106,5 @@ fn draw(path: &Path, metrics: &[Metric], title: &str) -> Result<(), Box<dyn std:
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
     chart.draw_series(means.iter().map(|&p| Circle::new(p, 4, RED.filled())))?;
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-    root.present()?;
     Ok(())
 }
