@@ -4,5 +4,6 @@ pub mod bench;
 pub mod common;
 pub mod compare;
 pub mod data;
+pub mod error;
 pub mod eval;
 pub mod train;

@@ -1,10 +1,11 @@
 //! `losskit`: PyTorch-exact losses from the command line.
 
 use losskit_cli::bench::alloc;
+use losskit_cli::error::CliError;
 use losskit_cli::{bench, compare, eval, train};
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,22 +39,25 @@ static ALLOCATOR: alloc::Counting = alloc::Counting;
 fn main() -> ExitCode {
     alloc::keep_freed_memory();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Eval { file } => match file {
-            Some(path) => File::open(&path)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))
-                .and_then(|f| eval::run(BufReader::new(f), io::stdout().lock()).map_err(|e| e.to_string())),
-            None => eval::run(io::stdin().lock(), io::stdout().lock()).map_err(|e| e.to_string()),
-        },
-        Command::Train(args) => train::run(args),
-        Command::Bench(args) => bench::run(args),
-        Command::Compare(args) => compare::run(args),
-    };
-    match result {
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("losskit: {message}");
+        Err(error) => {
+            // Nothing is left to report to if stderr is closed too.
+            let _ = writeln!(io::stderr(), "losskit: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Eval { file: Some(path) } => {
+            let file = File::open(&path).map_err(|source| CliError::Open { path, source })?;
+            eval::run(BufReader::new(file), io::stdout().lock()).map_err(CliError::Eval)
+        }
+        Command::Eval { file: None } => eval::run(io::stdin().lock(), io::stdout().lock()).map_err(CliError::Eval),
+        Command::Train(args) => Ok(train::run(args)?),
+        Command::Bench(args) => Ok(bench::run(args)?),
+        Command::Compare(args) => Ok(compare::run(args)?),
     }
 }

@@ -32,3 +32,14 @@ fn quick_bench_reports_every_op_on_every_path() {
         }
     }
 }
+
+#[test]
+fn zero_repeats_is_refused_in_one_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args(["bench", "--quick", "--no-torch", "--repeats", "0"])
+        .output()
+        .expect("losskit runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr, "losskit: --repeats must be at least 1, got 0\n");
+}

@@ -11,6 +11,9 @@ use losskit::{
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;
+use thiserror::Error;
+
+use crate::common::options::{InvalidOption, require};
 
 pub mod alloc;
 
@@ -29,6 +32,14 @@ pub struct BenchArgs {
     /// Skip PyTorch even when `python3 -c "import torch"` works.
     #[arg(long)]
     pub no_torch: bool,
+}
+
+/// Why `losskit bench` stopped.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    /// An option out of its range.
+    #[error(transparent)]
+    Option(#[from] InvalidOption),
 }
 
 /// One measurement.
@@ -285,7 +296,8 @@ fn torch(cases: &[(Op, Vec<usize>)], repeats: usize) -> Vec<Measurement> {
 }
 
 /// Runs the benchmark and prints a table (or JSON lines).
-pub fn run(args: BenchArgs) -> Result<(), String> {
+pub fn run(args: BenchArgs) -> Result<(), BenchError> {
+    require(args.repeats >= 1, "--repeats", "at least 1", args.repeats)?;
     let cases = cases(args.quick);
     let mut all = Vec::new();
     for (op, shape) in &cases {
@@ -302,7 +314,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
     if args.json {
         for m in &all {
-            println!("{}", serde_json::to_string(m).map_err(|e| e.to_string())?);
+            println!("{}", serde_json::to_string(m).expect("a measurement serialises"));
         }
         return Ok(());
     }

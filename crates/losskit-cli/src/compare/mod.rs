@@ -17,12 +17,36 @@ use losskit::{
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
+use thiserror::Error;
 
 use crate::common::batch::Batch;
-use crate::common::fs::write_atomic;
+use crate::common::fs::{WriteError, write_atomic};
 use crate::common::model::Mlp;
-use crate::data::{self, CLASSES, Dataset, Split};
+use crate::common::options::{InvalidOption, require};
+use crate::data::{self, CLASSES, DataError, Dataset, Split};
 pub use metrics::{MultiClass, average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1, roc_auc};
+
+/// Why `losskit compare` stopped.
+#[derive(Debug, Error)]
+pub enum CompareError {
+    /// An option out of its range.
+    #[error(transparent)]
+    Option(#[from] InvalidOption),
+    /// The data directory cannot be used.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A result file could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The output directory cannot be created.
+    #[error("cannot create {}: {source}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
 
 /// The options of `losskit compare`.
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -181,19 +205,21 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 }
 
 /// Runs the comparison and writes results.json, results.md and the plots.
-pub fn run(mut args: CompareArgs) -> Result<(), String> {
+pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
     if args.quick {
         args.seeds = args.seeds.min(2);
         args.epochs = args.epochs.min(2);
     }
-    if args.ratio == 0 || args.seeds == 0 || args.epochs == 0 || args.positive as usize >= CLASSES || args.imbalance.is_nan() || args.imbalance < 1.0 {
-        return Err("--ratio, --seeds and --epochs must be at least 1, --positive a class 0-9, --imbalance >= 1".into());
-    }
+    require(args.ratio >= 1, "--ratio", "at least 1", args.ratio)?;
+    require(args.seeds >= 1, "--seeds", "at least 1", args.seeds)?;
+    require(args.epochs >= 1, "--epochs", "at least 1", args.epochs)?;
+    require((args.positive as usize) < CLASSES, "--positive", "a class 0-9", args.positive)?;
+    require(args.imbalance >= 1.0 && args.imbalance.is_finite(), "--imbalance", ">= 1", args.imbalance)?;
     let data: Dataset = match &args.data {
         Some(dir) => data::load_dir(dir)?,
         None => data::embedded(),
     };
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).map_err(|source| CompareError::CreateDir { path: args.out.clone(), source })?;
     let mut entries = Vec::new();
     let mut curves = Vec::new();
     let mut recalls: Vec<(&str, Vec<f64>)> = Vec::new();
@@ -284,9 +310,8 @@ pub fn run(mut args: CompareArgs) -> Result<(), String> {
     let report = table(&entries, &args, &counts);
     print!("{report}");
     let json = serde_json::json!({ "config": args, "train_counts_multiclass": counts, "entries": entries });
-    write_atomic(&args.out.join("results.json"), &serde_json::to_vec_pretty(&json).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    write_atomic(&args.out.join("results.md"), report.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(&args.out.join("results.json"), &serde_json::to_vec_pretty(&json).expect("the results serialise"))?;
+    write_atomic(&args.out.join("results.md"), report.as_bytes())?;
     plots::precision_recall(&args.out.join("pr_curves.png"), &curves)?;
     plots::reliability(&args.out.join("reliability.png"), &curves)?;
     plots::recall_bars(&args.out.join("per_class_recall.png"), &recalls)?;

@@ -4,17 +4,17 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::common::fs::Cause;
+use crate::common::fs::{Cause, WriteError};
 use crate::common::plot::{Canvas, write_png};
 
 const COLORS: [RGBColor; 6] = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
 
-fn draw(path: &Path, f: impl FnOnce(&Canvas<'_>) -> Result<(), Cause>) -> Result<(), String> {
-    write_png(path, (900, 600), f).map_err(|e| e.to_string())
+fn draw(path: &Path, f: impl FnOnce(&Canvas<'_>) -> Result<(), Cause>) -> Result<(), WriteError> {
+    write_png(path, (900, 600), f)
 }
 
 /// Precision against recall for each binary loss (first seed, natural test mix).
-pub fn precision_recall(path: &Path, curves: &[(&str, Vec<f64>, Vec<bool>)]) -> Result<(), String> {
+pub fn precision_recall(path: &Path, curves: &[(&str, Vec<f64>, Vec<bool>)]) -> Result<(), WriteError> {
     draw(path, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption("Precision-recall, rare positives (test set at its natural mix)", ("sans-serif", 20))
@@ -47,7 +47,7 @@ pub fn precision_recall(path: &Path, curves: &[(&str, Vec<f64>, Vec<bool>)]) -> 
 }
 
 /// Observed frequency of positives against mean predicted probability, per loss.
-pub fn reliability(path: &Path, curves: &[(&str, Vec<f64>, Vec<bool>)]) -> Result<(), String> {
+pub fn reliability(path: &Path, curves: &[(&str, Vec<f64>, Vec<bool>)]) -> Result<(), WriteError> {
     draw(path, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption("Reliability (10 bins): closer to the diagonal is better calibrated", ("sans-serif", 20))
@@ -72,7 +72,7 @@ pub fn reliability(path: &Path, curves: &[(&str, Vec<f64>, Vec<bool>)]) -> Resul
 }
 
 /// Mean recall of each class under each multi-class loss.
-pub fn recall_bars(path: &Path, recalls: &[(&str, Vec<f64>)]) -> Result<(), String> {
+pub fn recall_bars(path: &Path, recalls: &[(&str, Vec<f64>)]) -> Result<(), WriteError> {
     draw(path, |root| {
         let classes = recalls.first().map_or(0, |(_, r)| r.len());
         let groups = recalls.len().max(1) as f64;

@@ -3,14 +3,79 @@
 
 pub mod idx;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use idx::decode;
+use idx::{IdxError, decode};
+use thiserror::Error;
 
 /// Pixels per image: the model's input width.
 pub const PIXELS: usize = 28 * 28;
 /// Classes of MNIST and Fashion-MNIST.
 pub const CLASSES: usize = 10;
+
+/// Why a data directory cannot be used.
+#[derive(Debug, Error)]
+pub enum DataError {
+    /// No such directory.
+    #[error("data directory {} does not exist", .0.display())]
+    NotFound(PathBuf),
+    /// A standard file that is in neither form.
+    #[error("{} has no {name} or {name}.gz", dir.display())]
+    MissingFile {
+        /// The data directory.
+        dir: PathBuf,
+        /// The standard name, without `.gz`.
+        name: &'static str,
+    },
+    /// A file that exists but cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file that is not valid IDX.
+    #[error("{file}: {source}")]
+    Idx {
+        /// The file, as shown.
+        file: String,
+        /// What is wrong with it.
+        source: IdxError,
+    },
+    /// Images of another size than the model's input.
+    #[error("{file}: images are {rows}x{columns}, the model takes 28x28")]
+    ImageSize {
+        /// The images file.
+        file: String,
+        /// Rows per image.
+        rows: usize,
+        /// Columns per image.
+        columns: usize,
+    },
+    /// An images file and a labels file that disagree on the number of examples.
+    #[error("{images} has {image_count} images but {labels} has {label_count} labels")]
+    CountMismatch {
+        /// The images file.
+        images: String,
+        /// Images in it.
+        image_count: usize,
+        /// The labels file.
+        labels: String,
+        /// Labels in it.
+        label_count: usize,
+    },
+    /// A label that is not a class of the model.
+    #[error("{file}: label {label} of example {index} is outside 0-9")]
+    Label {
+        /// The labels file.
+        file: String,
+        /// The label.
+        label: u8,
+        /// Its example.
+        index: usize,
+    },
+}
 
 /// Images (row-major bytes, [`PIXELS`] each) and their labels in `0..CLASSES`.
 #[derive(Debug, Clone)]
@@ -70,9 +135,9 @@ pub fn embedded() -> Dataset {
 }
 
 /// The four standard files of an MNIST-format directory, each raw or `.gz`.
-pub fn load_dir(dir: &Path) -> Result<Dataset, String> {
+pub fn load_dir(dir: &Path) -> Result<Dataset, DataError> {
     if !dir.is_dir() {
-        return Err(format!("data directory {} does not exist", dir.display()));
+        return Err(DataError::NotFound(dir.to_path_buf()));
     }
     let mut names = [""; 4].map(String::from);
     let mut bytes: [Vec<u8>; 4] = Default::default();
@@ -80,31 +145,31 @@ pub fn load_dir(dir: &Path) -> Result<Dataset, String> {
         let path = [dir.join(name), dir.join(format!("{name}.gz"))]
             .into_iter()
             .find(|p| p.is_file())
-            .ok_or_else(|| format!("{} has no {name} or {name}.gz", dir.display()))?;
-        bytes[k] = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .ok_or_else(|| DataError::MissingFile { dir: dir.to_path_buf(), name })?;
+        bytes[k] = std::fs::read(&path).map_err(|source| DataError::Read { path: path.clone(), source })?;
         names[k] = path.display().to_string();
     }
     from_bytes(dir.display().to_string(), bytes, &names.each_ref().map(String::as_str))
 }
 
-fn from_bytes(source: String, bytes: [Vec<u8>; 4], names: &[&str; 4]) -> Result<Dataset, String> {
-    let split = |images: usize, labels: usize| -> Result<Split, String> {
-        let img = decode(&bytes[images], 3).map_err(|e| format!("{}: {e}", names[images]))?;
-        let lab = decode(&bytes[labels], 1).map_err(|e| format!("{}: {e}", names[labels]))?;
+fn from_bytes(source: String, bytes: [Vec<u8>; 4], names: &[&str; 4]) -> Result<Dataset, DataError> {
+    let split = |images: usize, labels: usize| -> Result<Split, DataError> {
+        let idx_error = |k: usize| move |source| DataError::Idx { file: names[k].to_string(), source };
+        let img = decode(&bytes[images], 3).map_err(idx_error(images))?;
+        let lab = decode(&bytes[labels], 1).map_err(idx_error(labels))?;
         if img.dims[1] * img.dims[2] != PIXELS {
-            return Err(format!(
-                "{}: images are {}x{}, the model takes 28x28",
-                names[images], img.dims[1], img.dims[2]
-            ));
+            return Err(DataError::ImageSize { file: names[images].to_string(), rows: img.dims[1], columns: img.dims[2] });
         }
         if img.dims[0] != lab.dims[0] {
-            return Err(format!(
-                "{} has {} images but {} has {} labels",
-                names[images], img.dims[0], names[labels], lab.dims[0]
-            ));
+            return Err(DataError::CountMismatch {
+                images: names[images].to_string(),
+                image_count: img.dims[0],
+                labels: names[labels].to_string(),
+                label_count: lab.dims[0],
+            });
         }
-        if let Some((i, &label)) = lab.data.iter().enumerate().find(|(_, l)| **l as usize >= CLASSES) {
-            return Err(format!("{}: label {label} of example {i} is outside 0-9", names[labels]));
+        if let Some((index, &label)) = lab.data.iter().enumerate().find(|(_, l)| **l as usize >= CLASSES) {
+            return Err(DataError::Label { file: names[labels].to_string(), label, index });
         }
         Ok(Split { images: img.data, labels: lab.data })
     };

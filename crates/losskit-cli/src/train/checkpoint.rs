@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::fs::write_atomic;
 use crate::common::model::Mlp;
-use super::{Metric, TrainArgs};
+use super::{CheckpointError, Metric, Problem, TrainArgs, TrainError};
 
 const MAGIC: &[u8; 12] = b"LOSSKITCKPT1";
 
@@ -39,26 +39,30 @@ fn section(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Saves the checkpoint of `dir`.
-pub fn save(dir: &Path, state: &State, model: &Mlp, optim: &ModuleOptimizer) -> Result<PathBuf, String> {
-    let header = serde_json::to_vec(state).map_err(|e| e.to_string())?;
-    let model_bytes = model.clone().into_record().into_bytes().map_err(|e| format!("cannot serialise the model: {e:?}"))?;
-    let optim_bytes = optim.into_bytes().map_err(|e| format!("cannot serialise the optimizer: {e:?}"))?;
+pub fn save(dir: &Path, state: &State, model: &Mlp, optim: &ModuleOptimizer) -> Result<PathBuf, TrainError> {
+    let header = serde_json::to_vec(state).expect("the training state serialises");
+    let model_bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|source| CheckpointError::Serialise { what: "model", source })?;
+    let optim_bytes = optim.into_bytes().map_err(|source| CheckpointError::Serialise { what: "optimizer", source })?;
     let mut out = MAGIC.to_vec();
     section(&mut out, &header);
     section(&mut out, &model_bytes);
     section(&mut out, &optim_bytes);
     let path = dir.join(FILE);
-    write_atomic(&path, &out).map_err(|e| e.to_string())?;
+    write_atomic(&path, &out)?;
     Ok(path)
 }
 
 /// The sections of a checkpoint file, checked for completeness.
-fn sections(bytes: &[u8]) -> Result<[&[u8]; 3], String> {
-    let mut rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or("not a losskit checkpoint")?;
-    let mut take = || -> Result<&[u8], String> {
-        let (len, tail) = rest.split_at_checked(8).ok_or("truncated checkpoint")?;
+fn sections(bytes: &[u8]) -> Result<[&[u8]; 3], Problem> {
+    let mut rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(Problem::NotACheckpoint)?;
+    let mut take = || -> Result<&[u8], Problem> {
+        let (len, tail) = rest.split_at_checked(8).ok_or(Problem::Truncated)?;
         let len = u64::from_le_bytes(len.try_into().unwrap());
-        let len = usize::try_from(len).ok().filter(|&l| l <= tail.len()).ok_or("truncated checkpoint")?;
+        let len = usize::try_from(len).ok().filter(|&l| l <= tail.len()).ok_or(Problem::Truncated)?;
         let (part, tail) = tail.split_at(len);
         rest = tail;
         Ok(part)
@@ -67,22 +71,23 @@ fn sections(bytes: &[u8]) -> Result<[&[u8]; 3], String> {
 }
 
 /// The training state of `dir`'s checkpoint, without its tensors.
-pub fn peek(dir: &Path) -> Result<State, String> {
+pub fn peek(dir: &Path) -> Result<State, CheckpointError> {
     let path = dir.join(FILE);
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot resume {}: no readable checkpoint ({e})", dir.display()))?;
-    let [header, _, _] = sections(&bytes).map_err(|e| format!("checkpoint {} is unusable: {e}", path.display()))?;
-    serde_json::from_slice(header).map_err(|e| format!("checkpoint {} is unusable: {e}", path.display()))
+    let bytes = std::fs::read(&path).map_err(|source| CheckpointError::Unreadable { dir: dir.to_path_buf(), source })?;
+    let unusable = |problem| CheckpointError::Unusable { path: path.clone(), problem };
+    let [header, _, _] = sections(&bytes).map_err(unusable)?;
+    serde_json::from_slice(header).map_err(|e| unusable(Problem::State(e)))
 }
 
 /// Loads the checkpoint of `dir` into a fresh `model` and `optim`.
-pub fn load(dir: &Path, model: Mlp, optim: ModuleOptimizer) -> Result<(State, Mlp, ModuleOptimizer), String> {
+pub fn load(dir: &Path, model: Mlp, optim: ModuleOptimizer) -> Result<(State, Mlp, ModuleOptimizer), CheckpointError> {
     let path = dir.join(FILE);
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read checkpoint {}: {e}", path.display()))?;
-    let bad = |what: String| format!("checkpoint {} is unusable: {what}", path.display());
-    let [header, model_bytes, optim_bytes] = sections(&bytes).map_err(bad)?;
-    let state: State = serde_json::from_slice(header).map_err(|e| bad(e.to_string()))?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model_bytes.to_vec())).map_err(|e| bad(format!("{e:?}")))?;
-    let model = model.try_load_record(record).map_err(|e| bad(format!("{e:?}")))?;
-    let optim = optim.from_bytes(Bytes::from_bytes_vec(optim_bytes.to_vec())).map_err(|e| bad(format!("{e:?}")))?;
+    let bytes = std::fs::read(&path).map_err(|source| CheckpointError::Unreadable { dir: dir.to_path_buf(), source })?;
+    let unusable = |problem| CheckpointError::Unusable { path: path.clone(), problem };
+    let [header, model_bytes, optim_bytes] = sections(&bytes).map_err(unusable)?;
+    let state: State = serde_json::from_slice(header).map_err(|e| unusable(Problem::State(e)))?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model_bytes.to_vec())).map_err(|e| unusable(Problem::Record(e)))?;
+    let model = model.try_load_record(record).map_err(|e| unusable(Problem::Record(e)))?;
+    let optim = optim.from_bytes(Bytes::from_bytes_vec(optim_bytes.to_vec())).map_err(|e| unusable(Problem::Record(e)))?;
     Ok((state, model, optim))
 }

@@ -1,7 +1,10 @@
 //! `losskit train`: the tutorial's MNIST run, with checkpoints, resume and reports.
 
 mod checkpoint;
+mod error;
 pub(crate) mod report;
+
+pub use error::{CheckpointError, Problem, TrainError};
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -15,7 +18,7 @@ use burn::tensor::{Device, Int, Tensor};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use losskit::{
-    BceWithLogitsOptions, CrossEntropyOptions, FocalAlpha, NllOptions, SigmoidFocalOptions,
+    BceWithLogitsOptions, CrossEntropyOptions, FocalAlpha, LossError, NllOptions, SigmoidFocalOptions,
     SoftmaxFocalOptions,
 };
 use rand::SeedableRng;
@@ -24,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::batch::Batch;
 use crate::common::model::Mlp;
+use crate::common::options::{InvalidOption, require};
 use crate::data::{self, CLASSES, Dataset, PIXELS, Split};
 use report::Summary;
 
@@ -116,18 +120,18 @@ impl TrainArgs {
         self.epochs.unwrap_or(DEFAULT_EPOCHS)
     }
 
-    fn validate(&self) -> Result<(), String> {
-        let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
-        check(self.epochs() >= 1, format!("--epochs must be at least 1, got {}", self.epochs()))?;
-        check(self.batch_size >= 1, format!("--batch-size must be at least 1, got {}", self.batch_size))?;
-        check(self.accumulate >= 1, format!("--accumulate must be at least 1, got {}", self.accumulate))?;
-        check(self.log_every >= 1, format!("--log-every must be at least 1, got {}", self.log_every))?;
-        check(self.lr > 0.0 && self.lr.is_finite(), format!("--lr must be positive, got {}", self.lr))?;
-        check((0.0..1.0).contains(&self.momentum), format!("--momentum must be in [0, 1), got {}", self.momentum))?;
-        check(self.weight_decay >= 0.0 && self.weight_decay.is_finite(), format!("--weight-decay must be >= 0, got {}", self.weight_decay))?;
-        check((0.0..=1.0).contains(&self.label_smoothing), format!("--label-smoothing must be in [0, 1], got {}", self.label_smoothing))?;
-        check(self.gamma >= 0.0 && self.gamma.is_finite(), format!("--gamma must be >= 0, got {}", self.gamma))?;
-        check(self.alpha.is_none_or(|a| a.is_finite()), "--alpha must be a number".into())
+    fn validate(&self) -> Result<(), InvalidOption> {
+        require(self.epochs() >= 1, "--epochs", "at least 1", self.epochs())?;
+        require(self.batch_size >= 1, "--batch-size", "at least 1", self.batch_size)?;
+        require(self.accumulate >= 1, "--accumulate", "at least 1", self.accumulate)?;
+        require(self.log_every >= 1, "--log-every", "at least 1", self.log_every)?;
+        require(self.lr > 0.0 && self.lr.is_finite(), "--lr", "positive", self.lr)?;
+        require((0.0..1.0).contains(&self.momentum), "--momentum", "in [0, 1)", self.momentum)?;
+        require(self.weight_decay >= 0.0 && self.weight_decay.is_finite(), "--weight-decay", ">= 0", self.weight_decay)?;
+        require((0.0..=1.0).contains(&self.label_smoothing), "--label-smoothing", "in [0, 1]", self.label_smoothing)?;
+        require(self.gamma >= 0.0 && self.gamma.is_finite(), "--gamma", ">= 0", self.gamma)?;
+        let alpha = self.alpha.unwrap_or(0.0);
+        require(alpha.is_finite(), "--alpha", "a number", alpha)
     }
 
     fn optimizer(&self) -> ModuleOptimizer {
@@ -141,9 +145,9 @@ impl TrainArgs {
     }
 
     /// The batch loss of `logits` against `labels`, by `--loss`.
-    fn loss(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Result<Tensor<1>, String> {
+    fn loss(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Result<Tensor<1>, LossError> {
         let one_hot = |labels: Tensor<1, Int>| labels.one_hot::<2>(CLASSES).float();
-        let result = match self.loss {
+        match self.loss {
             LossKind::CrossEntropy => losskit::cross_entropy(
                 logits,
                 labels,
@@ -169,8 +173,7 @@ impl TrainArgs {
                 losskit::bce_with_logits(logits, one_hot(labels), &BceWithLogitsOptions::default())
                     .map(|l| l.reshape([1]))
             }
-        };
-        result.map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -253,7 +256,7 @@ impl Console {
 }
 
 /// Runs (or resumes) a training run and writes its directory.
-pub fn run(args: TrainArgs) -> Result<(), String> {
+pub fn run(args: TrainArgs) -> Result<(), TrainError> {
     let started = Instant::now();
     let device = Device::flex().autodiff();
     let (config, out, resumed) = match &args.resume {
@@ -275,7 +278,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         Some(dir) => data::load_dir(dir)?,
         None => data::embedded(),
     };
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    std::fs::create_dir_all(&out).map_err(|source| TrainError::CreateDir { path: out.clone(), source })?;
 
     device.seed(config.seed);
     let mut model = Mlp::new(PIXELS, HIDDEN, CLASSES, &device);
@@ -313,12 +316,17 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
             let step = state.global_step + 1;
             if !value.is_finite() {
                 console.finish();
-                return Err(format!(
-                    "loss became {value} at epoch {}, step {} (batch {step} of the run); stopped, the last good checkpoint is {}",
-                    epoch + 1,
-                    i + 1,
-                    if state.epochs_done > 0 { out.join(checkpoint::FILE).display().to_string() } else { "none (no epoch finished)".into() }
-                ));
+                return Err(TrainError::Diverged {
+                    value,
+                    epoch: epoch + 1,
+                    step: i + 1,
+                    global_step: step,
+                    last_good: if state.epochs_done > 0 {
+                        out.join(checkpoint::FILE).display().to_string()
+                    } else {
+                        "none (no epoch finished)".into()
+                    },
+                });
             }
             let grads = GradientsParams::from_grads(loss.mul_scalar(scale).backward(), &model);
             if config.accumulate == 1 {
@@ -364,7 +372,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         samples_per_second: trained.min((epochs * n) as f64) / state.train_seconds.max(1e-9),
         data: data.source.clone(),
         weights_fingerprint: model.fingerprint(),
-        config: serde_json::to_value(&config).map_err(|e| e.to_string())?,
+        config: serde_json::to_value(&config).expect("the configuration serialises"),
     };
     report::write_metrics(&out, &state.metrics)?;
     report::write_summary(&out, &summary)?;

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 use serde::Serialize;
 
 use super::Metric;
-use crate::common::fs::{Cause, write_atomic};
+use crate::common::fs::{Cause, WriteError, write_atomic};
 use crate::common::plot::{Canvas, write_png};
 use crate::data::CLASSES;
 
@@ -55,26 +55,26 @@ impl Summary {
 }
 
 /// `metrics.csv`: one row per optimizer step.
-pub fn write_metrics(dir: &Path, metrics: &[Metric]) -> Result<(), String> {
+pub fn write_metrics(dir: &Path, metrics: &[Metric]) -> Result<(), WriteError> {
     let mut csv = String::from("step,epoch,loss,lr\n");
     for m in metrics {
         csv.push_str(&format!("{},{},{},{}\n", m.step, m.epoch, m.loss, m.lr));
     }
-    write_atomic(&dir.join("metrics.csv"), csv.as_bytes()).map_err(|e| e.to_string())
+    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())
 }
 
 /// `summary.json`.
-pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), String> {
-    let json = serde_json::to_vec_pretty(summary).map_err(|e| e.to_string())?;
-    write_atomic(&dir.join("summary.json"), &json).map_err(|e| e.to_string())
+pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), WriteError> {
+    let json = serde_json::to_vec_pretty(summary).expect("the summary serialises");
+    write_atomic(&dir.join("summary.json"), &json)
 }
 
 /// `loss.png`: the per-step loss and its per-epoch mean, drawn with plotters.
-pub fn write_loss_plot(dir: &Path, metrics: &[Metric], title: &str) -> Result<(), String> {
+pub fn write_loss_plot(dir: &Path, metrics: &[Metric], title: &str) -> Result<(), WriteError> {
     if metrics.is_empty() {
         return Ok(());
     }
-    write_png(&dir.join("loss.png"), (900, 520), |root| draw(root, metrics, title)).map_err(|e| e.to_string())
+    write_png(&dir.join("loss.png"), (900, 520), |root| draw(root, metrics, title))
 }
 
 fn draw(root: &Canvas<'_>, metrics: &[Metric], title: &str) -> Result<(), Cause> {
