@@ -43,3 +43,15 @@ fn zero_repeats_is_refused_in_one_line() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr, "losskit: --repeats must be at least 1, got 0\n");
 }
+
+#[test]
+fn a_full_stdout_is_one_line_not_a_panic() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args(["bench", "--quick", "--json", "--no-torch", "--repeats", "1"])
+        .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+        .output()
+        .expect("losskit runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr, "losskit: cannot write to standard output: No space left on device (os error 28)\n");
+}

@@ -61,3 +61,16 @@ fn quick_comparison_runs_end_to_end() {
         }
     }
 }
+
+#[test]
+fn a_full_stdout_is_one_line_not_a_panic() {
+    let out = std::env::temp_dir().join(format!("losskit-compare-full-{}", std::process::id()));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args(["compare", "--quick", "--seeds", "1", "--epochs", "1", "--out", out.to_str().unwrap()])
+        .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr, "losskit: cannot write to standard output: No space left on device (os error 28)\n");
+}

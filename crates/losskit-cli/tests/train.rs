@@ -257,3 +257,41 @@ fn runs_survive_a_few_kills() {
 fn runs_survive_many_kills() {
     survive_kills("kills-long", 20, 29);
 }
+
+#[test]
+fn a_closed_stdout_ends_the_run_in_one_line_and_keeps_the_checkpoint() {
+    use std::io::BufRead;
+    let out = scratch("closed-stdout");
+    let o = out.to_str().unwrap();
+    // `losskit train | head -1`: the reader goes away after the first line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args(["train", "--epochs", "3", "--out", o])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let run = child.wait_with_output().unwrap();
+    let stderr = text(&run.stderr);
+    assert!(first.starts_with("Epoch [1/3]"), "{first}");
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("losskit: cannot write to standard output: Broken pipe"), "{stderr}");
+    // It stopped at a later line, with the checkpoint of a finished epoch intact.
+    let resumed = losskit(&["train", "--resume", o]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+}
+
+#[test]
+fn a_full_stdout_ends_the_run_in_one_line() {
+    let out = scratch("full-stdout");
+    let run = Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args(["train", "--epochs", "1", "--out", out.to_str().unwrap()])
+        .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr, "losskit: cannot write to standard output: No space left on device (os error 28)\n");
+}

@@ -14,6 +14,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::common::options::{InvalidOption, require};
+use crate::common::stdout::{OutputError, write_line};
 
 pub mod alloc;
 
@@ -40,6 +41,9 @@ pub enum BenchError {
     /// An option out of its range.
     #[error(transparent)]
     Option(#[from] InvalidOption),
+    /// Standard output is closed or full.
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 /// One measurement.
@@ -314,20 +318,20 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
     }
     if args.json {
         for m in &all {
-            println!("{}", serde_json::to_string(m).expect("a measurement serialises"));
+            write_line(serde_json::to_string(m).expect("a measurement serialises"))?;
         }
         return Ok(());
     }
-    println!(
+    write_line(format_args!(
         "forward+backward, f32, median of {} runs, {} threads; bound: a copy of the logits' bytes, timed before each fused run{}",
         args.repeats,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         if has_torch { "" } else { " (PyTorch not found)" }
-    );
-    println!(
+    ))?;
+    write_line(format_args!(
         "{:<20} {:<18} {:<18} {:>11} {:>10} {:>8} {:>11}",
         "op", "shape", "impl", "median ms", "x PyTorch", "x bound", "extra MB"
-    );
+    ))?;
     for (op, shape) in &cases {
         let rows: Vec<&Measurement> = all.iter().filter(|m| m.op == op.name() && &m.shape == shape).collect();
         let time_of = |pick: &dyn Fn(&str) -> bool| rows.iter().find(|m| pick(&m.implementation)).map(|m| m.median_ms);
@@ -336,7 +340,7 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
         for m in &rows {
             let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{:.2}", m.median_ms / r));
             let mb = m.peak_bytes.map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6));
-            println!(
+            write_line(format_args!(
                 "{:<20} {:<18} {:<18} {:>11.3} {:>10} {:>8} {:>11}",
                 m.op,
                 format!("{:?}", m.shape),
@@ -345,7 +349,7 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
                 ratio(reference),
                 ratio(bound),
                 mb
-            );
+            ))?;
         }
     }
     Ok(())

@@ -23,6 +23,7 @@ use crate::common::batch::Batch;
 use crate::common::fs::{WriteError, write_atomic};
 use crate::common::model::Mlp;
 use crate::common::options::{InvalidOption, require};
+use crate::common::stdout::{OutputError, write_line, write_text};
 use crate::data::{self, CLASSES, DataError, Dataset, Split};
 pub use metrics::{MultiClass, average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1, roc_auc};
 
@@ -38,6 +39,9 @@ pub enum CompareError {
     /// A result file could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// Standard output is closed or full.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// The output directory cannot be created.
     #[error("cannot create {}: {source}", path.display())]
     CreateDir {
@@ -308,14 +312,18 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
         }
     }
     let report = table(&entries, &args, &counts);
-    print!("{report}");
     let json = serde_json::json!({ "config": args, "train_counts_multiclass": counts, "entries": entries });
     write_atomic(&args.out.join("results.json"), &serde_json::to_vec_pretty(&json).expect("the results serialise"))?;
     write_atomic(&args.out.join("results.md"), report.as_bytes())?;
     plots::precision_recall(&args.out.join("pr_curves.png"), &curves)?;
     plots::reliability(&args.out.join("reliability.png"), &curves)?;
     plots::recall_bars(&args.out.join("per_class_recall.png"), &recalls)?;
-    println!("Wrote {}/{{results.json, results.md, pr_curves.png, reliability.png, per_class_recall.png}}", args.out.display());
+    // The files first: a closed stdout must not lose the results.
+    write_text(&report)?;
+    write_line(format_args!(
+        "Wrote {}/{{results.json, results.md, pr_curves.png, reliability.png, per_class_recall.png}}",
+        args.out.display()
+    ))?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::common::fs::WriteError;
 use crate::common::options::InvalidOption;
+use crate::common::stdout::OutputError;
 use crate::data::DataError;
 
 /// Why a training run stopped before its end.
@@ -25,6 +26,9 @@ pub enum TrainError {
     /// A file of the run could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// Standard output is closed or full.
+    #[error(transparent)]
+    Output(#[from] OutputError),
     /// The loss refused a batch.
     #[error(transparent)]
     Loss(#[from] LossError),

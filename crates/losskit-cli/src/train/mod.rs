@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::common::batch::Batch;
 use crate::common::model::Mlp;
 use crate::common::options::{InvalidOption, require};
+use crate::common::stdout::{OutputError, write_line};
 use crate::data::{self, CLASSES, Dataset, PIXELS, Split};
 use report::Summary;
 
@@ -234,10 +235,13 @@ impl Console {
         Self { bar }
     }
 
-    fn line(&self, text: &str) {
+    fn line(&self, text: &str) -> Result<(), OutputError> {
         match &self.bar {
-            Some(bar) => bar.println(text),
-            None => println!("{text}"),
+            Some(bar) => {
+                bar.println(text);
+                Ok(())
+            }
+            None => write_line(text),
         }
     }
 
@@ -294,7 +298,7 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
         let (saved, m, o) = checkpoint::load(&out, model, optim)?;
         (model, optim) = (m, o);
         state = checkpoint::State { config: config.clone(), ..saved };
-        println!("Resuming {} after epoch {}", out.display(), state.epochs_done);
+        write_line(format_args!("Resuming {} after epoch {}", out.display(), state.epochs_done))?;
     }
 
     let epochs = config.epochs();
@@ -345,7 +349,7 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
                     "Epoch [{}/{epochs}], Step [{}/{steps_per_epoch}], Loss: {value:.4}",
                     epoch + 1,
                     i + 1
-                ));
+                ))?;
             }
         }
         state.epochs_done = epoch + 1;
@@ -354,11 +358,11 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
         report::write_metrics(&out, &state.metrics)?;
     }
     console.finish();
-    println!("Finished Training");
+    write_line("Finished Training")?;
 
     let (test_accuracy, correct, total, per_class_accuracy, confusion_matrix) =
         Summary::from_confusion(evaluate(&model, &data.test));
-    println!("Test accuracy: {test_accuracy:.4} ({correct}/{total})");
+    write_line(format_args!("Test accuracy: {test_accuracy:.4} ({correct}/{total})"))?;
     let trained = state.metrics.len() as f64 * config.batch_size as f64;
     let summary = Summary {
         test_accuracy,
@@ -379,7 +383,7 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
     let loss_name = config.loss.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string());
     let title = format!("{loss_name} loss, {} ({epochs} epochs)", short(&data.source));
     report::write_loss_plot(&out, &state.metrics, &title)?;
-    println!("Wrote {}/{{metrics.csv, summary.json, loss.png, checkpoint.bin}}", out.display());
+    write_line(format_args!("Wrote {}/{{metrics.csv, summary.json, loss.png, checkpoint.bin}}", out.display()))?;
     Ok(())
 }
 
