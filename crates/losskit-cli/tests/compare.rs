@@ -1,5 +1,8 @@
 //! `losskit compare`: its metrics against scikit-learn's values, and a quick run end to end.
 
+mod common;
+
+use common::scratch::scratch;
 use losskit_cli::compare::{average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1, roc_auc};
 use serde_json::Value;
 
@@ -34,7 +37,7 @@ fn metrics_match_scikit_learn() {
 
 #[test]
 fn quick_comparison_runs_end_to_end() {
-    let out = std::env::temp_dir().join(format!("losskit-compare-{}", std::process::id()));
+    let out = scratch("compare");
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
         .args(["compare", "--quick", "--seeds", "1", "--out", out.to_str().unwrap()])
         .output()
@@ -64,7 +67,7 @@ fn quick_comparison_runs_end_to_end() {
 
 #[test]
 fn a_full_stdout_is_one_line_not_a_panic() {
-    let out = std::env::temp_dir().join(format!("losskit-compare-full-{}", std::process::id()));
+    let out = scratch("compare-full");
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
         .args(["compare", "--quick", "--seeds", "1", "--epochs", "1", "--out", out.to_str().unwrap()])
         .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())

@@ -1,17 +1,14 @@
 //! `losskit train` end to end: the tutorial's lines, files, determinism, resume, and errors.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
+
+use common::scratch::scratch;
 
 fn losskit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_losskit")).args(args).output().expect("losskit runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("losskit-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -294,4 +291,19 @@ fn a_full_stdout_ends_the_run_in_one_line() {
     let stderr = text(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr, "losskit: cannot write to standard output: No space left on device (os error 28)\n");
+}
+
+#[test]
+fn scratch_directories_are_removed_when_a_test_fails() {
+    let mut path = None;
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let dir = scratch("failing");
+        std::fs::write(dir.join("checkpoint.bin"), b"x").unwrap();
+        path = Some(dir.to_path_buf());
+        panic!("the test fails");
+    }));
+    assert!(failed.is_err());
+    let path = path.unwrap();
+    assert!(path.starts_with(std::env::temp_dir()), "{}", path.display());
+    assert!(!path.exists(), "{} was left behind", path.display());
 }

@@ -1,6 +1,9 @@
-//! Running `losskit eval` and comparing its answers with expected tensors.
+//! Running `losskit` (`eval`, and the other commands in scratch directories) and comparing
+//! eval's answers with expected tensors.
 
 #![allow(dead_code)]
+
+pub mod scratch;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
