@@ -6,7 +6,7 @@
 
 use std::io::Read;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use thiserror::Error;
 
 /// The largest payload accepted (the 60,000 Fashion-MNIST training images are 47 MB).
@@ -65,9 +65,11 @@ pub struct Idx {
 }
 
 /// Decodes raw or gzipped (`1f 8b`) IDX bytes with `ndims` dimensions of unsigned bytes.
+/// A gzip file may hold several members one after the other (`cat a.gz b.gz`), read as
+/// one stream as `zcat` does.
 pub fn decode(bytes: &[u8], ndims: u8) -> Result<Idx, IdxError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        read_stream(GzDecoder::new(bytes), ndims)
+        read_stream(MultiGzDecoder::new(bytes), ndims)
     } else {
         read_stream(bytes, ndims)
     }
@@ -167,6 +169,17 @@ mod tests {
         let want = Idx { dims: vec![2, 2, 3], data: (1..=12).collect() };
         assert_eq!(decode(&file, 3), Ok(want.clone()));
         assert_eq!(decode(&gz(&file), 3), Ok(want));
+    }
+
+    #[test]
+    fn reads_a_gzip_file_of_several_members() {
+        let file = encode(&[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        // `cat header.gz data1.gz data2.gz`: the members split the header from the data.
+        let members = [gz(&file[..16]), gz(&file[16..20]), gz(&file[20..])].concat();
+        assert_eq!(decode(&members, 3), Ok(Idx { dims: vec![2, 2, 3], data: (1..=12).collect() }));
+        // The limits still hold across members: a second member past the header's size.
+        let long = [gz(&file), gz(&[0; 5])].concat();
+        assert_eq!(decode(&long, 3), Err(IdxError::Trailing(5)));
     }
 
     #[test]
