@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::mnist::synthetic_classes;
 use common::scratch::scratch;
 use losskit_cli::compare::{average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1, roc_auc};
 use serde_json::Value;
@@ -19,11 +20,11 @@ fn metrics_match_scikit_learn() {
         let labels: Vec<bool> = case["labels"].as_array().unwrap().iter().map(|v| v.as_i64() == Some(1)).collect();
         close(average_precision(&scores, &labels), &case["average_precision"], "average precision");
         close(roc_auc(&scores, &labels), &case["roc_auc"], "ROC-AUC");
-        let (p, r, f1) = precision_recall_f1(&scores, &labels, 0.5);
-        close(p, &case["precision"], "precision");
-        close(r, &case["recall"], "recall");
-        close(f1, &case["f1"], "F1");
-        close(best_f1(&scores, &labels).0, &case["best_f1"], "best F1");
+        let at_half = precision_recall_f1(&scores, &labels, 0.5);
+        close(at_half.precision, &case["precision"], "precision");
+        close(at_half.recall, &case["recall"], "recall");
+        close(at_half.f1, &case["f1"], "F1");
+        close(best_f1(&scores, &labels).f1, &case["best_f1"], "best F1");
         close(expected_calibration_error(&scores, &labels, 10), &case["ece"], "ECE");
     }
     for case in reference["multiclass"].as_array().unwrap() {
@@ -76,4 +77,18 @@ fn a_full_stdout_is_one_line_not_a_panic() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr, "losskit: cannot write to standard output: No space left on device (os error 28)\n");
+}
+
+#[test]
+fn a_set_without_some_class_is_refused_by_name() {
+    let data = scratch("compare-five-classes");
+    synthetic_classes(&data, 50, 5);
+    let out = scratch("compare-five-classes-out");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args(["compare", "--quick", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(stderr, "losskit: the training set has no examples of class 5: the comparison needs every class in both sets\n");
+    assert_eq!(out.read_dir().unwrap().count(), 0);
 }

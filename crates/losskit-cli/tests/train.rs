@@ -5,6 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::mnist::{idx, synthetic};
 use common::scratch::scratch;
 
 fn losskit(args: &[&str]) -> Output {
@@ -19,23 +20,6 @@ fn text(bytes: &[u8]) -> String {
 fn weights(run: &Path) -> String {
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     summary["weights_fingerprint"].as_str().unwrap().to_string()
-}
-
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 8, dims.len() as u8];
-    dims.iter().for_each(|d| out.extend_from_slice(&d.to_be_bytes()));
-    out.extend_from_slice(data);
-    out
-}
-
-/// A small MNIST-format directory: `n` images whose class is written in their pixels.
-fn synthetic(dir: &Path, n: u32) {
-    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    let images: Vec<u8> = labels.iter().flat_map(|&l| (0..784u32).map(move |p| if p % 10 == l as u32 { 255 } else { (p * 7 % 31) as u8 })).collect();
-    for prefix in ["train", "t10k"] {
-        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), idx(&[n, 28, 28], &images)).unwrap();
-        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), idx(&[n], &labels)).unwrap();
-    }
 }
 
 #[test]

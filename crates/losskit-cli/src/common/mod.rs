@@ -1,8 +1,9 @@
-//! What the commands share: the tutorial's network and its batches, atomic file writes,
+//! What the commands share: the tutorial's network, its batches and losses, atomic file writes,
 //! plots, option checks and a standard output that reports its errors.
 
 pub mod batch;
 pub mod fs;
+pub mod loss;
 pub mod model;
 pub mod options;
 pub mod plot;

@@ -14,18 +14,15 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::Device;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
-use losskit::{
-    BceWithLogitsOptions, CrossEntropyOptions, FocalAlpha, LossError, NllOptions, SigmoidFocalOptions,
-    SoftmaxFocalOptions,
-};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::common::batch::Batch;
+use crate::common::loss::Loss;
 use crate::common::model::Mlp;
 use crate::common::options::{InvalidOption, require};
 use crate::common::stdout::{OutputError, write_line};
@@ -145,35 +142,14 @@ impl TrainArgs {
         SgdConfig::new().with_momentum(momentum).with_weight_decay(weight_decay).init()
     }
 
-    /// The batch loss of `logits` against `labels`, by `--loss`.
-    fn loss(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Result<Tensor<1>, LossError> {
-        let one_hot = |labels: Tensor<1, Int>| labels.one_hot::<2>(CLASSES).float();
+    /// The loss `--loss` names, with its options.
+    fn loss(&self) -> Loss {
         match self.loss {
-            LossKind::CrossEntropy => losskit::cross_entropy(
-                logits,
-                labels,
-                &CrossEntropyOptions::default().with_label_smoothing(self.label_smoothing),
-            ),
-            LossKind::Nll => losskit::log_softmax(logits, 1)
-                .and_then(|lp| losskit::nll(lp, labels, &NllOptions::default())),
-            LossKind::Focal => {
-                let alpha = self.alpha.map_or(FocalAlpha::None, FocalAlpha::Scalar);
-                losskit::softmax_focal(
-                    logits,
-                    labels,
-                    &SoftmaxFocalOptions::default().with_gamma(self.gamma).with_alpha(alpha),
-                )
-            }
-            LossKind::SigmoidFocal => losskit::sigmoid_focal(
-                logits,
-                one_hot(labels),
-                &SigmoidFocalOptions::default().with_gamma(self.gamma).with_alpha(self.alpha.or(Some(0.25))),
-            )
-            .map(|l| l.reshape([1])),
-            LossKind::BceWithLogits => {
-                losskit::bce_with_logits(logits, one_hot(labels), &BceWithLogitsOptions::default())
-                    .map(|l| l.reshape([1]))
-            }
+            LossKind::CrossEntropy => Loss::CrossEntropy { label_smoothing: self.label_smoothing, class_weight: None },
+            LossKind::Nll => Loss::Nll,
+            LossKind::Focal => Loss::SoftmaxFocal { gamma: self.gamma, alpha: self.alpha },
+            LossKind::SigmoidFocal => Loss::SigmoidFocal { gamma: self.gamma, alpha: self.alpha.unwrap_or(0.25) },
+            LossKind::BceWithLogits => Loss::BceWithLogits { pos_weight: None },
         }
     }
 }
@@ -305,6 +281,7 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
     let n = data.train.len();
     let steps_per_epoch = n.div_ceil(config.batch_size);
     let console = Console::new((epochs * steps_per_epoch) as u64, (state.epochs_done * steps_per_epoch) as u64);
+    let objective = config.loss();
     let mut accumulator = GradientsAccumulator::<Mlp>::new();
     let scale = 1.0 / config.accumulate as f64;
     for epoch in state.epochs_done..epochs {
@@ -315,7 +292,7 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
         order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(config.seed ^ ((epoch as u64 + 1) << 32)));
         for (i, indices) in order.chunks(config.batch_size).enumerate() {
             let batch = Batch::new(&data.train, indices, &device);
-            let loss = config.loss(model.forward(batch.images), batch.labels)?;
+            let loss = objective.forward(model.forward(batch.images), batch.labels)?;
             let value = loss.clone().into_scalar::<f32>() as f64;
             let step = state.global_step + 1;
             if !value.is_finite() {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod mnist;
 pub mod scratch;
 
 use std::io::Write;
