@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "losskit", version, about = "PyTorch-exact loss functions on burn")]
+#[command(
+    name = "losskit",
+    version,
+    about = "PyTorch-exact loss functions on burn"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,7 +58,9 @@ fn run(command: Command) -> Result<(), CliError> {
             let file = File::open(&path).map_err(|source| CliError::Open { path, source })?;
             eval::run(BufReader::new(file), io::stdout().lock()).map_err(CliError::Eval)
         }
-        Command::Eval { file: None } => eval::run(io::stdin().lock(), io::stdout().lock()).map_err(CliError::Eval),
+        Command::Eval { file: None } => {
+            eval::run(io::stdin().lock(), io::stdout().lock()).map_err(CliError::Eval)
+        }
         Command::Train(args) => Ok(train::run(args)?),
         Command::Bench(args) => Ok(bench::run(args)?),
         Command::Compare(args) => Ok(compare::run(args)?),

@@ -91,7 +91,9 @@ pub struct Shape(pub Vec<usize>);
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ShapeError {
     /// A part that is not a positive integer.
-    #[error("'{part}' is not a dimension (a shape is positive integers joined by 'x', like 4096x1000)")]
+    #[error(
+        "'{part}' is not a dimension (a shape is positive integers joined by 'x', like 4096x1000)"
+    )]
     Dimension {
         /// The part.
         part: String,
@@ -113,13 +115,20 @@ impl FromStr for Shape {
     fn from_str(text: &str) -> Result<Self, ShapeError> {
         let dims = text
             .split('x')
-            .map(|part| part.parse::<usize>().ok().filter(|&d| d > 0).ok_or_else(|| ShapeError::Dimension { part: part.into() }))
+            .map(|part| {
+                part.parse::<usize>()
+                    .ok()
+                    .filter(|&d| d > 0)
+                    .ok_or_else(|| ShapeError::Dimension { part: part.into() })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if dims.len() > MAX_RANK {
             return Err(ShapeError::Rank { rank: dims.len() });
         }
         dims.iter()
-            .try_fold(1usize, |n, &d| n.checked_mul(d).filter(|&n| n <= MAX_ELEMENTS))
+            .try_fold(1usize, |n, &d| {
+                n.checked_mul(d).filter(|&n| n <= MAX_ELEMENTS)
+            })
             .ok_or(ShapeError::Elements)?;
         Ok(Shape(dims))
     }
@@ -143,13 +152,25 @@ pub struct Case {
 
 /// The default cases: the shapes of the README's table (`quick`: the small ones).
 fn defaults(quick: bool) -> Vec<Case> {
-    let case = |op, dims: &[usize]| Case { op, shape: Shape(dims.to_vec()) };
-    let mut cases = vec![case(Op::CrossEntropy, &[64, 10]), case(Op::CrossEntropy, &[4096, 1000])];
+    let case = |op, dims: &[usize]| Case {
+        op,
+        shape: Shape(dims.to_vec()),
+    };
+    let mut cases = vec![
+        case(Op::CrossEntropy, &[64, 10]),
+        case(Op::CrossEntropy, &[4096, 1000]),
+    ];
     if !quick {
         cases.push(case(Op::CrossEntropy, &[1024, 32000]));
         cases.push(case(Op::CrossEntropy, &[256, 128000]));
     }
-    for op in [Op::CrossEntropyProbs, Op::Nll, Op::SoftmaxFocal, Op::Softmax, Op::LogSoftmax] {
+    for op in [
+        Op::CrossEntropyProbs,
+        Op::Nll,
+        Op::SoftmaxFocal,
+        Op::Softmax,
+        Op::LogSoftmax,
+    ] {
         cases.push(case(op, &[4096, 1000]));
     }
     cases.push(case(Op::BceWithLogits, &[4096, 1000]));
@@ -171,16 +192,29 @@ pub fn select(ops: &[Op], shapes: &[Shape], quick: bool) -> Result<Vec<Case>, Be
         }
     }
     if shapes.is_empty() {
-        return Ok(defaults(quick).into_iter().filter(|c| ops_once.is_empty() || ops_once.contains(&c.op)).collect());
+        return Ok(defaults(quick)
+            .into_iter()
+            .filter(|c| ops_once.is_empty() || ops_once.contains(&c.op))
+            .collect());
     }
-    let ops = if ops_once.is_empty() { Op::ALL.to_vec() } else { ops_once };
+    let ops = if ops_once.is_empty() {
+        Op::ALL.to_vec()
+    } else {
+        ops_once
+    };
     let mut cases = Vec::new();
     for op in ops {
         for shape in shapes {
             if !op.elementwise() && shape.0.len() != 2 {
-                return Err(BenchError::Rank { op: op.name(), shape: shape.clone() });
+                return Err(BenchError::Rank {
+                    op: op.name(),
+                    shape: shape.clone(),
+                });
             }
-            cases.push(Case { op, shape: shape.clone() });
+            cases.push(Case {
+                op,
+                shape: shape.clone(),
+            });
         }
     }
     Ok(cases)
@@ -194,12 +228,28 @@ mod tests {
     fn shapes_parse_and_bad_ones_are_named() {
         assert_eq!("4096x1000".parse(), Ok(Shape(vec![4096, 1000])));
         assert_eq!("7".parse(), Ok(Shape(vec![7])));
-        for (text, part) in [("4096x", ""), ("x10", ""), ("4096*1000", "4096*1000"), ("0x5", "0"), ("-3x2", "-3")] {
-            assert_eq!(text.parse::<Shape>(), Err(ShapeError::Dimension { part: part.into() }), "{text}");
+        for (text, part) in [
+            ("4096x", ""),
+            ("x10", ""),
+            ("4096*1000", "4096*1000"),
+            ("0x5", "0"),
+            ("-3x2", "-3"),
+        ] {
+            assert_eq!(
+                text.parse::<Shape>(),
+                Err(ShapeError::Dimension { part: part.into() }),
+                "{text}"
+            );
         }
-        assert_eq!("1x2x3x4x5".parse::<Shape>(), Err(ShapeError::Rank { rank: 5 }));
+        assert_eq!(
+            "1x2x3x4x5".parse::<Shape>(),
+            Err(ShapeError::Rank { rank: 5 })
+        );
         assert_eq!("65536x65536".parse::<Shape>(), Err(ShapeError::Elements));
-        assert_eq!("4294967296x4294967296x4294967296".parse::<Shape>(), Err(ShapeError::Elements));
+        assert_eq!(
+            "4294967296x4294967296x4294967296".parse::<Shape>(),
+            Err(ShapeError::Elements)
+        );
     }
 
     #[test]
@@ -208,12 +258,24 @@ mod tests {
         let all = select(&[], &[], false).unwrap();
         assert_eq!(all, defaults(false));
         let ce = select(&[Op::CrossEntropy, Op::CrossEntropy], &[], true).unwrap();
-        assert_eq!(ce.iter().map(|c| c.shape.to_string()).collect::<Vec<_>>(), ["64x10", "4096x1000"]);
+        assert_eq!(
+            ce.iter().map(|c| c.shape.to_string()).collect::<Vec<_>>(),
+            ["64x10", "4096x1000"]
+        );
         let one = select(&[Op::CrossEntropy], &[shape("4096x1000")], false).unwrap();
-        assert_eq!(one, [Case { op: Op::CrossEntropy, shape: shape("4096x1000") }]);
+        assert_eq!(
+            one,
+            [Case {
+                op: Op::CrossEntropy,
+                shape: shape("4096x1000")
+            }]
+        );
         let every = select(&[], &[shape("8x4")], false).unwrap();
         assert_eq!(every.iter().map(|c| c.op).collect::<Vec<_>>(), Op::ALL);
         let err = select(&[Op::BceWithLogits, Op::Softmax], &[shape("2x3x4")], false).unwrap_err();
-        assert_eq!(err.to_string(), "softmax times (rows, classes) shapes like 4096x1000, not 2x3x4");
+        assert_eq!(
+            err.to_string(),
+            "softmax times (rows, classes) shapes like 4096x1000, not 2x3x4"
+        );
     }
 }

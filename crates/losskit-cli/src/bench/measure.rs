@@ -6,7 +6,8 @@ use std::time::Instant;
 use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig};
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use losskit::{
-    BceWithLogitsOptions, CrossEntropyOptions, NllOptions, SigmoidFocalOptions, SoftmaxFocalOptions, kernel::with_composed,
+    BceWithLogitsOptions, CrossEntropyOptions, NllOptions, SigmoidFocalOptions,
+    SoftmaxFocalOptions, kernel::with_composed,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
@@ -22,7 +23,10 @@ pub fn measure(case: &Case, repeats: usize) -> Vec<Measurement> {
         [a, b] => measure_case(case.op, [a, b], repeats),
         [a, b, c] => measure_case(case.op, [a, b, c], repeats),
         [a, b, c, e] => measure_case(case.op, [a, b, c, e], repeats),
-        _ => unreachable!("shapes are parsed with at most {} dimensions", super::cases::MAX_RANK),
+        _ => unreachable!(
+            "shapes are parsed with at most {} dimensions",
+            super::cases::MAX_RANK
+        ),
     }
 }
 
@@ -61,7 +65,11 @@ fn time<const D: usize>(
             copies.extend(copy_ms);
         }
     }
-    Timing { median_ms: median(times), peak_bytes: peak, copy_ms: (!copies.is_empty()).then(|| median(copies)) }
+    Timing {
+        median_ms: median(times),
+        peak_bytes: peak,
+        copy_ms: (!copies.is_empty()).then(|| median(copies)),
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -81,7 +89,10 @@ struct BoundCopy {
 
 impl BoundCopy {
     fn new(bytes: usize) -> Self {
-        let mut copy = BoundCopy { src: vec![1; bytes], dst: vec![0; bytes] };
+        let mut copy = BoundCopy {
+            src: vec![1; bytes],
+            dst: vec![0; bytes],
+        };
         copy.run(); // maps the destination's pages
         copy
     }
@@ -89,9 +100,16 @@ impl BoundCopy {
     /// Milliseconds of one copy.
     fn run(&mut self) -> f64 {
         use rayon::prelude::*;
-        let part = self.src.len().div_ceil(rayon::current_num_threads()).max(1 << 20);
+        let part = self
+            .src
+            .len()
+            .div_ceil(rayon::current_num_threads())
+            .max(1 << 20);
         let start = Instant::now();
-        self.dst.par_chunks_mut(part).zip(self.src.par_chunks(part)).for_each(|(d, s)| d.copy_from_slice(s));
+        self.dst
+            .par_chunks_mut(part)
+            .zip(self.src.par_chunks(part))
+            .for_each(|(d, s)| d.copy_from_slice(s));
         std::hint::black_box(&self.dst);
         start.elapsed().as_secs_f64() * 1e3
     }
@@ -130,58 +148,104 @@ fn measure_case<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Ve
             let target = Tensor::<1, Int>::from_data(TensorData::new(target, [rows]), &device);
             let ours = |x: Tensor<D>| {
                 let x2: Tensor<2> = x.reshape([rows, shape[1]]);
-                losskit::cross_entropy(x2, target.clone(), &CrossEntropyOptions::default()).unwrap().reshape([1; D])
+                losskit::cross_entropy(x2, target.clone(), &CrossEntropyOptions::default())
+                    .unwrap()
+                    .reshape([1; D])
             };
             record("losskit", time(&logits, repeats, &ours, Some(&mut copy)));
-            record("losskit-composed", with_composed(|| time(&logits, repeats, &ours, None)));
+            record(
+                "losskit-composed",
+                with_composed(|| time(&logits, repeats, &ours, None)),
+            );
             let burn_loss = CrossEntropyLossConfig::new().init(&device);
-            let burns = |x: Tensor<D>| burn_loss.forward(x.reshape([rows, shape[1]]), target.clone()).reshape([1; D]);
+            let burns = |x: Tensor<D>| {
+                burn_loss
+                    .forward(x.reshape([rows, shape[1]]), target.clone())
+                    .reshape([1; D])
+            };
             record("burn", time(&logits, repeats, &burns, None));
         }
         Op::CrossEntropyProbs | Op::Nll | Op::SoftmaxFocal | Op::Softmax | Op::LogSoftmax => {
             let (rows, classes) = (shape[0], shape[1]);
-            let target: Vec<i64> = (0..rows).map(|_| rng.random_range(0..classes as i64)).collect();
+            let target: Vec<i64> = (0..rows)
+                .map(|_| rng.random_range(0..classes as i64))
+                .collect();
             let target = Tensor::<1, Int>::from_data(TensorData::new(target, [rows]), &device);
             let probs: Vec<f32> = (0..numel).map(|_| rng.random::<f32>()).collect();
-            let probs = losskit::softmax(Tensor::<2>::from_data(TensorData::new(probs, [rows, classes]), (&device, DType::F32)), 1)
-                .expect("dimension 1 exists");
+            let probs = losskit::softmax(
+                Tensor::<2>::from_data(
+                    TensorData::new(probs, [rows, classes]),
+                    (&device, DType::F32),
+                ),
+                1,
+            )
+            .expect("dimension 1 exists");
             let ours = |x: Tensor<D>| {
                 let x: Tensor<2> = x.reshape([rows, classes]);
                 let scalar = |t: Tensor<1>| t.reshape([1; D]);
                 match op {
-                    Op::CrossEntropyProbs => {
-                        losskit::cross_entropy_with_probs(x, probs.clone(), &CrossEntropyOptions::default()).unwrap().reshape([1; D])
+                    Op::CrossEntropyProbs => losskit::cross_entropy_with_probs(
+                        x,
+                        probs.clone(),
+                        &CrossEntropyOptions::default(),
+                    )
+                    .unwrap()
+                    .reshape([1; D]),
+                    Op::Nll => {
+                        scalar(losskit::nll(x, target.clone(), &NllOptions::default()).unwrap())
                     }
-                    Op::Nll => scalar(losskit::nll(x, target.clone(), &NllOptions::default()).unwrap()),
-                    Op::SoftmaxFocal => scalar(losskit::softmax_focal(x, target.clone(), &SoftmaxFocalOptions::default()).unwrap()),
+                    Op::SoftmaxFocal => scalar(
+                        losskit::softmax_focal(x, target.clone(), &SoftmaxFocalOptions::default())
+                            .unwrap(),
+                    ),
                     Op::Softmax => losskit::softmax(x, 1).unwrap().sum().reshape([1; D]),
                     _ => losskit::log_softmax(x, 1).unwrap().sum().reshape([1; D]),
                 }
             };
             record("losskit", time(&logits, repeats, &ours, Some(&mut copy)));
-            record("losskit-composed", with_composed(|| time(&logits, repeats, &ours, None)));
+            record(
+                "losskit-composed",
+                with_composed(|| time(&logits, repeats, &ours, None)),
+            );
         }
         Op::BceWithLogits | Op::SigmoidFocal => {
-            let labels: Vec<f32> = (0..numel).map(|_| f32::from(u8::from(rng.random::<bool>()))).collect();
-            let target = Tensor::<D>::from_data(TensorData::new(labels.clone(), shape), (&device, DType::F32));
+            let labels: Vec<f32> = (0..numel)
+                .map(|_| f32::from(u8::from(rng.random::<bool>())))
+                .collect();
+            let target = Tensor::<D>::from_data(
+                TensorData::new(labels.clone(), shape),
+                (&device, DType::F32),
+            );
             let ours = |x: Tensor<D>| match op {
-                Op::BceWithLogits => losskit::bce_with_logits(x, target.clone(), &BceWithLogitsOptions::default()).unwrap(),
-                _ => losskit::sigmoid_focal(x, target.clone(), &SigmoidFocalOptions::default()).unwrap(),
+                Op::BceWithLogits => {
+                    losskit::bce_with_logits(x, target.clone(), &BceWithLogitsOptions::default())
+                        .unwrap()
+                }
+                _ => losskit::sigmoid_focal(x, target.clone(), &SigmoidFocalOptions::default())
+                    .unwrap(),
             };
             record("losskit", time(&logits, repeats, &ours, Some(&mut copy)));
-            record("losskit-composed", with_composed(|| time(&logits, repeats, &ours, None)));
+            record(
+                "losskit-composed",
+                with_composed(|| time(&logits, repeats, &ours, None)),
+            );
             if let Op::BceWithLogits = op {
                 let int_target = Tensor::<D, Int>::from_data(
                     TensorData::new(labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), shape),
                     &device,
                 );
-                let burn_loss = BinaryCrossEntropyLossConfig::new().with_logits(true).init(&device);
+                let burn_loss = BinaryCrossEntropyLossConfig::new()
+                    .with_logits(true)
+                    .init(&device);
                 let burns = |x: Tensor<D>| burn_loss.forward(x, int_target.clone()).reshape([1; D]);
                 record("burn", time(&logits, repeats, &burns, None));
             }
         }
     }
-    out.push(row("bandwidth-bound", bound.expect("the fused path times the copy"), None));
+    out.push(row(
+        "bandwidth-bound",
+        bound.expect("the fused path times the copy"),
+        None,
+    ));
     out
 }
-

@@ -17,7 +17,12 @@ impl Batch {
     pub fn new(split: &Split, indices: &[usize], device: &Device) -> Self {
         let pixels: Vec<f32> = indices
             .iter()
-            .flat_map(|&i| split.image(i).iter().map(|&p| (p as f32 / 255.0 - 0.5) / 0.5))
+            .flat_map(|&i| {
+                split
+                    .image(i)
+                    .iter()
+                    .map(|&p| (p as f32 / 255.0 - 0.5) / 0.5)
+            })
             .collect();
         let labels: Vec<i64> = indices.iter().map(|&i| split.labels[i] as i64).collect();
         Self {

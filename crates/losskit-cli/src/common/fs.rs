@@ -33,7 +33,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 /// over `path` and syncs the directory, so that the rename itself survives a crash. The
 /// temporary path keeps `path`'s extension, for writers that choose a format by it (the
 /// PNG encoder does). On any error the temporary file is removed.
-pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<(), Cause>) -> Result<(), WriteError> {
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), Cause>,
+) -> Result<(), WriteError> {
     let tmp = temporary_path(path);
     let result = write(&tmp).and_then(|()| {
         File::open(&tmp)?.sync_all()?;
@@ -43,15 +46,24 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<(), Ca
     });
     result.map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        WriteError { path: path.to_path_buf(), source }
+        WriteError {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
 /// `dir/.name.tmp-PID.ext` for `dir/name.ext`: hidden, and distinct per process.
 fn temporary_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map_or_else(Default::default, |s| s.to_string_lossy());
+    let stem = path
+        .file_stem()
+        .map_or_else(Default::default, |s| s.to_string_lossy());
     let name = match path.extension() {
-        Some(ext) => format!(".{stem}.tmp-{}.{}", std::process::id(), ext.to_string_lossy()),
+        Some(ext) => format!(
+            ".{stem}.tmp-{}.{}",
+            std::process::id(),
+            ext.to_string_lossy()
+        ),
         None => format!(".{stem}.tmp-{}", std::process::id()),
     };
     path.with_file_name(name)
@@ -70,8 +82,11 @@ mod tests {
     use super::*;
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> =
-            dir.read_dir().unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = dir
+            .read_dir()
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }
@@ -94,12 +109,19 @@ mod tests {
         let path = dir.join("loss.png");
         write_atomic(&path, b"old").unwrap();
         let err = write_atomic_with(&path, |tmp| {
-            assert!(tmp.extension().is_some_and(|e| e == "png"), "{}", tmp.display());
+            assert!(
+                tmp.extension().is_some_and(|e| e == "png"),
+                "{}",
+                tmp.display()
+            );
             std::fs::write(tmp, b"half")?;
             Err("the encoder failed".into())
         })
         .unwrap_err();
-        assert_eq!(err.to_string(), format!("cannot write {}: the encoder failed", path.display()));
+        assert_eq!(
+            err.to_string(),
+            format!("cannot write {}: the encoder failed", path.display())
+        );
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
         assert_eq!(names(dir), ["loss.png"]);
     }

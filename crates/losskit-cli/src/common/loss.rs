@@ -4,8 +4,8 @@
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Int, Tensor, TensorData};
 use losskit::{
-    BceOptions, BceWithLogitsOptions, CrossEntropyOptions, FocalAlpha, LossError, NllOptions, SigmoidFocalOptions,
-    SoftmaxFocalOptions,
+    BceOptions, BceWithLogitsOptions, CrossEntropyOptions, FocalAlpha, LossError, NllOptions,
+    SigmoidFocalOptions, SoftmaxFocalOptions,
 };
 
 /// A loss and the settings it trains with.
@@ -47,37 +47,61 @@ impl Loss {
     /// The mean loss of `logits` `(N, C)` against class `labels` `(N)`. The softmax losses
     /// take the labels as they are; the sigmoid ones take one-hot targets or, with a
     /// single output column (a binary task), the labels 0 and 1 themselves.
-    pub fn forward(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Result<Tensor<1>, LossError> {
+    pub fn forward(
+        &self,
+        logits: Tensor<2>,
+        labels: Tensor<1, Int>,
+    ) -> Result<Tensor<1>, LossError> {
         match self {
-            Loss::CrossEntropy { label_smoothing, class_weight } => {
-                let mut options = CrossEntropyOptions::default().with_label_smoothing(*label_smoothing);
+            Loss::CrossEntropy {
+                label_smoothing,
+                class_weight,
+            } => {
+                let mut options =
+                    CrossEntropyOptions::default().with_label_smoothing(*label_smoothing);
                 if let Some(weight) = class_weight {
                     let classes = weight.len();
-                    options = options.with_weight(Tensor::from_data(TensorData::new(weight.clone(), [classes]), &logits.device()));
+                    options = options.with_weight(Tensor::from_data(
+                        TensorData::new(weight.clone(), [classes]),
+                        &logits.device(),
+                    ));
                 }
                 losskit::cross_entropy(logits, labels, &options)
             }
-            Loss::Nll => losskit::log_softmax(logits, 1).and_then(|lp| losskit::nll(lp, labels, &NllOptions::default())),
+            Loss::Nll => losskit::log_softmax(logits, 1)
+                .and_then(|lp| losskit::nll(lp, labels, &NllOptions::default())),
             Loss::SoftmaxFocal { gamma, alpha } => {
                 let alpha = alpha.map_or(FocalAlpha::None, FocalAlpha::Scalar);
-                losskit::softmax_focal(logits, labels, &SoftmaxFocalOptions::default().with_gamma(*gamma).with_alpha(alpha))
+                losskit::softmax_focal(
+                    logits,
+                    labels,
+                    &SoftmaxFocalOptions::default()
+                        .with_gamma(*gamma)
+                        .with_alpha(alpha),
+                )
             }
             Loss::SigmoidFocal { gamma, alpha } => {
                 let targets = binary_targets(&logits, labels);
-                let options = SigmoidFocalOptions::default().with_gamma(*gamma).with_alpha(Some(*alpha));
+                let options = SigmoidFocalOptions::default()
+                    .with_gamma(*gamma)
+                    .with_alpha(Some(*alpha));
                 losskit::sigmoid_focal(logits, targets, &options).map(|l| l.reshape([1]))
             }
             Loss::BceWithLogits { pos_weight } => {
                 let targets = binary_targets(&logits, labels);
                 let mut options = BceWithLogitsOptions::default();
                 if let Some(pw) = pos_weight {
-                    options = options.with_pos_weight(Tensor::<1>::from_data(TensorData::new(vec![*pw], [1]), &logits.device()));
+                    options = options.with_pos_weight(Tensor::<1>::from_data(
+                        TensorData::new(vec![*pw], [1]),
+                        &logits.device(),
+                    ));
                 }
                 losskit::bce_with_logits(logits, targets, &options).map(|l| l.reshape([1]))
             }
             Loss::BceOnProbabilities => {
                 let targets = binary_targets(&logits, labels);
-                losskit::bce(sigmoid(logits), targets, &BceOptions::default()).map(|l| l.reshape([1]))
+                losskit::bce(sigmoid(logits), targets, &BceOptions::default())
+                    .map(|l| l.reshape([1]))
             }
         }
     }
@@ -87,6 +111,10 @@ impl Loss {
 /// labels themselves for a single column.
 fn binary_targets(logits: &Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2> {
     let [rows, columns] = logits.dims();
-    let targets = if columns == 1 { labels.reshape([rows, 1]).float() } else { labels.one_hot::<2>(columns).float() };
+    let targets = if columns == 1 {
+        labels.reshape([rows, 1]).float()
+    } else {
+        labels.one_hot::<2>(columns).float()
+    };
     targets.cast(logits.dtype())
 }

@@ -32,7 +32,10 @@ impl Mlp {
         ];
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for tensor in values {
-            for v in tensor.try_into_vec_as::<f32>().expect("parameters read as f32") {
+            for v in tensor
+                .try_into_vec_as::<f32>()
+                .expect("parameters read as f32")
+            {
                 for byte in v.to_le_bytes() {
                     hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
                 }

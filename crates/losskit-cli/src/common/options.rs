@@ -17,6 +17,19 @@ pub struct InvalidOption {
 }
 
 /// `Ok` when `ok`, else the [`InvalidOption`] of `option`.
-pub fn require(ok: bool, option: &'static str, rule: &'static str, value: impl Display) -> Result<(), InvalidOption> {
-    if ok { Ok(()) } else { Err(InvalidOption { option, rule, value: value.to_string() }) }
+pub fn require(
+    ok: bool,
+    option: &'static str,
+    rule: &'static str,
+    value: impl Display,
+) -> Result<(), InvalidOption> {
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidOption {
+            option,
+            rule,
+            value: value.to_string(),
+        })
+    }
 }

@@ -14,7 +14,11 @@ static FONT: &[u8] = include_bytes!("../../../../data/fonts/DejaVuSans.ttf");
 pub type Canvas<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Draws a `width` x `height` picture with `draw` and writes it to `path` (a `.png`).
-pub fn write_png(path: &Path, (width, height): (u32, u32), draw: impl FnOnce(&Canvas<'_>) -> Result<(), Cause>) -> Result<(), WriteError> {
+pub fn write_png(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&Canvas<'_>) -> Result<(), Cause>,
+) -> Result<(), WriteError> {
     // Registering twice is harmless: the font is the same. plotters' "sans-serif" becomes
     // the embedded DejaVu Sans, so no system fonts are needed.
     let _ = register_font("sans-serif", FontStyle::Normal, FONT);

@@ -47,7 +47,9 @@ impl BinaryLoss {
         let focal = |gamma| Loss::SigmoidFocal { gamma, alpha: 0.25 };
         match self {
             BinaryLoss::BceWithLogits => Loss::BceWithLogits { pos_weight: None },
-            BinaryLoss::BceWithLogitsPosWeight => Loss::BceWithLogits { pos_weight: Some(pos_weight) },
+            BinaryLoss::BceWithLogitsPosWeight => Loss::BceWithLogits {
+                pos_weight: Some(pos_weight),
+            },
             BinaryLoss::SigmoidFocalGamma2 => focal(2.0),
             BinaryLoss::SigmoidFocalGammaHalf => focal(0.5),
             BinaryLoss::SigmoidFocalGamma5 => focal(5.0),
@@ -71,8 +73,12 @@ pub enum MultiLoss {
 
 impl MultiLoss {
     /// Every multi-class loss, in the order of the table.
-    pub const ALL: [MultiLoss; 4] =
-        [MultiLoss::CrossEntropy, MultiLoss::CrossEntropyClassWeights, MultiLoss::LabelSmoothing, MultiLoss::SoftmaxFocal];
+    pub const ALL: [MultiLoss; 4] = [
+        MultiLoss::CrossEntropy,
+        MultiLoss::CrossEntropyClassWeights,
+        MultiLoss::LabelSmoothing,
+        MultiLoss::SoftmaxFocal,
+    ];
 
     /// Its name in the table and in results.json.
     pub fn name(self) -> &'static str {
@@ -86,12 +92,18 @@ impl MultiLoss {
 
     /// The loss, with `class_weight` the training set's inverse class frequencies.
     pub fn loss(self, class_weight: &[f64]) -> Loss {
-        let cross_entropy = |label_smoothing, class_weight| Loss::CrossEntropy { label_smoothing, class_weight };
+        let cross_entropy = |label_smoothing, class_weight| Loss::CrossEntropy {
+            label_smoothing,
+            class_weight,
+        };
         match self {
             MultiLoss::CrossEntropy => cross_entropy(0.0, None),
             MultiLoss::CrossEntropyClassWeights => cross_entropy(0.0, Some(class_weight.to_vec())),
             MultiLoss::LabelSmoothing => cross_entropy(0.1, None),
-            MultiLoss::SoftmaxFocal => Loss::SoftmaxFocal { gamma: 2.0, alpha: None },
+            MultiLoss::SoftmaxFocal => Loss::SoftmaxFocal {
+                gamma: 2.0,
+                alpha: None,
+            },
         }
     }
 }
@@ -110,12 +122,33 @@ mod tests {
                 assert!(losses[i + 1..].iter().all(|b| a != b), "{a:?} twice");
             }
         }
-        let mut names: Vec<&str> = BinaryLoss::ALL.iter().map(|l| l.name()).chain(MultiLoss::ALL.iter().map(|l| l.name())).collect();
+        let mut names: Vec<&str> = BinaryLoss::ALL
+            .iter()
+            .map(|l| l.name())
+            .chain(MultiLoss::ALL.iter().map(|l| l.name()))
+            .collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 10);
-        assert_eq!(BinaryLoss::BceWithLogitsPosWeight.loss(99.0), Loss::BceWithLogits { pos_weight: Some(99.0) });
-        assert_eq!(BinaryLoss::SigmoidFocalGammaHalf.loss(99.0), Loss::SigmoidFocal { gamma: 0.5, alpha: 0.25 });
-        assert_eq!(MultiLoss::SoftmaxFocal.loss(&[0.5; 10]), Loss::SoftmaxFocal { gamma: 2.0, alpha: None });
+        assert_eq!(
+            BinaryLoss::BceWithLogitsPosWeight.loss(99.0),
+            Loss::BceWithLogits {
+                pos_weight: Some(99.0)
+            }
+        );
+        assert_eq!(
+            BinaryLoss::SigmoidFocalGammaHalf.loss(99.0),
+            Loss::SigmoidFocal {
+                gamma: 0.5,
+                alpha: 0.25
+            }
+        );
+        assert_eq!(
+            MultiLoss::SoftmaxFocal.loss(&[0.5; 10]),
+            Loss::SoftmaxFocal {
+                gamma: 2.0,
+                alpha: None
+            }
+        );
     }
 }

@@ -17,10 +17,18 @@ fn curve(scores: &[f64], labels: &[bool]) -> Vec<Threshold> {
     let mut points = Vec::new();
     let (mut tp, mut fp) = (0, 0);
     for (k, &i) in order.iter().enumerate() {
-        if labels[i] { tp += 1 } else { fp += 1 }
+        if labels[i] {
+            tp += 1
+        } else {
+            fp += 1
+        }
         let last_of_tie = k + 1 == order.len() || scores[order[k + 1]] != scores[i];
         if last_of_tie {
-            points.push(Threshold { score: scores[i], true_positives: tp, false_positives: fp });
+            points.push(Threshold {
+                score: scores[i],
+                true_positives: tp,
+                false_positives: fp,
+            });
         }
     }
     points
@@ -35,7 +43,12 @@ pub fn average_precision(scores: &[f64], labels: &[bool]) -> f64 {
     }
     let mut ap = 0.0;
     let mut previous_recall = 0.0;
-    for Threshold { true_positives: tp, false_positives: fp, .. } in curve(scores, labels) {
+    for Threshold {
+        true_positives: tp,
+        false_positives: fp,
+        ..
+    } in curve(scores, labels)
+    {
         let recall = tp as f64 / positives as f64;
         let precision = tp as f64 / (tp + fp) as f64;
         ap += (recall - previous_recall) * precision;
@@ -53,7 +66,12 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
         return f64::NAN;
     }
     let (mut area, mut tp_prev, mut fp_prev) = (0.0, 0usize, 0usize);
-    for Threshold { true_positives: tp, false_positives: fp, .. } in curve(scores, labels) {
+    for Threshold {
+        true_positives: tp,
+        false_positives: fp,
+        ..
+    } in curve(scores, labels)
+    {
         area += (fp - fp_prev) as f64 * (tp + tp_prev) as f64 / 2.0;
         (tp_prev, fp_prev) = (tp, fp);
     }
@@ -85,8 +103,16 @@ pub fn precision_recall_f1(scores: &[f64], labels: &[bool], threshold: f64) -> P
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
-    let f1 = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
-    PrecisionRecall { precision: p, recall: r, f1 }
+    let f1 = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
+    PrecisionRecall {
+        precision: p,
+        recall: r,
+        f1,
+    }
 }
 
 /// The best F1 over all thresholds, and the threshold that reaches it.
@@ -101,11 +127,22 @@ pub struct BestF1 {
 /// The best F1 over all thresholds.
 pub fn best_f1(scores: &[f64], labels: &[bool]) -> BestF1 {
     let positives = labels.iter().filter(|&&l| l).count();
-    let mut best = BestF1 { f1: 0.0, threshold: 1.0 };
-    for Threshold { score, true_positives: tp, false_positives: fp } in curve(scores, labels) {
+    let mut best = BestF1 {
+        f1: 0.0,
+        threshold: 1.0,
+    };
+    for Threshold {
+        score,
+        true_positives: tp,
+        false_positives: fp,
+    } in curve(scores, labels)
+    {
         let f1 = 2.0 * tp as f64 / (tp + fp + positives) as f64;
         if f1 > best.f1 {
-            best = BestF1 { f1, threshold: score };
+            best = BestF1 {
+                f1,
+                threshold: score,
+            };
         }
     }
     best
@@ -126,7 +163,9 @@ pub fn expected_calibration_error(probabilities: &[f64], outcomes: &[bool], bins
     let n = probabilities.len() as f64;
     (0..bins)
         .filter(|&b| count[b] > 0)
-        .map(|b| count[b] as f64 / n * (hits[b] / count[b] as f64 - conf[b] / count[b] as f64).abs())
+        .map(|b| {
+            count[b] as f64 / n * (hits[b] / count[b] as f64 - conf[b] / count[b] as f64).abs()
+        })
         .sum()
 }
 
@@ -152,7 +191,10 @@ pub fn reliability(probabilities: &[f64], outcomes: &[bool], bins: usize) -> Vec
     }
     (0..bins)
         .filter(|&b| count[b] > 0)
-        .map(|b| ReliabilityBin { predicted: predicted[b] / count[b] as f64, observed: observed[b] / count[b] as f64 })
+        .map(|b| ReliabilityBin {
+            predicted: predicted[b] / count[b] as f64,
+            observed: observed[b] / count[b] as f64,
+        })
         .collect()
 }
 
@@ -182,7 +224,13 @@ pub fn multiclass(predicted: &[usize], truth: &[usize], classes: usize) -> Multi
         }
     }
     let recall: Vec<f64> = (0..classes)
-        .map(|c| if support[c] == 0 { f64::NAN } else { tp[c] as f64 / support[c] as f64 })
+        .map(|c| {
+            if support[c] == 0 {
+                f64::NAN
+            } else {
+                tp[c] as f64 / support[c] as f64
+            }
+        })
         .collect();
     let present: Vec<f64> = recall.iter().copied().filter(|r| !r.is_nan()).collect();
     let f1s: Vec<f64> = (0..classes)

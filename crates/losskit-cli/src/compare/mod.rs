@@ -21,8 +21,8 @@ use crate::common::stdout::{OutputError, write_line, write_text};
 use crate::data::{self, CLASSES, DataError, Dataset, Split};
 pub use losses::{BinaryLoss, MultiLoss};
 pub use metrics::{
-    BestF1, MultiClass, PrecisionRecall, ReliabilityBin, average_precision, best_f1, expected_calibration_error,
-    multiclass, precision_recall_f1, roc_auc,
+    BestF1, MultiClass, PrecisionRecall, ReliabilityBin, average_precision, best_f1,
+    expected_calibration_error, multiclass, precision_recall_f1, roc_auc,
 };
 use plots::{ClassRecall, Curve};
 use results::{BinaryMetrics, BinaryRun, MultiClassMetrics, MultiClassRun, TestSet};
@@ -41,7 +41,9 @@ pub enum CompareError {
     #[error(transparent)]
     Write(#[from] WriteError),
     /// A split without an example of some class.
-    #[error("the {split} set has no examples of class {class}: the comparison needs every class in both sets")]
+    #[error(
+        "the {split} set has no examples of class {class}: the comparison needs every class in both sets"
+    )]
     MissingClass {
         /// "training" or "test".
         split: &'static str,
@@ -95,7 +97,13 @@ pub struct CompareArgs {
 
 /// The indices of `split`'s examples of each class.
 fn by_class(split: &Split) -> Vec<Vec<usize>> {
-    (0..CLASSES).map(|c| (0..split.len()).filter(|&i| split.labels[i] as usize == c).collect()).collect()
+    (0..CLASSES)
+        .map(|c| {
+            (0..split.len())
+                .filter(|&i| split.labels[i] as usize == c)
+                .collect()
+        })
+        .collect()
 }
 
 /// Runs the comparison and writes results.json, results.md and the plots.
@@ -107,8 +115,18 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
     require(args.ratio >= 1, "--ratio", "at least 1", args.ratio)?;
     require(args.seeds >= 1, "--seeds", "at least 1", args.seeds)?;
     require(args.epochs >= 1, "--epochs", "at least 1", args.epochs)?;
-    require((args.positive as usize) < CLASSES, "--positive", "a class 0-9", args.positive)?;
-    require(args.imbalance >= 1.0 && args.imbalance.is_finite(), "--imbalance", ">= 1", args.imbalance)?;
+    require(
+        (args.positive as usize) < CLASSES,
+        "--positive",
+        "a class 0-9",
+        args.positive,
+    )?;
+    require(
+        args.imbalance >= 1.0 && args.imbalance.is_finite(),
+        "--imbalance",
+        ">= 1",
+        args.imbalance,
+    )?;
     let data: Dataset = match &args.data {
         Some(dir) => data::load_dir(dir)?,
         None => data::embedded(),
@@ -120,28 +138,51 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
             return Err(CompareError::MissingClass { split, class });
         }
     }
-    std::fs::create_dir_all(&args.out).map_err(|source| CompareError::CreateDir { path: args.out.clone(), source })?;
+    std::fs::create_dir_all(&args.out).map_err(|source| CompareError::CreateDir {
+        path: args.out.clone(),
+        source,
+    })?;
     let positive = args.positive;
-    let train_neg: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] != positive).collect();
+    let train_neg: Vec<usize> = (0..train.len())
+        .filter(|&i| train.labels[i] != positive)
+        .collect();
     let train_pos = &train_by_class[positive as usize];
     let test_all: Vec<usize> = (0..test.len()).collect();
-    let test_neg: Vec<usize> = test_all.iter().copied().filter(|&i| test.labels[i] != positive).collect();
-    let test_pos: Vec<usize> = test_all.iter().copied().filter(|&i| test.labels[i] == positive).collect();
+    let test_neg: Vec<usize> = test_all
+        .iter()
+        .copied()
+        .filter(|&i| test.labels[i] != positive)
+        .collect();
+    let test_pos: Vec<usize> = test_all
+        .iter()
+        .copied()
+        .filter(|&i| test.labels[i] == positive)
+        .collect();
     let keep = |n: usize| (n / args.ratio).max(1);
 
     // Multi-class long tail: class c keeps m * imbalance^(-c/9) examples.
     let m = train_by_class.iter().map(Vec::len).min().unwrap_or(0) as f64;
-    let counts: Vec<usize> = (0..CLASSES).map(|c| ((m * args.imbalance.powf(-(c as f64) / 9.0)) as usize).max(1)).collect();
+    let counts: Vec<usize> = (0..CLASSES)
+        .map(|c| ((m * args.imbalance.powf(-(c as f64) / 9.0)) as usize).max(1))
+        .collect();
     let class_weight: Vec<f64> = {
         let total: usize = counts.iter().sum();
-        counts.iter().map(|&n| total as f64 / (CLASSES as f64 * n as f64)).collect()
+        counts
+            .iter()
+            .map(|&n| total as f64 / (CLASSES as f64 * n as f64))
+            .collect()
     };
     let truth: Vec<usize> = test_all.iter().map(|&i| test.labels[i] as usize).collect();
 
     let (mut binary, mut multi) = (Vec::new(), Vec::new());
     let mut curves = Vec::new();
-    let mut recalls: Vec<ClassRecall> =
-        MultiLoss::ALL.iter().map(|l| ClassRecall { loss: l.name(), recall: vec![0.0; CLASSES] }).collect();
+    let mut recalls: Vec<ClassRecall> = MultiLoss::ALL
+        .iter()
+        .map(|l| ClassRecall {
+            loss: l.name(),
+            recall: vec![0.0; CLASSES],
+        })
+        .collect();
     for seed in 0..args.seeds as u64 {
         let mut rng = StdRng::seed_from_u64(1000 + seed);
         let mut pos = train_pos.clone();
@@ -154,13 +195,37 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
         tpos.truncate(keep(test_neg.len()));
         let test_ratio: Vec<usize> = test_neg.iter().chain(&tpos).copied().collect();
         for loss in BinaryLoss::ALL {
-            let model = fit(train, &train_set, Task::Binary { positive }, &loss.loss(pos_weight), args.epochs, seed)?;
-            for (test_set, indices) in [(TestSet::Natural, &test_all), (TestSet::Ratio, &test_ratio)] {
-                let scores: Vec<f64> = logits(&model, test, indices).iter().map(|&z| 1.0 / (1.0 + (-(z as f64)).exp())).collect();
-                let labels: Vec<bool> = indices.iter().map(|&i| test.labels[i] == positive).collect();
-                binary.push(BinaryRun { loss, seed, test_set, metrics: BinaryMetrics::new(&scores, &labels) });
+            let model = fit(
+                train,
+                &train_set,
+                Task::Binary { positive },
+                &loss.loss(pos_weight),
+                args.epochs,
+                seed,
+            )?;
+            for (test_set, indices) in
+                [(TestSet::Natural, &test_all), (TestSet::Ratio, &test_ratio)]
+            {
+                let scores: Vec<f64> = logits(&model, test, indices)
+                    .iter()
+                    .map(|&z| 1.0 / (1.0 + (-(z as f64)).exp()))
+                    .collect();
+                let labels: Vec<bool> = indices
+                    .iter()
+                    .map(|&i| test.labels[i] == positive)
+                    .collect();
+                binary.push(BinaryRun {
+                    loss,
+                    seed,
+                    test_set,
+                    metrics: BinaryMetrics::new(&scores, &labels),
+                });
                 if seed == 0 && test_set == TestSet::Natural {
-                    curves.push(Curve { loss: loss.name(), scores, labels });
+                    curves.push(Curve {
+                        loss: loss.name(),
+                        scores,
+                        labels,
+                    });
                 }
             }
         }
@@ -171,17 +236,31 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
             multi_set.extend(members.into_iter().take(counts[c]));
         }
         for (loss, mean_recall) in MultiLoss::ALL.into_iter().zip(&mut recalls) {
-            let model = fit(train, &multi_set, Task::MultiClass, &loss.loss(&class_weight), args.epochs, seed)?;
+            let model = fit(
+                train,
+                &multi_set,
+                Task::MultiClass,
+                &loss.loss(&class_weight),
+                args.epochs,
+                seed,
+            )?;
             let metrics = MultiClassMetrics::new(&logits(&model, test, &test_all), &truth);
             for (mean, r) in mean_recall.recall.iter_mut().zip(&metrics.per_class_recall) {
                 *mean += r / args.seeds as f64;
             }
-            multi.push(MultiClassRun { loss, seed, metrics });
+            multi.push(MultiClassRun {
+                loss,
+                seed,
+                metrics,
+            });
         }
     }
     let report = results::markdown(&binary, &multi, &args, &counts);
     let json = serde_json::json!({ "config": args, "train_counts_multiclass": counts, "entries": results::entries(&binary, &multi) });
-    write_atomic(&args.out.join("results.json"), &serde_json::to_vec_pretty(&json).expect("the results serialise"))?;
+    write_atomic(
+        &args.out.join("results.json"),
+        &serde_json::to_vec_pretty(&json).expect("the results serialise"),
+    )?;
     write_atomic(&args.out.join("results.md"), report.as_bytes())?;
     plots::precision_recall(&args.out.join("pr_curves.png"), &curves)?;
     plots::reliability(&args.out.join("reliability.png"), &curves)?;

@@ -35,13 +35,28 @@ fn draw(path: &Path, f: impl FnOnce(&Canvas<'_>) -> Result<(), Cause>) -> Result
 pub fn precision_recall(path: &Path, curves: &[Curve]) -> Result<(), WriteError> {
     draw(path, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("Precision-recall, rare positives (test set at its natural mix)", ("sans-serif", 20))
+            .caption(
+                "Precision-recall, rare positives (test set at its natural mix)",
+                ("sans-serif", 20),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..1.0, 0.0..1.02)?;
-        chart.configure_mesh().x_desc("recall").y_desc("precision").draw()?;
-        for (k, Curve { loss, scores, labels }) in curves.iter().enumerate() {
+        chart
+            .configure_mesh()
+            .x_desc("recall")
+            .y_desc("precision")
+            .draw()?;
+        for (
+            k,
+            Curve {
+                loss,
+                scores,
+                labels,
+            },
+        ) in curves.iter().enumerate()
+        {
             let positives = labels.iter().filter(|&&l| l).count().max(1) as f64;
             let mut order: Vec<usize> = (0..scores.len()).collect();
             order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
@@ -49,7 +64,11 @@ pub fn precision_recall(path: &Path, curves: &[Curve]) -> Result<(), WriteError>
             let points: Vec<(f64, f64)> = order
                 .iter()
                 .map(|&i| {
-                    if labels[i] { tp += 1.0 } else { fp += 1.0 }
+                    if labels[i] {
+                        tp += 1.0
+                    } else {
+                        fp += 1.0
+                    }
                     (tp / positives, tp / (tp + fp))
                 })
                 .collect();
@@ -57,9 +76,16 @@ pub fn precision_recall(path: &Path, curves: &[Curve]) -> Result<(), WriteError>
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))?
                 .label(*loss)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::LowerLeft).background_style(WHITE.mix(0.85)).border_style(BLACK).draw()?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
         Ok(())
     })
 }
@@ -68,24 +94,51 @@ pub fn precision_recall(path: &Path, curves: &[Curve]) -> Result<(), WriteError>
 pub fn reliability(path: &Path, curves: &[Curve]) -> Result<(), WriteError> {
     draw(path, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("Reliability (10 bins): closer to the diagonal is better calibrated", ("sans-serif", 20))
+            .caption(
+                "Reliability (10 bins): closer to the diagonal is better calibrated",
+                ("sans-serif", 20),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
-        chart.configure_mesh().x_desc("mean predicted probability").y_desc("fraction positive").draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("mean predicted probability")
+            .y_desc("fraction positive")
+            .draw()?;
         chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))?;
-        for (k, Curve { loss, scores, labels }) in curves.iter().enumerate() {
+        for (
+            k,
+            Curve {
+                loss,
+                scores,
+                labels,
+            },
+        ) in curves.iter().enumerate()
+        {
             let color = COLORS[k % COLORS.len()];
-            let points: Vec<(f64, f64)> =
-                super::metrics::reliability(scores, labels, 10).iter().map(|b| (b.predicted, b.observed)).collect();
+            let points: Vec<(f64, f64)> = super::metrics::reliability(scores, labels, 10)
+                .iter()
+                .map(|b| (b.predicted, b.observed))
+                .collect();
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))?
                 .label(*loss)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.85)).border_style(BLACK).draw()?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
         Ok(())
     })
 }
@@ -96,12 +149,20 @@ pub fn recall_bars(path: &Path, recalls: &[ClassRecall]) -> Result<(), WriteErro
         let classes = recalls.first().map_or(0, |r| r.recall.len());
         let groups = recalls.len().max(1) as f64;
         let mut chart = ChartBuilder::on(root)
-            .caption("Recall per class, long-tailed training (class 9 rarest)", ("sans-serif", 20))
+            .caption(
+                "Recall per class, long-tailed training (class 9 rarest)",
+                ("sans-serif", 20),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..classes as f64, 0.0..1.05)?;
-        chart.configure_mesh().x_desc("class").y_desc("recall").x_labels(classes + 1).draw()?;
+        chart
+            .configure_mesh()
+            .x_desc("class")
+            .y_desc("recall")
+            .x_labels(classes + 1)
+            .draw()?;
         for (k, ClassRecall { loss, recall }) in recalls.iter().enumerate() {
             let color = COLORS[k % COLORS.len()];
             let width = 0.8 / groups;
@@ -111,9 +172,16 @@ pub fn recall_bars(path: &Path, recalls: &[ClassRecall]) -> Result<(), WriteErro
                     Rectangle::new([(x0, 0.0), (x0 + width, r.max(0.0))], color.filled())
                 }))?
                 .label(*loss)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
+                });
         }
-        chart.configure_series_labels().position(SeriesLabelPosition::LowerLeft).background_style(WHITE.mix(0.85)).border_style(BLACK).draw()?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
         Ok(())
     })
 }

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use super::CompareArgs;
 use super::losses::{BinaryLoss, MultiLoss};
 use super::metrics::{
-    average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1, roc_auc,
+    average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1,
+    roc_auc,
 };
 use crate::data::CLASSES;
 
@@ -152,7 +153,10 @@ impl Spread {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        Self { mean, std: var.sqrt() }
+        Self {
+            mean,
+            std: var.sqrt(),
+        }
     }
 }
 
@@ -163,7 +167,12 @@ impl fmt::Display for Spread {
 }
 
 /// The Markdown tables of means and spreads over the seeds.
-pub fn markdown(binary: &[BinaryRun], multi: &[MultiClassRun], args: &CompareArgs, counts: &[usize]) -> String {
+pub fn markdown(
+    binary: &[BinaryRun],
+    multi: &[MultiClassRun],
+    args: &CompareArgs,
+    counts: &[usize],
+) -> String {
     let mut out = format!(
         "Binary: digit {} positive, 1:{} in training; {} seeds, {} epochs (mean ± std)\n\n",
         args.positive, args.ratio, args.seeds, args.epochs
@@ -171,7 +180,12 @@ pub fn markdown(binary: &[BinaryRun], multi: &[MultiClassRun], args: &CompareArg
     out += "| loss | AP | ROC-AUC | F1 @0.5 | best F1 | ECE | AP at 1:ratio |\n|---|---|---|---|---|---|---|\n";
     for loss in BinaryLoss::ALL {
         let stat = |set: TestSet, pick: fn(&BinaryMetrics) -> f64| {
-            Spread::of(binary.iter().filter(|r| r.loss == loss && r.test_set == set).map(|r| pick(&r.metrics)))
+            Spread::of(
+                binary
+                    .iter()
+                    .filter(|r| r.loss == loss && r.test_set == set)
+                    .map(|r| pick(&r.metrics)),
+            )
         };
         out += &format!(
             "| {} | {} | {} | {} | {} | {} | {} |\n",
@@ -190,7 +204,14 @@ pub fn markdown(binary: &[BinaryRun], multi: &[MultiClassRun], args: &CompareArg
     );
     out += "| loss | accuracy | balanced accuracy | macro-F1 | recall, rarest 3 | ECE |\n|---|---|---|---|---|---|\n";
     for loss in MultiLoss::ALL {
-        let stat = |pick: fn(&MultiClassMetrics) -> f64| Spread::of(multi.iter().filter(|r| r.loss == loss).map(|r| pick(&r.metrics)));
+        let stat = |pick: fn(&MultiClassMetrics) -> f64| {
+            Spread::of(
+                multi
+                    .iter()
+                    .filter(|r| r.loss == loss)
+                    .map(|r| pick(&r.metrics)),
+            )
+        };
         out += &format!(
             "| {} | {} | {} | {} | {} | {} |\n",
             loss.name(),

@@ -44,11 +44,22 @@ impl Task {
 
 /// Trains the tutorial's network for `task` on `indices` of `split` under `loss`: SGD with
 /// momentum 0.9, learning rate 0.01, batches of 64, the order shuffled from `seed`.
-pub fn fit(split: &Split, indices: &[usize], task: Task, loss: &Loss, epochs: usize, seed: u64) -> Result<Mlp, LossError> {
+pub fn fit(
+    split: &Split,
+    indices: &[usize],
+    task: Task,
+    loss: &Loss,
+    epochs: usize,
+    seed: u64,
+) -> Result<Mlp, LossError> {
     let device = Device::flex().autodiff();
     device.seed(seed);
     let mut model = Mlp::new(PIXELS, 500, task.outputs(), &device);
-    let momentum = MomentumConfig { momentum: 0.9, dampening: 0.0, nesterov: false };
+    let momentum = MomentumConfig {
+        momentum: 0.9,
+        dampening: 0.0,
+        nesterov: false,
+    };
     let mut optim = SgdConfig::new().with_momentum(Some(momentum)).init();
     let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(7919));
     let mut order = indices.to_vec();
@@ -71,7 +82,10 @@ pub fn logits(model: &Mlp, split: &Split, indices: &[usize]) -> Vec<f32> {
     indices
         .chunks(1000)
         .flat_map(|chunk| {
-            model.forward(Batch::new(split, chunk, &device).images).try_into_vec_as::<f32>().expect("logits read as f32")
+            model
+                .forward(Batch::new(split, chunk, &device).images)
+                .try_into_vec_as::<f32>()
+                .expect("logits read as f32")
         })
         .collect()
 }

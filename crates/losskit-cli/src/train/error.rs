@@ -41,7 +41,9 @@ pub enum TrainError {
         source: std::io::Error,
     },
     /// The loss became NaN or infinite.
-    #[error("loss became {value} at epoch {epoch}, step {step} (batch {global_step} of the run); stopped, the last good checkpoint is {last_good}")]
+    #[error(
+        "loss became {value} at epoch {epoch}, step {step} (batch {global_step} of the run); stopped, the last good checkpoint is {last_good}"
+    )]
     Diverged {
         /// The loss.
         value: f64,

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::Device;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -120,14 +120,54 @@ impl TrainArgs {
 
     fn validate(&self) -> Result<(), InvalidOption> {
         require(self.epochs() >= 1, "--epochs", "at least 1", self.epochs())?;
-        require(self.batch_size >= 1, "--batch-size", "at least 1", self.batch_size)?;
-        require(self.accumulate >= 1, "--accumulate", "at least 1", self.accumulate)?;
-        require(self.log_every >= 1, "--log-every", "at least 1", self.log_every)?;
-        require(self.lr > 0.0 && self.lr.is_finite(), "--lr", "positive", self.lr)?;
-        require((0.0..1.0).contains(&self.momentum), "--momentum", "in [0, 1)", self.momentum)?;
-        require(self.weight_decay >= 0.0 && self.weight_decay.is_finite(), "--weight-decay", ">= 0", self.weight_decay)?;
-        require((0.0..=1.0).contains(&self.label_smoothing), "--label-smoothing", "in [0, 1]", self.label_smoothing)?;
-        require(self.gamma >= 0.0 && self.gamma.is_finite(), "--gamma", ">= 0", self.gamma)?;
+        require(
+            self.batch_size >= 1,
+            "--batch-size",
+            "at least 1",
+            self.batch_size,
+        )?;
+        require(
+            self.accumulate >= 1,
+            "--accumulate",
+            "at least 1",
+            self.accumulate,
+        )?;
+        require(
+            self.log_every >= 1,
+            "--log-every",
+            "at least 1",
+            self.log_every,
+        )?;
+        require(
+            self.lr > 0.0 && self.lr.is_finite(),
+            "--lr",
+            "positive",
+            self.lr,
+        )?;
+        require(
+            (0.0..1.0).contains(&self.momentum),
+            "--momentum",
+            "in [0, 1)",
+            self.momentum,
+        )?;
+        require(
+            self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
+            "--weight-decay",
+            ">= 0",
+            self.weight_decay,
+        )?;
+        require(
+            (0.0..=1.0).contains(&self.label_smoothing),
+            "--label-smoothing",
+            "in [0, 1]",
+            self.label_smoothing,
+        )?;
+        require(
+            self.gamma >= 0.0 && self.gamma.is_finite(),
+            "--gamma",
+            ">= 0",
+            self.gamma,
+        )?;
         let alpha = self.alpha.unwrap_or(0.0);
         require(alpha.is_finite(), "--alpha", "a number", alpha)
     }
@@ -138,17 +178,30 @@ impl TrainArgs {
             dampening: 0.0,
             nesterov: false,
         });
-        let weight_decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
-        SgdConfig::new().with_momentum(momentum).with_weight_decay(weight_decay).init()
+        let weight_decay =
+            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        SgdConfig::new()
+            .with_momentum(momentum)
+            .with_weight_decay(weight_decay)
+            .init()
     }
 
     /// The loss `--loss` names, with its options.
     fn loss(&self) -> Loss {
         match self.loss {
-            LossKind::CrossEntropy => Loss::CrossEntropy { label_smoothing: self.label_smoothing, class_weight: None },
+            LossKind::CrossEntropy => Loss::CrossEntropy {
+                label_smoothing: self.label_smoothing,
+                class_weight: None,
+            },
             LossKind::Nll => Loss::Nll,
-            LossKind::Focal => Loss::SoftmaxFocal { gamma: self.gamma, alpha: self.alpha },
-            LossKind::SigmoidFocal => Loss::SigmoidFocal { gamma: self.gamma, alpha: self.alpha.unwrap_or(0.25) },
+            LossKind::Focal => Loss::SoftmaxFocal {
+                gamma: self.gamma,
+                alpha: self.alpha,
+            },
+            LossKind::SigmoidFocal => Loss::SigmoidFocal {
+                gamma: self.gamma,
+                alpha: self.alpha.unwrap_or(0.25),
+            },
             LossKind::BceWithLogits => Loss::BceWithLogits { pos_weight: None },
         }
     }
@@ -161,7 +214,11 @@ fn evaluate(model: &Mlp, split: &Split) -> Vec<Vec<usize>> {
     let mut confusion = vec![vec![0usize; CLASSES]; CLASSES];
     let all: Vec<usize> = (0..split.len()).collect();
     for chunk in all.chunks(1000) {
-        let predicted = model.forward(Batch::new(split, chunk, &device).images).argmax(1).try_into_vec_as::<i64>().expect("argmax reads as i64");
+        let predicted = model
+            .forward(Batch::new(split, chunk, &device).images)
+            .argmax(1)
+            .try_into_vec_as::<i64>()
+            .expect("argmax reads as i64");
         for (&i, &p) in chunk.iter().zip(&predicted) {
             confusion[split.labels[i] as usize][p as usize] += 1;
         }
@@ -203,8 +260,10 @@ impl Console {
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = ProgressBar::new(total_steps).with_position(done);
             bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  ETA {eta}  loss {msg}")
-                    .expect("the template is valid"),
+                ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} steps  {per_sec}  ETA {eta}  loss {msg}",
+                )
+                .expect("the template is valid"),
             );
             bar
         });
@@ -258,7 +317,10 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
         Some(dir) => data::load_dir(dir)?,
         None => data::embedded(),
     };
-    std::fs::create_dir_all(&out).map_err(|source| TrainError::CreateDir { path: out.clone(), source })?;
+    std::fs::create_dir_all(&out).map_err(|source| TrainError::CreateDir {
+        path: out.clone(),
+        source,
+    })?;
 
     device.seed(config.seed);
     let mut model = Mlp::new(PIXELS, HIDDEN, CLASSES, &device);
@@ -273,14 +335,24 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
     if resumed {
         let (saved, m, o) = checkpoint::load(&out, model, optim)?;
         (model, optim) = (m, o);
-        state = checkpoint::State { config: config.clone(), ..saved };
-        write_line(format_args!("Resuming {} after epoch {}", out.display(), state.epochs_done))?;
+        state = checkpoint::State {
+            config: config.clone(),
+            ..saved
+        };
+        write_line(format_args!(
+            "Resuming {} after epoch {}",
+            out.display(),
+            state.epochs_done
+        ))?;
     }
 
     let epochs = config.epochs();
     let n = data.train.len();
     let steps_per_epoch = n.div_ceil(config.batch_size);
-    let console = Console::new((epochs * steps_per_epoch) as u64, (state.epochs_done * steps_per_epoch) as u64);
+    let console = Console::new(
+        (epochs * steps_per_epoch) as u64,
+        (state.epochs_done * steps_per_epoch) as u64,
+    );
     let objective = config.loss();
     let mut accumulator = GradientsAccumulator::<Mlp>::new();
     let scale = 1.0 / config.accumulate as f64;
@@ -289,7 +361,9 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
         let mut order: Vec<usize> = (0..n).collect();
         // Each epoch's shuffle depends on the seed and the epoch alone, so a resumed run
         // replays exactly the batches an uninterrupted one would have drawn.
-        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(config.seed ^ ((epoch as u64 + 1) << 32)));
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(
+            config.seed ^ ((epoch as u64 + 1) << 32),
+        ));
         for (i, indices) in order.chunks(config.batch_size).enumerate() {
             let batch = Batch::new(&data.train, indices, &device);
             let loss = objective.forward(model.forward(batch.images), batch.labels)?;
@@ -319,7 +393,12 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
                 }
             }
             state.global_step = step;
-            state.metrics.push(Metric { step, epoch: epoch + 1, loss: value, lr: config.lr });
+            state.metrics.push(Metric {
+                step,
+                epoch: epoch + 1,
+                loss: value,
+                lr: config.lr,
+            });
             console.step(value);
             if (i + 1) % config.log_every == 0 {
                 console.line(&format!(
@@ -339,7 +418,9 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
 
     let (test_accuracy, correct, total, per_class_accuracy, confusion_matrix) =
         Summary::from_confusion(evaluate(&model, &data.test));
-    write_line(format_args!("Test accuracy: {test_accuracy:.4} ({correct}/{total})"))?;
+    write_line(format_args!(
+        "Test accuracy: {test_accuracy:.4} ({correct}/{total})"
+    ))?;
     let trained = state.metrics.len() as f64 * config.batch_size as f64;
     let summary = Summary {
         test_accuracy,
@@ -357,13 +438,26 @@ pub fn run(args: TrainArgs) -> Result<(), TrainError> {
     };
     report::write_metrics(&out, &state.metrics)?;
     report::write_summary(&out, &summary)?;
-    let loss_name = config.loss.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string());
-    let title = format!("{loss_name} loss, {} ({epochs} epochs)", short(&data.source));
+    let loss_name = config
+        .loss
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string());
+    let title = format!(
+        "{loss_name} loss, {} ({epochs} epochs)",
+        short(&data.source)
+    );
     report::write_loss_plot(&out, &state.metrics, &title)?;
-    write_line(format_args!("Wrote {}/{{metrics.csv, summary.json, loss.png, checkpoint.bin}}", out.display()))?;
+    write_line(format_args!(
+        "Wrote {}/{{metrics.csv, summary.json, loss.png, checkpoint.bin}}",
+        out.display()
+    ))?;
     Ok(())
 }
 
 fn short(source: &str) -> &str {
-    Path::new(source).file_name().and_then(|s| s.to_str()).filter(|_| source.starts_with('/')).unwrap_or(source)
+    Path::new(source)
+        .file_name()
+        .and_then(|s| s.to_str())
+        .filter(|_| source.starts_with('/'))
+        .unwrap_or(source)
 }

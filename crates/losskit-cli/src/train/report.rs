@@ -41,16 +41,28 @@ pub struct Summary {
 
 impl Summary {
     /// Accuracy figures from a confusion matrix.
-    pub fn from_confusion(confusion: Vec<Vec<usize>>) -> (f64, usize, usize, Vec<f64>, Vec<Vec<usize>>) {
+    pub fn from_confusion(
+        confusion: Vec<Vec<usize>>,
+    ) -> (f64, usize, usize, Vec<f64>, Vec<Vec<usize>>) {
         let correct = (0..CLASSES).map(|c| confusion[c][c]).sum::<usize>();
         let total = confusion.iter().flatten().sum::<usize>();
         let per_class = (0..CLASSES)
             .map(|c| {
                 let n = confusion[c].iter().sum::<usize>();
-                if n == 0 { f64::NAN } else { confusion[c][c] as f64 / n as f64 }
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    confusion[c][c] as f64 / n as f64
+                }
             })
             .collect();
-        (correct as f64 / total as f64, correct, total, per_class, confusion)
+        (
+            correct as f64 / total as f64,
+            correct,
+            total,
+            per_class,
+            confusion,
+        )
     }
 }
 
@@ -74,21 +86,35 @@ pub fn write_loss_plot(dir: &Path, metrics: &[Metric], title: &str) -> Result<()
     if metrics.is_empty() {
         return Ok(());
     }
-    write_png(&dir.join("loss.png"), (900, 520), |root| draw(root, metrics, title))
+    write_png(&dir.join("loss.png"), (900, 520), |root| {
+        draw(root, metrics, title)
+    })
 }
 
 fn draw(root: &Canvas<'_>, metrics: &[Metric], title: &str) -> Result<(), Cause> {
     let max_step = metrics.last().map_or(1, |m| m.step).max(1);
-    let max_loss = metrics.iter().map(|m| m.loss).fold(0.0f64, f64::max).max(1e-3) * 1.05;
+    let max_loss = metrics
+        .iter()
+        .map(|m| m.loss)
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.05;
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(56)
         .build_cartesian_2d(0..max_step, 0.0..max_loss)?;
-    chart.configure_mesh().x_desc("step").y_desc("training loss").draw()?;
     chart
-        .draw_series(LineSeries::new(metrics.iter().map(|m| (m.step, m.loss)), BLUE.mix(0.35)))?
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("training loss")
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            metrics.iter().map(|m| (m.step, m.loss)),
+            BLUE.mix(0.35),
+        ))?
         .label("per step")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.mix(0.35)));
     let epochs = metrics.last().map_or(0, |m| m.epoch);
@@ -96,7 +122,10 @@ fn draw(root: &Canvas<'_>, metrics: &[Metric], title: &str) -> Result<(), Cause>
         .filter_map(|e| {
             let rows: Vec<&Metric> = metrics.iter().filter(|m| m.epoch == e).collect();
             (!rows.is_empty()).then(|| {
-                (rows.last().unwrap().step, rows.iter().map(|m| m.loss).sum::<f64>() / rows.len() as f64)
+                (
+                    rows.last().unwrap().step,
+                    rows.iter().map(|m| m.loss).sum::<f64>() / rows.len() as f64,
+                )
             })
         })
         .collect();
@@ -105,6 +134,10 @@ fn draw(root: &Canvas<'_>, metrics: &[Metric], title: &str) -> Result<(), Cause>
         .label("epoch mean")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
     chart.draw_series(means.iter().map(|&p| Circle::new(p, 4, RED.filled())))?;
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }

@@ -9,7 +9,10 @@ pub struct Scratch(tempfile::TempDir);
 
 /// A fresh scratch directory whose name starts with `losskit-test-NAME-`.
 pub fn scratch(name: &str) -> Scratch {
-    let dir = tempfile::Builder::new().prefix(&format!("losskit-test-{name}-")).tempdir().expect("a scratch directory");
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("losskit-test-{name}-"))
+        .tempdir()
+        .expect("a scratch directory");
     Scratch(dir)
 }
 
