@@ -69,6 +69,15 @@ fn temporary_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Whether `name` is one of [`write_atomic_with`]'s temporary files (left behind only by a
+/// process that was killed while writing).
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .split_once(".tmp-")
+            .is_some_and(|(_, rest)| rest.starts_with(|c: char| c.is_ascii_digit()))
+}
+
 /// Makes a rename in `path`'s directory durable.
 fn sync_parent(path: &Path) -> std::io::Result<()> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -100,6 +109,26 @@ mod tests {
         write_atomic(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(names(dir), ["summary.json"]);
+    }
+
+    #[test]
+    fn temporary_names_are_recognised() {
+        for path in [
+            "run/checkpoint.bin",
+            "run/metrics.csv",
+            "loss.png",
+            "run/LICENSE",
+        ] {
+            let tmp = temporary_path(Path::new(path));
+            assert!(
+                is_temporary(&tmp.file_name().unwrap().to_string_lossy()),
+                "{}",
+                tmp.display()
+            );
+        }
+        for name in ["checkpoint.bin", ".hidden", "notes.tmp-1.txt", ".x.tmp-y"] {
+            assert!(!is_temporary(name), "{name}");
+        }
     }
 
     #[test]
