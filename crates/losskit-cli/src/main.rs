@@ -9,7 +9,7 @@ use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -37,12 +37,16 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+// Counts only once `bench` switches it on.
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
+    // The matches as well as the parsed options: a resume needs to know which options the
+    // command line gave and which are defaults.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match run(cli.command, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Nothing is left to report to if stderr is closed too.
@@ -52,7 +56,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), CliError> {
+fn run(command: Command, matches: &ArgMatches) -> Result<(), CliError> {
     match command {
         Command::Eval { file: Some(path) } => {
             let file = File::open(&path).map_err(|source| CliError::Open { path, source })?;
@@ -61,7 +65,13 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Eval { file: None } => {
             eval::run(io::stdin().lock(), io::stdout().lock()).map_err(CliError::Eval)
         }
-        Command::Train(args) => Ok(train::run(args)?),
+        Command::Train(args) => {
+            let given = matches
+                .subcommand_matches("train")
+                .map(train::Given::from_matches)
+                .unwrap_or_default();
+            Ok(train::run(args, &given)?)
+        }
         Command::Bench(args) => Ok(bench::run(args)?),
         Command::Compare(args) => Ok(compare::run(args)?),
     }

@@ -79,7 +79,7 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub positive: u8,
     /// Commonest over rarest class count in the multi-class task.
-    #[arg(long, default_value_t = 100.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 100.0, allow_hyphen_values = true)]
     pub imbalance: f64,
     /// Seeds per configuration.
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]

@@ -6,10 +6,12 @@ use burn::store::RecordError;
 use losskit::LossError;
 use thiserror::Error;
 
+use super::checkpoint::{FILE, Intact, LastCheckpoint, VERSION};
 use crate::common::fs::WriteError;
 use crate::common::options::InvalidOption;
+use crate::common::run_dir::RunDirError;
 use crate::common::stdout::OutputError;
-use crate::data::DataError;
+use crate::data::{DataError, DataFile};
 
 /// Why a training run stopped before its end.
 #[derive(Debug, Error)]
@@ -17,9 +19,58 @@ pub enum TrainError {
     /// An option out of its range.
     #[error(transparent)]
     Option(#[from] InvalidOption),
+    /// An option given for a loss that does not use it.
+    #[error("{option} applies to --loss {losses} only, not to {loss}")]
+    NotForLoss {
+        /// The option.
+        option: &'static str,
+        /// The loss of the run.
+        loss: &'static str,
+        /// The losses that use it.
+        losses: &'static str,
+    },
+    /// A resume given an option that differs from the checkpoint's.
+    #[error(
+        "{option} {value} conflicts with the checkpoint's {} {saved} (a resume keeps the run's configuration; only --epochs and --log-every may change)",
+        option.trim_start_matches('-').replace('-', " ")
+    )]
+    Conflict {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// The checkpoint's value.
+        saved: String,
+    },
+    /// A resume asked for fewer epochs than the checkpoint has done.
+    #[error(
+        "--epochs {epochs} is fewer than the checkpoint's epochs done, {done}: a resume can only extend a run"
+    )]
+    EpochsBelowDone {
+        /// The epochs asked for.
+        epochs: usize,
+        /// The epochs done.
+        done: usize,
+    },
+    /// A data file that is not the one the checkpoint trained on.
+    #[error(
+        "data file {file} changed since the checkpoint (then {} bytes, CRC-32 {:#010x}; now {}, {} bytes, CRC-32 {:#010x}): resume only on the data the run started with",
+        was.bytes, was.crc32, now.name, now.bytes, now.crc32
+    )]
+    DataChanged {
+        /// The file, as the checkpoint recorded it.
+        file: String,
+        /// It then.
+        was: DataFile,
+        /// The file read now.
+        now: DataFile,
+    },
     /// The data directory cannot be used.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The run directory cannot be used.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
     /// The checkpoint cannot be written or used.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
@@ -32,17 +83,9 @@ pub enum TrainError {
     /// The loss refused a batch.
     #[error(transparent)]
     Loss(#[from] LossError),
-    /// The run directory cannot be created.
-    #[error("cannot create {}: {source}", path.display())]
-    CreateDir {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
     /// The loss became NaN or infinite.
     #[error(
-        "loss became {value} at epoch {epoch}, step {step} (batch {global_step} of the run); stopped, the last good checkpoint is {last_good}"
+        "loss became {value} at epoch {epoch}, step {step} (batch {global_step} of the run); stopped, {last}"
     )]
     Diverged {
         /// The loss.
@@ -53,29 +96,55 @@ pub enum TrainError {
         step: usize,
         /// Its step in the run (1-based).
         global_step: usize,
-        /// The checkpoint a resume would start from.
-        last_good: String,
+        /// What a resume would start from.
+        last: LastCheckpoint,
+    },
+    /// The weights became NaN or infinite by the end of an epoch.
+    #[error(
+        "the weights became NaN or infinite in epoch {epoch}; stopped without saving them, {last}"
+    )]
+    WeightsNotFinite {
+        /// The epoch (1-based).
+        epoch: usize,
+        /// What a resume would start from.
+        last: LastCheckpoint,
     },
 }
 
 /// A checkpoint that cannot be written or used.
 #[derive(Debug, Error)]
 pub enum CheckpointError {
-    /// No checkpoint to resume from.
-    #[error("cannot resume {}: no readable checkpoint ({source})", dir.display())]
-    Unreadable {
+    /// A run directory without a checkpoint.
+    #[error("cannot resume {}: it holds no {FILE}", dir.display())]
+    Missing {
         /// The run directory.
         dir: PathBuf,
+    },
+    /// A checkpoint file that cannot be read.
+    #[error("cannot read checkpoint {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
-    /// A checkpoint file that is not a whole one.
-    #[error("checkpoint {} is unusable: {problem}", path.display())]
-    Unusable {
+    /// A checkpoint file that does not verify.
+    #[error("checkpoint {} {problem}{}", path.display(), previous_hint(previous.as_ref()))]
+    Invalid {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
-        problem: Problem,
+        problem: Corruption,
+        /// The checkpoint before it, when that one is intact.
+        previous: Option<Intact>,
+    },
+    /// A verified checkpoint whose records do not load into this network.
+    #[error("checkpoint {} does not fit this network: {source}", path.display())]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: RecordError,
     },
     /// The model or optimizer state could not be serialised.
     #[error("cannot serialise the {what} for the checkpoint: {source}")]
@@ -87,19 +156,45 @@ pub enum CheckpointError {
     },
 }
 
+fn previous_hint(previous: Option<&Intact>) -> String {
+    previous.map_or_else(String::new, |p| {
+        format!("; the previous checkpoint {} (after epoch {}) is intact: copy it to {FILE} to resume from it", p.path.display(), p.epochs_done)
+    })
+}
+
 /// What is wrong with a checkpoint file.
 #[derive(Debug, Error)]
-pub enum Problem {
+pub enum Corruption {
     /// It does not start with the checkpoint magic.
-    #[error("not a losskit checkpoint")]
+    #[error("is not a losskit checkpoint")]
     NotACheckpoint,
-    /// A section runs past the end of the file.
-    #[error("truncated checkpoint")]
-    Truncated,
-    /// The training state does not parse.
-    #[error("{0}")]
+    /// Another format version.
+    #[error(
+        "has format version {0}, which this losskit does not read (it reads version {VERSION}): start a new run"
+    )]
+    Version(u32),
+    /// Shorter or longer than its header says.
+    #[error("is corrupt: {found} bytes where its header says {expected}")]
+    Truncated {
+        /// The size the header gives.
+        expected: u64,
+        /// The file's size.
+        found: u64,
+    },
+    /// A payload that is not what was written.
+    #[error(
+        "is corrupt: checksum mismatch (stored CRC-32 {stored:#010x}, computed {computed:#010x})"
+    )]
+    Checksum {
+        /// The CRC-32 in the header.
+        stored: u32,
+        /// The CRC-32 of the payload read.
+        computed: u32,
+    },
+    /// Sections that do not fill the payload.
+    #[error("is corrupt: its sections do not fill its payload")]
+    Sections,
+    /// A training state that does not parse.
+    #[error("is corrupt: its training state does not parse ({0})")]
     State(serde_json::Error),
-    /// The model or optimizer record does not load.
-    #[error("{0}")]
-    Record(RecordError),
 }

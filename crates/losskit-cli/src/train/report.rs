@@ -1,18 +1,43 @@
-//! What a run leaves in its directory: metrics.csv, summary.json, loss.png.
+//! What a run leaves in its directory besides its checkpoint: metrics.csv, summary.json
+//! (the test set's accuracy) and loss.png.
 
 use std::path::Path;
 
+use burn::module::Module;
+use burn::tensor::Device;
 use plotters::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::Metric;
+use super::config::RunConfig;
+use crate::common::batch::Batch;
 use crate::common::fs::{Cause, WriteError, write_atomic};
+use crate::common::model::Mlp;
 use crate::common::plot::{Canvas, write_png};
-use crate::data::CLASSES;
+use crate::data::{CLASSES, Split};
 
-/// Test-set results, with the run's configuration and speed.
+/// The per-step losses.
+pub const METRICS: &str = "metrics.csv";
+/// The test set's results and the run's configuration.
+pub const SUMMARY: &str = "summary.json";
+/// The plot of the losses.
+pub const LOSS_PLOT: &str = "loss.png";
+
+/// One optimizer step's record (a row of metrics.csv).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metric {
+    /// Batches processed since the start (1-based).
+    pub step: usize,
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// The batch's loss.
+    pub loss: f64,
+    /// The learning rate.
+    pub lr: f64,
+}
+
+/// How a network did on the test set.
 #[derive(Debug, Serialize)]
-pub struct Summary {
+pub struct Accuracy {
     /// Correct predictions over test examples.
     pub test_accuracy: f64,
     /// Correct test predictions.
@@ -23,6 +48,57 @@ pub struct Summary {
     pub per_class_accuracy: Vec<f64>,
     /// `confusion_matrix[true][predicted]` counts.
     pub confusion_matrix: Vec<Vec<usize>>,
+}
+
+impl Accuracy {
+    /// The accuracy of `model` on `split`, without autodiff.
+    pub fn of(model: &Mlp, split: &Split) -> Self {
+        let model = model.valid();
+        let device = Device::flex();
+        let mut confusion = vec![vec![0usize; CLASSES]; CLASSES];
+        let all: Vec<usize> = (0..split.len()).collect();
+        for chunk in all.chunks(1000) {
+            let predicted = model
+                .forward(Batch::new(split, chunk, &device).images)
+                .argmax(1)
+                .try_into_vec_as::<i64>()
+                .expect("argmax reads as i64");
+            for (&i, &p) in chunk.iter().zip(&predicted) {
+                confusion[split.labels[i] as usize][p as usize] += 1;
+            }
+        }
+        Self::from_confusion(confusion)
+    }
+
+    fn from_confusion(confusion: Vec<Vec<usize>>) -> Self {
+        let correct = (0..CLASSES).map(|c| confusion[c][c]).sum::<usize>();
+        let total = confusion.iter().flatten().sum::<usize>();
+        let per_class = (0..CLASSES)
+            .map(|c| {
+                let n = confusion[c].iter().sum::<usize>();
+                if n == 0 {
+                    f64::NAN
+                } else {
+                    confusion[c][c] as f64 / n as f64
+                }
+            })
+            .collect();
+        Self {
+            test_accuracy: correct as f64 / total as f64,
+            correct,
+            test_examples: total,
+            per_class_accuracy: per_class,
+            confusion_matrix: confusion,
+        }
+    }
+}
+
+/// Test-set results, with the run's configuration and speed.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// The test set's figures.
+    #[serde(flatten)]
+    pub accuracy: Accuracy,
     /// Loss of the last step.
     pub final_loss: f64,
     /// Seconds spent training (all sessions of a resumed run).
@@ -36,34 +112,7 @@ pub struct Summary {
     /// Hash of the final weights: equal runs have equal fingerprints.
     pub weights_fingerprint: String,
     /// The full configuration.
-    pub config: serde_json::Value,
-}
-
-impl Summary {
-    /// Accuracy figures from a confusion matrix.
-    pub fn from_confusion(
-        confusion: Vec<Vec<usize>>,
-    ) -> (f64, usize, usize, Vec<f64>, Vec<Vec<usize>>) {
-        let correct = (0..CLASSES).map(|c| confusion[c][c]).sum::<usize>();
-        let total = confusion.iter().flatten().sum::<usize>();
-        let per_class = (0..CLASSES)
-            .map(|c| {
-                let n = confusion[c].iter().sum::<usize>();
-                if n == 0 {
-                    f64::NAN
-                } else {
-                    confusion[c][c] as f64 / n as f64
-                }
-            })
-            .collect();
-        (
-            correct as f64 / total as f64,
-            correct,
-            total,
-            per_class,
-            confusion,
-        )
-    }
+    pub config: RunConfig,
 }
 
 /// `metrics.csv`: one row per optimizer step.
@@ -72,21 +121,18 @@ pub fn write_metrics(dir: &Path, metrics: &[Metric]) -> Result<(), WriteError> {
     for m in metrics {
         csv.push_str(&format!("{},{},{},{}\n", m.step, m.epoch, m.loss, m.lr));
     }
-    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())
+    write_atomic(&dir.join(METRICS), csv.as_bytes())
 }
 
 /// `summary.json`.
 pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), WriteError> {
     let json = serde_json::to_vec_pretty(summary).expect("the summary serialises");
-    write_atomic(&dir.join("summary.json"), &json)
+    write_atomic(&dir.join(SUMMARY), &json)
 }
 
 /// `loss.png`: the per-step loss and its per-epoch mean, drawn with plotters.
 pub fn write_loss_plot(dir: &Path, metrics: &[Metric], title: &str) -> Result<(), WriteError> {
-    if metrics.is_empty() {
-        return Ok(());
-    }
-    write_png(&dir.join("loss.png"), (900, 520), |root| {
+    write_png(&dir.join(LOSS_PLOT), (900, 520), |root| {
         draw(root, metrics, title)
     })
 }
