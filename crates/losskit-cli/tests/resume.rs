@@ -174,22 +174,29 @@ fn negative_numbers_parse_and_are_refused_by_their_rule() {
     let out = scratch("negative");
     let o = out.to_str().unwrap();
     for (args, message) in [
-        (&["--lr", "-1"][..], "--lr must be positive, got -1"),
+        (
+            &["--lr", "-1"][..],
+            "--lr must be a finite number > 0, got -1",
+        ),
+        (
+            &["--lr", "inf"][..],
+            "--lr must be a finite number > 0, got inf",
+        ),
         (
             &["--momentum", "-0.5"][..],
             "--momentum must be in [0, 1), got -0.5",
         ),
         (
             &["--weight-decay", "-1e-4"][..],
-            "--weight-decay must be >= 0, got -0.0001",
+            "--weight-decay must be a finite number >= 0, got -0.0001",
         ),
         (
             &["--loss", "focal", "--alpha", "-1"][..],
-            "--alpha must be positive for --loss focal, got -1",
+            "--alpha must be a finite number > 0 for --loss focal, got -1",
         ),
         (
             &["--loss", "focal", "--gamma", "-2"][..],
-            "--gamma must be >= 0, got -2",
+            "--gamma must be a finite number >= 0, got -2",
         ),
         (
             &["--loss", "sigmoid-focal", "--alpha", "-0.25"][..],
@@ -217,4 +224,22 @@ fn negative_numbers_parse_and_are_refused_by_their_rule() {
         text(&epochs.stderr)
     );
     assert_eq!(out.read_dir().unwrap().count(), 0);
+}
+
+#[test]
+fn a_checkpoint_too_large_to_be_one_is_refused_unread() {
+    let out = scratch("huge-checkpoint");
+    let o = out.to_str().unwrap();
+    succeeds(&["train", "--epochs", "1", "--out", o]);
+    let latest = out.join("checkpoint.bin");
+    std::fs::File::options()
+        .write(true)
+        .open(&latest)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    fails_with(
+        &["train", "--resume", o],
+        "is larger than 1073741824 bytes, more than any checkpoint",
+    );
 }

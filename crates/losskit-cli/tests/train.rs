@@ -429,3 +429,23 @@ fn scratch_directories_are_removed_when_a_test_fails() {
     assert!(path.starts_with(std::env::temp_dir()), "{}", path.display());
     assert!(!path.exists(), "{} was left behind", path.display());
 }
+
+#[test]
+fn a_data_file_too_large_to_be_idx_is_refused_unread() {
+    let dir = scratch("huge-data");
+    synthetic(&dir, 40);
+    // Sparse: a terabyte on paper, nothing on disk.
+    let images = std::fs::File::create(dir.join("train-images-idx3-ubyte")).unwrap();
+    images.set_len(1 << 40).unwrap();
+    let out = scratch("huge-data-out");
+    fails_with(
+        &[
+            "train",
+            "--data",
+            dir.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "train-images-idx3-ubyte is larger than",
+    );
+}

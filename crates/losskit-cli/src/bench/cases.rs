@@ -80,8 +80,9 @@ impl ValueEnum for Op {
 /// The most dimensions a shape may have (the elementwise ops are timed up to rank 4).
 pub const MAX_RANK: usize = 4;
 /// The most elements a shape may have: a case holds about six buffers of its size (input,
-/// gradient, targets, the bound's copy source and destination), 6 GiB of `f32` at this size.
-pub const MAX_ELEMENTS: usize = 1 << 28;
+/// gradient, targets, the bound's copy source and destination), 3 GiB of `f32` at this
+/// size, four times the largest default case.
+pub const MAX_ELEMENTS: usize = 1 << 27;
 
 /// A tensor shape, written `4096x1000`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +247,10 @@ mod tests {
             Err(ShapeError::Rank { rank: 5 })
         );
         assert_eq!("65536x65536".parse::<Shape>(), Err(ShapeError::Elements));
+        assert_eq!(
+            "1024x131072".parse::<Shape>(),
+            Ok(Shape(vec![1024, 131072]))
+        );
         assert_eq!(
             "4294967296x4294967296x4294967296".parse::<Shape>(),
             Err(ShapeError::Elements)

@@ -4,7 +4,7 @@
 
 use std::error::Error;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// What went wrong while producing a file's contents.
@@ -19,6 +19,19 @@ pub struct WriteError {
     /// Why it could not be.
     #[source]
     pub source: Cause,
+}
+
+/// Reads all of `path`, or `Ok(None)` if it holds more than `limit` bytes: a file that
+/// cannot be what it claims is refused before its size is allocated. The size is checked
+/// before reading and again while reading (some files report none).
+pub fn read_limited(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let file = File::open(path)?;
+    if file.metadata()?.len() > limit {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -109,6 +122,21 @@ mod tests {
         write_atomic(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(names(dir), ["summary.json"]);
+    }
+
+    #[test]
+    fn reads_up_to_a_limit() {
+        let scratch = tempfile::tempdir().unwrap();
+        let path = scratch.path().join("data");
+        std::fs::write(&path, [7; 10]).unwrap();
+        assert_eq!(read_limited(&path, 10).unwrap(), Some(vec![7; 10]));
+        assert_eq!(read_limited(&path, 9).unwrap(), None);
+        // A sparse file of a terabyte is refused without reading it.
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        assert_eq!(read_limited(&path, 1 << 30).unwrap(), None);
     }
 
     #[test]

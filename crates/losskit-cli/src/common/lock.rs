@@ -13,10 +13,13 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::fs::read_limited;
 use super::time::{now_secs, utc_text};
 
 /// The lock file's name inside a run directory.
 pub const LOCK_FILE: &str = ".lock";
+/// Longer lock files than this are not one of ours.
+const MAX_LOCK_TEXT: u64 = 4096;
 
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +171,9 @@ fn remove_stale(path: &Path, stale: &str) -> io::Result<bool> {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
         result => result?,
     }
-    let moved = fs::read_to_string(&aside).unwrap_or_default();
+    let moved = read_limited(&aside, MAX_LOCK_TEXT)?
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
     if moved != stale {
         // A live process's new lock: back into place, unless yet another one is there.
         let _ = fs::hard_link(&aside, path);
@@ -193,10 +198,11 @@ impl Lock {
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(not_writable(e)),
             }
-            let existing = match fs::read_to_string(&path) {
+            let existing = match read_limited(&path, MAX_LOCK_TEXT) {
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 existing => existing.map_err(not_writable)?,
             };
+            let existing = String::from_utf8(existing.unwrap_or_default()).unwrap_or_default();
             let holder = Holder::parse(&existing).ok_or_else(|| LockError::Garbled {
                 dir: dir.to_path_buf(),
             })?;

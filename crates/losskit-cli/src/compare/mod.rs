@@ -124,7 +124,7 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
     require(
         args.imbalance >= 1.0 && args.imbalance.is_finite(),
         "--imbalance",
-        ">= 1",
+        "a finite number >= 1",
         args.imbalance,
     )?;
     let data: Dataset = match &args.data {

@@ -39,6 +39,12 @@ pub enum DataError {
         /// Why.
         source: std::io::Error,
     },
+    /// A file too large to be an accepted IDX file.
+    #[error("{} is larger than {} bytes, more than any accepted IDX file", path.display(), super::idx::MAX_FILE)]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
     /// A file that is not valid IDX.
     #[error("{file}: {source}")]
     Idx {

@@ -11,6 +11,9 @@ use thiserror::Error;
 
 /// The largest payload accepted (the 60,000 Fashion-MNIST training images are 47 MB).
 pub const MAX_PAYLOAD: u64 = 1 << 30;
+/// The largest file read: a raw file of [`MAX_PAYLOAD`] plus its header, or its gzip of
+/// incompressible bytes, whose overhead is far below 1/64.
+pub const MAX_FILE: u64 = MAX_PAYLOAD + MAX_PAYLOAD / 64;
 /// At most this many dimensions.
 pub const MAX_DIMS: u8 = 4;
 

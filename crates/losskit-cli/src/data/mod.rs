@@ -10,6 +10,8 @@ use flate2::Crc;
 use serde::{Deserialize, Serialize};
 
 pub use error::DataError;
+
+use crate::common::fs::read_limited;
 use idx::decode;
 
 /// Pixels per image: the model's input width.
@@ -142,10 +144,12 @@ pub fn load_dir(dir: &Path) -> Result<Dataset, DataError> {
                 dir: dir.clone(),
                 name,
             })?;
-        bytes[k] = std::fs::read(&path).map_err(|source| DataError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        bytes[k] = read_limited(&path, idx::MAX_FILE)
+            .map_err(|source| DataError::Read {
+                path: path.clone(),
+                source,
+            })?
+            .ok_or_else(|| DataError::TooLarge { path: path.clone() })?;
         let file_name = path
             .file_name()
             .expect("a joined file name")

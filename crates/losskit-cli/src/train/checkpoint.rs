@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::config::RunConfig;
 use super::report::Metric;
 use super::{CheckpointError, Corruption, TrainError};
-use crate::common::fs::{write_atomic, write_atomic_with};
+use crate::common::fs::{read_limited, write_atomic, write_atomic_with};
 use crate::common::model::Mlp;
 use crate::data::DataFile;
 
@@ -30,6 +30,10 @@ const MAGIC_V1: &[u8; 12] = b"LOSSKITCKPT1";
 /// The format this build writes and reads.
 pub const VERSION: u32 = 2;
 const HEADER: usize = MAGIC.len() + 4 + 8 + 4;
+
+/// The largest checkpoint read: the network and its optimizer state are 3 MB, a step's
+/// metrics under 100 bytes, so this holds millions of steps.
+pub const MAX_FILE: u64 = 1 << 30;
 
 /// The checkpoint's file name inside a run directory.
 pub const FILE: &str = "checkpoint.bin";
@@ -168,10 +172,14 @@ fn sections(mut rest: &[u8]) -> Option<[&[u8]; 3]> {
 
 /// Reads and verifies the checkpoint file `path`.
 pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = read_limited(path, MAX_FILE)
+        .map_err(|source| CheckpointError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .ok_or_else(|| CheckpointError::TooLarge {
+            path: path.to_path_buf(),
+        })?;
     let corrupt = |problem| CheckpointError::Invalid {
         path: path.to_path_buf(),
         problem,
@@ -290,14 +298,15 @@ impl fmt::Display for LastCheckpoint {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use burn::tensor::Device;
 
     use super::*;
     use crate::train::args::LossKind;
 
-    fn state(epochs_done: usize) -> State {
-        let config = RunConfig {
+    /// The default configuration.
+    pub fn config() -> RunConfig {
+        RunConfig {
             data: None,
             loss: LossKind::CrossEntropy,
             label_smoothing: 0.0,
@@ -311,9 +320,12 @@ mod tests {
             seed: 42,
             accumulate: 1,
             log_every: 100,
-        };
+        }
+    }
+
+    fn state(epochs_done: usize) -> State {
         State {
-            config,
+            config: config(),
             data_files: Vec::new(),
             epochs_done,
             global_step: 0,

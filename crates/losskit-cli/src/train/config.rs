@@ -174,7 +174,7 @@ impl RunConfig {
         require(
             self.lr > 0.0 && self.lr.is_finite(),
             "--lr",
-            "positive",
+            "a finite number > 0",
             self.lr,
         )?;
         require(
@@ -186,7 +186,7 @@ impl RunConfig {
         require(
             self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
             "--weight-decay",
-            ">= 0",
+            "a finite number >= 0",
             self.weight_decay,
         )?;
         require(
@@ -198,7 +198,7 @@ impl RunConfig {
         require(
             self.gamma >= 0.0 && self.gamma.is_finite(),
             "--gamma",
-            ">= 0",
+            "a finite number >= 0",
             self.gamma,
         )?;
         if let Some(alpha) = self.alpha {
@@ -207,7 +207,7 @@ impl RunConfig {
                 LossKind::Focal => require(
                     alpha > 0.0 && alpha.is_finite(),
                     "--alpha",
-                    "positive for --loss focal",
+                    "a finite number > 0 for --loss focal",
                     alpha,
                 )?,
                 // torchvision's weight of positives (1 - alpha weighs the negatives).

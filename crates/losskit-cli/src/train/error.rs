@@ -6,7 +6,7 @@ use burn::store::RecordError;
 use losskit::LossError;
 use thiserror::Error;
 
-use super::checkpoint::{FILE, Intact, LastCheckpoint, VERSION};
+use super::checkpoint::{FILE, Intact, LastCheckpoint, MAX_FILE, VERSION};
 use crate::common::fs::WriteError;
 use crate::common::options::InvalidOption;
 use crate::common::run_dir::RunDirError;
@@ -65,6 +65,11 @@ pub enum TrainError {
         /// The file read now.
         now: DataFile,
     },
+    /// A checkpoint that does not record the four data files.
+    #[error(
+        "the checkpoint does not record the data files it trained on, so a resume cannot check them"
+    )]
+    DataUnrecorded,
     /// The data directory cannot be used.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -127,6 +132,12 @@ pub enum CheckpointError {
         path: PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// A file too large to be a checkpoint.
+    #[error("{} is larger than {MAX_FILE} bytes, more than any checkpoint", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
     },
     /// A checkpoint file that does not verify.
     #[error("checkpoint {} {problem}{}", path.display(), previous_hint(previous.as_ref()))]

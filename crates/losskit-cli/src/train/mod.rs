@@ -116,12 +116,15 @@ fn start(args: &TrainArgs, given: &Given) -> Result<Session, TrainError> {
     })
 }
 
-/// The first of `now` that differs from `saved`, as the error that names it.
+/// Refuses data files that are not the ones the checkpoint recorded, naming the first.
 fn changed_data(
     config: &RunConfig,
     saved: &[DataFile],
     now: &[DataFile],
 ) -> Result<(), TrainError> {
+    if saved.len() != now.len() {
+        return Err(TrainError::DataUnrecorded);
+    }
     for (was, now) in saved.iter().zip(now) {
         if was != now {
             let file = match &config.data {
@@ -186,4 +189,31 @@ fn resume(dir: &Path, args: &TrainArgs, given: &Given) -> Result<Session, TrainE
         optim,
         device,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_files_must_match_the_checkpoints_one_for_one() {
+        let files = data::embedded().files;
+        let config = checkpoint::tests::config();
+        assert!(changed_data(&config, &files, &files).is_ok());
+        assert!(matches!(
+            changed_data(&config, &[], &files),
+            Err(TrainError::DataUnrecorded)
+        ));
+        let mut other = files.clone();
+        other[2].crc32 ^= 1;
+        let err = changed_data(&config, &files, &other)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "data file t10k-images-idx3-ubyte.gz (embedded in this losskit) changed"
+            ),
+            "{err}"
+        );
+    }
 }
