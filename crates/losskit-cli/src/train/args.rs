@@ -96,7 +96,9 @@ pub struct TrainArgs {
     /// summary, plot) are deleted first, other files are left alone.
     #[arg(long, requires = "out", conflicts_with = "resume")]
     pub overwrite: bool,
-    /// Continue the run in this directory from its last checkpoint, with its configuration.
+    /// Continue the run in this directory from its last checkpoint, with its configuration
+    /// and data: --epochs may extend it and --log-every change, any other option given
+    /// must equal the checkpoint's.
     #[arg(long)]
     pub resume: Option<PathBuf>,
 }
