@@ -4,7 +4,8 @@
     python3 bench/torch_losses.py --threads 2 --repeats 15 'cross_entropy:64x10' ...
 
 Prints one JSON line per case: {"op", "shape", "dtype", "impl", "median_ms", "peak_bytes"}.
-The sigmoid focal loss is torchvision's when torchvision imports, else the same formula.
+The sigmoid focal loss and the box losses are torchvision's when torchvision imports (else
+the focal loss is the same formula and the box losses are skipped).
 """
 import argparse
 import json
@@ -16,8 +17,12 @@ import torch.nn.functional as F
 
 try:
     from torchvision.ops import sigmoid_focal_loss
+    from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
     FOCAL_IMPL = "torchvision"
+    BOX_LOSSES = {"generalized_box_iou": generalized_box_iou_loss, "distance_box_iou": distance_box_iou_loss,
+                  "complete_box_iou": complete_box_iou_loss}
 except ImportError:
+    BOX_LOSSES = {}
     FOCAL_IMPL = "pytorch"
 
     def sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="mean"):
@@ -28,10 +33,30 @@ except ImportError:
         return loss.mean()
 
 
+def boxes(n, g):
+    corners = torch.rand(n, 2, generator=g) * 100
+    sides = 1 + torch.rand(n, 2, generator=g) * 49
+    return torch.cat([corners, corners + sides], 1)
+
+
+BOX_OPS = ("generalized_box_iou", "distance_box_iou", "complete_box_iou")
+
+
 def case(op, shape, repeats):
+    """The case's measurement, or None for a box loss without torchvision."""
+    if op in BOX_OPS and not BOX_LOSSES:
+        return None
     g = torch.Generator().manual_seed(0)
     x = (torch.randn(shape, generator=g) * 3).requires_grad_(True)
-    if op == "cross_entropy":
+    if op in BOX_LOSSES:
+        x = boxes(shape[0], g).requires_grad_(True)
+        target = boxes(shape[0], g)
+        fn = lambda: BOX_LOSSES[op](x, target, reduction="mean")
+    elif op in ("l1", "mse", "smooth_l1", "huber"):
+        target = torch.randn(shape, generator=g) * 3
+        loss = {"l1": F.l1_loss, "mse": F.mse_loss, "smooth_l1": F.smooth_l1_loss, "huber": F.huber_loss}[op]
+        fn = lambda: loss(x, target)
+    elif op == "cross_entropy":
         target = torch.randint(0, shape[1], (shape[0],) + tuple(shape[2:]), generator=g)
         fn = lambda: F.cross_entropy(x, target)
     elif op == "cross_entropy_probs":
@@ -67,7 +92,7 @@ def case(op, shape, repeats):
         _ = x.grad
         if i >= 2:
             times.append((time.perf_counter() - t0) * 1e3)
-    impl = FOCAL_IMPL if op == "sigmoid_focal" else "pytorch"
+    impl = FOCAL_IMPL if op == "sigmoid_focal" or op in BOX_LOSSES else "pytorch"
     return {"op": op, "shape": list(shape), "dtype": "f32", "impl": impl,
             "median_ms": statistics.median(times), "peak_bytes": None}
 
@@ -81,7 +106,9 @@ def main():
     torch.set_num_threads(args.threads)
     for c in args.cases:
         op, shape = c.split(":")
-        print(json.dumps(case(op, tuple(int(d) for d in shape.split("x")), args.repeats)), flush=True)
+        measured = case(op, tuple(int(d) for d in shape.split("x")), args.repeats)
+        if measured is not None:
+            print(json.dumps(measured), flush=True)
 
 
 if __name__ == "__main__":

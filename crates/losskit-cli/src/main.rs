@@ -1,16 +1,22 @@
 //! `losskit`: PyTorch-exact losses from the command line.
 
-use losskit_cli::{alloc, bench, compare, eval, train};
+use losskit_cli::bench::alloc;
+use losskit_cli::error::CliError;
+use losskit_cli::{bench, compare, eval, train};
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "losskit", version, about = "PyTorch-exact loss functions on burn")]
+#[command(
+    name = "losskit",
+    version,
+    about = "PyTorch-exact loss functions on burn"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,28 +37,42 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+// Counts only once `bench` switches it on.
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 fn main() -> ExitCode {
-    alloc::keep_freed_memory();
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Eval { file } => match file {
-            Some(path) => File::open(&path)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))
-                .and_then(|f| eval::run(BufReader::new(f), io::stdout().lock()).map_err(|e| e.to_string())),
-            None => eval::run(io::stdin().lock(), io::stdout().lock()).map_err(|e| e.to_string()),
-        },
-        Command::Train(args) => train::run(args),
-        Command::Bench(args) => bench::run(args),
-        Command::Compare(args) => compare::run(args),
-    };
-    match result {
+    // The matches as well as the parsed options: a resume needs to know which options the
+    // command line gave and which are defaults.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match run(cli.command, &matches) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("losskit: {message}");
+        Err(error) => {
+            // Nothing is left to report to if stderr is closed too.
+            let _ = writeln!(io::stderr(), "losskit: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn run(command: Command, matches: &ArgMatches) -> Result<(), CliError> {
+    match command {
+        Command::Eval { file: Some(path) } => {
+            let file = File::open(&path).map_err(|source| CliError::Open { path, source })?;
+            eval::run(BufReader::new(file), io::stdout().lock()).map_err(CliError::Eval)
+        }
+        Command::Eval { file: None } => {
+            eval::run(io::stdin().lock(), io::stdout().lock()).map_err(CliError::Eval)
+        }
+        Command::Train(args) => {
+            let given = matches
+                .subcommand_matches("train")
+                .map(train::Given::from_matches)
+                .unwrap_or_default();
+            Ok(train::run(args, &given)?)
+        }
+        Command::Bench(args) => Ok(bench::run(args)?),
+        Command::Compare(args) => Ok(compare::run(args)?),
     }
 }

@@ -1,6 +1,11 @@
-//! Running `losskit eval` and comparing its answers with expected tensors.
+//! Running `losskit` (`eval`, and the other commands in scratch directories) and comparing
+//! eval's answers with expected tensors.
 
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod mnist;
+pub mod scratch;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -27,8 +32,17 @@ pub fn eval_lines_with(input: &[u8], kernels: bool) -> Vec<String> {
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().expect("losskit finishes");
     writer.join().unwrap().expect("requests written");
-    assert!(out.status.success(), "eval exited with {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+    assert!(
+        out.status.success(),
+        "eval exited with {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -50,13 +64,18 @@ pub fn mismatch(expected: &Value, got: &Value, rtol: f64, atol: f64) -> Option<S
     if got["shape"] != expected["shape"] {
         return Some(format!("shape {} != {}", got["shape"], expected["shape"]));
     }
-    let (e, g) = (expected["data"].as_array()?, got["data"].as_array().map(Vec::as_slice).unwrap_or(&[]));
+    let (e, g) = (
+        expected["data"].as_array()?,
+        got["data"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+    );
     if e.len() != g.len() {
         return Some(format!("{} values, expected {}", g.len(), e.len()));
     }
     for (i, (a, b)) in e.iter().zip(g).enumerate() {
         let a = number(a).expect("expected value is a number");
-        let Some(b) = number(b) else { return Some(format!("[{i}] {b} is not a number")) };
+        let Some(b) = number(b) else {
+            return Some(format!("[{i}] {b} is not a number"));
+        };
         let ok = if a.is_nan() {
             b.is_nan()
         } else if a.is_infinite() || b.is_infinite() {
@@ -79,8 +98,15 @@ pub fn check_cases(text: &str) -> usize {
 
 /// [`check_cases`] with the fused kernels on or off.
 pub fn check_cases_with(text: &str, kernels: bool) -> usize {
-    let cases: Vec<Value> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
-    let requests: String = cases.iter().map(|c| format!("{}\n", c["request"])).collect();
+    let cases: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let requests: String = cases
+        .iter()
+        .map(|c| format!("{}\n", c["request"]))
+        .collect();
     let responses = eval_lines_with(requests.as_bytes(), kernels);
     assert_eq!(responses.len(), cases.len(), "one response per request");
     let mut failures = Vec::new();
@@ -88,7 +114,10 @@ pub fn check_cases_with(text: &str, kernels: bool) -> usize {
         let response: Value = serde_json::from_str(line).expect("responses are JSON");
         let expected = &case["expected"];
         let why = if expected.get("error").is_some() {
-            response["error"].as_str().is_none_or(str::is_empty).then(|| format!("expected an error, got {line:.200}"))
+            response["error"]
+                .as_str()
+                .is_none_or(str::is_empty)
+                .then(|| format!("expected an error, got {line:.200}"))
         } else if let Some(err) = response.get("error") {
             Some(format!("error {err}"))
         } else {
@@ -101,6 +130,12 @@ pub fn check_cases_with(text: &str, kernels: bool) -> usize {
             failures.push(format!("{}: {why}", case["id"]));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     cases.len()
 }

@@ -21,24 +21,35 @@ impl Mlp {
         }
     }
 
-    /// A 64-bit FNV-1a hash of every parameter value, in a fixed order: equal for runs
-    /// that end with bit-identical weights (the record's parameter ids are random per run).
-    pub fn fingerprint(&self) -> String {
-        let values = [
+    /// Every parameter value, in a fixed order.
+    fn values(&self) -> Vec<f32> {
+        let tensors = [
             self.fc1.weight.val().reshape([-1]),
             self.fc1.bias.as_ref().expect("fc1 has a bias").val(),
             self.fc2.weight.val().reshape([-1]),
             self.fc2.bias.as_ref().expect("fc2 has a bias").val(),
         ];
+        tensors
+            .into_iter()
+            .flat_map(|t| t.try_into_vec_as::<f32>().expect("parameters read as f32"))
+            .collect()
+    }
+
+    /// A 64-bit FNV-1a hash of every parameter value, in a fixed order: equal for runs
+    /// that end with bit-identical weights (the record's parameter ids are random per run).
+    pub fn fingerprint(&self) -> String {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for tensor in values {
-            for v in tensor.try_into_vec_as::<f32>().expect("parameters read as f32") {
-                for byte in v.to_le_bytes() {
-                    hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-                }
+        for v in self.values() {
+            for byte in v.to_le_bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
             }
         }
         format!("{hash:016x}")
+    }
+
+    /// Whether no parameter is NaN or infinite.
+    pub fn is_finite(&self) -> bool {
+        self.values().iter().all(|v| v.is_finite())
     }
 
     /// Logits `(N, classes)` of flattened images `(N, inputs)`.
