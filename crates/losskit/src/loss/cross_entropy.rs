@@ -8,7 +8,9 @@ use burn::tensor::{Device, Int, Tensor, activation::log_softmax};
 use super::class_loss::{host_targets, empty_class_loss};
 use crate::fused::{self, ClassIndexRows, MeanOver, RowLoss};
 use crate::input::checks::{cast, check_label_smoothing, check_same_shape};
-use crate::input::class_index::{ClassWeight, IGNORE_INDEX, along_classes, check_index_target, pick_targets};
+use crate::input::class_index::{
+    ClassWeight, IGNORE_INDEX, along_classes, check_index_target, pick_targets, without_ignored_rows,
+};
 use crate::reduction::{Denominator, reduce};
 use crate::{LossError, Reduction};
 
@@ -64,7 +66,8 @@ impl CrossEntropyLossConfig {
 /// ```
 /// The smoothing term carries every class's weight and shares the target-weight
 /// denominator, as PyTorch's does. A mean over nothing (empty batch, every target ignored)
-/// is NaN; a sum over nothing is 0.
+/// is NaN; a sum over nothing is 0. An ignored row gets a zero gradient even when it holds
+/// an infinity (PyTorch's log-softmax backward gives NaN there).
 ///
 /// With class probabilities ([`forward_probs`](Self::forward_probs)), a target of the
 /// input's shape:
@@ -157,7 +160,7 @@ impl CrossEntropyLoss {
             }
         }
         let weight = self.weight.as_ref().map(|w| w.tensor(dtype));
-        let log_probs = log_softmax(input, 1);
+        let log_probs = log_softmax(without_ignored_rows(input, &target, self.ignore_index), 1);
         let picked = pick_targets(log_probs.clone(), target, weight.clone(), self.ignore_index);
         let nll = picked.picked.mul(picked.target_weight.clone()).neg();
         let e = self.label_smoothing;
@@ -214,7 +217,10 @@ impl CrossEntropyLoss {
             target = target.mul(along_classes::<D>(w.tensor(dtype)));
         }
         let loss = log_softmax(input, 1).mul(target).sum_dim(1).neg();
-        let loss = reduce(loss, reduction, Denominator::Numel);
-        Ok(if reduction.is_none() { loss.reshape(shape) } else { loss.reshape([1; O]) })
+        Ok(match reduction {
+            // squeeze, not reshape: burn's reshape reads a 0 in the shape as "keep".
+            None => loss.squeeze_dim::<O>(1),
+            Some(_) => reduce(loss, reduction, Denominator::Numel).reshape([1; O]),
+        })
     }
 }

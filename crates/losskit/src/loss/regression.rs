@@ -29,15 +29,17 @@ fn regression<const D: usize>(
         RegressionLoss::L1 => abs(d),
         RegressionLoss::Mse => d.square(),
         RegressionLoss::SmoothL1 { beta } if beta == 0.0 => abs(d),
+        // The quadratic branch is taken of the difference clamped to where it is used, so
+        // that an infinite difference outside it leaves no NaN in its (masked) gradient.
         RegressionLoss::SmoothL1 { beta } => {
             let a = abs(d.clone());
             let linear = a.clone().sub_scalar(0.5 * beta);
-            d.square().mul_scalar(0.5 / beta).mask_where(a.greater_equal_elem(beta), linear)
+            d.clamp(-beta, beta).square().mul_scalar(0.5 / beta).mask_where(a.greater_equal_elem(beta), linear)
         }
         RegressionLoss::Huber { delta } => {
             let a = abs(d.clone());
             let linear = a.clone().sub_scalar(0.5 * delta).mul_scalar(delta);
-            d.square().mul_scalar(0.5).mask_where(a.greater_elem(delta), linear)
+            d.clamp(-delta, delta).square().mul_scalar(0.5).mask_where(a.greater_elem(delta), linear)
         }
     };
     Ok(reduce(value, reduction, Denominator::Numel))

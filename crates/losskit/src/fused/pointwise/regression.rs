@@ -28,19 +28,15 @@ pub(crate) fn regression_element<T: Real>(kind: RegressionElement<T>, d: T) -> E
     match kind {
         RegressionElement::L1 => ElementLoss { loss: a, grad: sign(d) },
         RegressionElement::Mse => ElementLoss { loss: d * d, grad: (d + d) },
-        RegressionElement::SmoothL1 { beta } => {
-            let inside = a < beta;
-            ElementLoss {
-                loss: T::select(inside, half * d * d / beta, a - half * beta),
-                grad: T::select(inside, d / beta, sign(d)),
-            }
-        }
-        RegressionElement::Huber { delta } => {
-            let inside = a <= delta;
-            ElementLoss {
-                loss: T::select(inside, half * d * d, delta * (a - half * delta)),
-                grad: T::select(inside, d, delta * sign(d)),
-            }
-        }
+        // PyTorch's backward tests the two sides (`d < -beta`, `d > beta`) and takes the
+        // quadratic branch otherwise, so a NaN difference has a NaN gradient.
+        RegressionElement::SmoothL1 { beta } => ElementLoss {
+            loss: T::select(a < beta, half * d * d / beta, a - half * beta),
+            grad: T::select(d < T::ZERO - beta, T::ZERO - T::ONE, T::select(d > beta, T::ONE, d / beta)),
+        },
+        RegressionElement::Huber { delta } => ElementLoss {
+            loss: T::select(a <= delta, half * d * d, delta * (a - half * delta)),
+            grad: T::select(d < T::ZERO - delta, T::ZERO - delta, T::select(d > delta, delta, d)),
+        },
     }
 }
