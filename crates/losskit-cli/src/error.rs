@@ -20,9 +20,23 @@ pub enum CliError {
         /// Why.
         source: io::Error,
     },
-    /// `eval` could not read its requests or write its responses.
+    /// `eval FILE` with a directory.
+    #[error("cannot read {}: it is a directory", path.display())]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// `eval` could not read its requests from standard input or write its responses.
     #[error("eval: {0}")]
     Eval(io::Error),
+    /// `eval FILE` could not read its requests or write its responses.
+    #[error("eval {}: {source}", path.display())]
+    EvalFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// `train` failed.
     #[error(transparent)]
     Train(#[from] TrainError),

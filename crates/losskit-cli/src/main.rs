@@ -26,7 +26,7 @@ struct Cli {
 enum Command {
     /// Serve loss requests as JSON Lines (stdin or FILE) -> one JSON line each on stdout.
     Eval {
-        /// Read requests from this file instead of standard input.
+        /// Read requests from this file instead of standard input (`-`: standard input).
         file: Option<PathBuf>,
     },
     /// Train the tutorial's MLP (784-500-10) on MNIST-format data; see --help for the options.
@@ -58,11 +58,15 @@ fn main() -> ExitCode {
 
 fn run(command: Command, matches: &ArgMatches) -> Result<(), CliError> {
     match command {
-        Command::Eval { file: Some(path) } => {
-            let file = File::open(&path).map_err(|source| CliError::Open { path, source })?;
-            eval::run(BufReader::new(file), io::stdout().lock()).map_err(CliError::Eval)
+        Command::Eval { file: Some(path) } if path.as_os_str() != "-" => {
+            if path.is_dir() {
+                return Err(CliError::Directory { path });
+            }
+            let file = File::open(&path).map_err(|source| CliError::Open { path: path.clone(), source })?;
+            eval::run(BufReader::new(file), io::stdout().lock())
+                .map_err(|source| CliError::EvalFile { path, source })
         }
-        Command::Eval { file: None } => {
+        Command::Eval { file: _ } => {
             eval::run(io::stdin().lock(), io::stdout().lock()).map_err(CliError::Eval)
         }
         Command::Train(args) => {
