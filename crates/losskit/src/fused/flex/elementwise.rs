@@ -103,7 +103,7 @@ pub(super) fn run_elementwise<T: FlexReal, K: ElementKernel<T>>(
 }
 
 /// The sum of `values` in f64, in sixteen independent lanes: one running sum ties each
-/// addition to the last, which cost the focal loss a fifth of its time.
+/// addition to the last (docs/performance.md has what that cost).
 fn sum_f64<T: FlexReal>(values: &[T]) -> f64 {
     let mut lanes = [0.0f64; 16];
     let mut blocks = values.chunks_exact(16);
