@@ -112,30 +112,43 @@ pub fn check_cases_with(text: &str, kernels: bool) -> usize {
     let mut failures = Vec::new();
     for (case, line) in cases.iter().zip(&responses) {
         let response: Value = serde_json::from_str(line).expect("responses are JSON");
-        let expected = &case["expected"];
-        let why = if expected.get("error").is_some() {
-            response["error"]
-                .as_str()
-                .is_none_or(str::is_empty)
-                .then(|| format!("expected an error, got {line:.200}"))
-        } else if let Some(err) = response.get("error") {
-            Some(format!("error {err}"))
-        } else {
-            let (rtol, atol) = (case["rtol"].as_f64().unwrap(), case["atol"].as_f64().unwrap());
-            // The output, then every gradient the case expects (grad_input, grad_<field>).
-            let keys = expected.as_object().unwrap().keys().filter(|k| *k == "output" || k.starts_with("grad_"));
-            keys.filter_map(|key| mismatch(&expected[key], &response[key], rtol, atol).map(|m| format!("{key} {m}"))).next()
-        };
-        if let Some(why) = why {
+        if let Some(why) = verdict(case, &response) {
             failures.push(format!("{}: {why}", case["id"]));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
     cases.len()
+}
+
+/// What is wrong with `response` to `case` (`{"request", "expected", "rtol", "atol"}`).
+fn verdict(case: &Value, response: &Value) -> Option<String> {
+    let expected = &case["expected"];
+    if expected.get("error").is_some() {
+        return response["error"].as_str().is_none_or(str::is_empty).then(|| format!("expected an error, got {:.200}", response.to_string()));
+    }
+    if let Some(err) = response.get("error") {
+        return Some(format!("error {err}"));
+    }
+    let (rtol, atol) = (case["rtol"].as_f64().unwrap(), case["atol"].as_f64().unwrap());
+    // The output, then every gradient the case expects (grad_input, grad_<field>).
+    let keys = expected.as_object().unwrap().keys().filter(|k| *k == "output" || k.starts_with("grad_"));
+    keys.filter_map(|key| mismatch(&expected[key], &response[key], rtol, atol).map(|m| format!("{key} {m}"))).next()
+}
+
+/// Checks every case of a golden file in this process, on `device` (any burn backend: the
+/// fused kernels take flex tensors only, so elsewhere this is the composed path); returns
+/// how many there were.
+pub fn check_cases_on(text: &str, device: &burn::tensor::Device) -> usize {
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let response = losskit_cli::eval::respond(case["request"].to_string().as_bytes(), device);
+        if let Some(why) = verdict(&case, &response) {
+            failures.push(format!("{}: {why}", case["id"]));
+        }
+        n += 1;
+    }
+    assert!(failures.is_empty(), "{} of {n} cases failed:\n{}", failures.len(), failures.join("\n"));
+    n
 }

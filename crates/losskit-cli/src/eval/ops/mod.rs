@@ -17,7 +17,7 @@ use losskit::{LossError, Reduction};
 use serde_json::{Map, Value};
 
 use super::error::RequestError;
-use super::wire::{Checked, Field, MAX_RANK, Request, check_tensor, tensor_json};
+use super::wire::{Checked, Field, Request, check_tensor, tensor_json};
 
 /// One op of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,19 +310,36 @@ fn read<const D: usize>(t: &Tensor<D>) -> Vec<f64> {
     t.clone().try_into_vec_as::<f64>().expect("a float tensor reads as f64")
 }
 
-/// `shape` padded with leading 1s to the fixed rank of the elementwise losses (which
-/// leaves trailing broadcasting as it was).
-pub(super) fn pad_left(shape: &[usize]) -> [usize; MAX_RANK] {
-    let mut dims = [1; MAX_RANK];
-    dims[MAX_RANK - shape.len()..].copy_from_slice(shape);
-    dims
-}
+/// The rank the elementwise ops run at: burn's ndarray backend takes at most 6 dimensions.
+pub(super) const ELEMENTWISE_RANK: usize = 6;
 
-/// `shape` padded with trailing 1s (dimension 0 stays the batch).
-pub(super) fn pad_right(shape: &[usize]) -> [usize; MAX_RANK] {
-    let mut dims = [1; MAX_RANK];
-    dims[..shape.len()].copy_from_slice(shape);
-    dims
+/// The shapes of tensors that broadcast together, laid out at [`ELEMENTWISE_RANK`]:
+/// right-aligned and padded with leading 1s (which leaves broadcasting as it was); beyond
+/// that rank, neighbouring dimensions are merged where every tensor spans both or neither.
+pub(super) fn lay_out(shapes: &[&[usize]]) -> Result<Vec<[usize; ELEMENTWISE_RANK]>, RequestError> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut aligned: Vec<Vec<usize>> = shapes.iter().map(|s| [vec![1; rank - s.len()], s.to_vec()].concat()).collect();
+    while aligned.first().is_some_and(|s| s.len() > ELEMENTWISE_RANK) {
+        let full = |k: usize| aligned.iter().map(|s| s[k]).max().unwrap_or(1);
+        let mergeable = |k: usize| aligned.iter().all(|s| (s[k] == full(k) && s[k + 1] == full(k + 1)) || (s[k] == 1 && s[k + 1] == 1));
+        let Some(k) = (0..aligned[0].len() - 1).find(|&k| mergeable(k)) else {
+            return Err(RequestError::Shape(format!(
+                "shapes {shapes:?} broadcast along more than {ELEMENTWISE_RANK} separate dimensions"
+            )));
+        };
+        for s in &mut aligned {
+            let merged = s[k] * s[k + 1];
+            s.splice(k..k + 2, [merged]);
+        }
+    }
+    Ok(aligned
+        .into_iter()
+        .map(|s| {
+            let mut dims = [1; ELEMENTWISE_RANK];
+            dims[ELEMENTWISE_RANK - s.len()..].copy_from_slice(&s);
+            dims
+        })
+        .collect())
 }
 
 /// A loss's output by the requested reduction: `forward` (PyTorch's 0-dim scalar on the

@@ -3,27 +3,27 @@
 
 use burn::tensor::Tensor;
 use losskit::{
-    BceLoss, BceWithLogitsLoss, HingeEmbeddingLoss, HuberLoss, KlDivLoss, L1Loss, LossError, MseLoss, PoissonNllLoss,
+    BceLoss, BceWithLogitsLoss, HingeEmbeddingLoss, HuberLoss, L1Loss, LossError, MseLoss, PoissonNllLoss,
     Reduction, SigmoidFocalLoss, SmoothL1Loss, SoftMarginLoss,
 };
 
 use super::{Output, by_reduction};
 use crate::eval::error::RequestError;
-use crate::eval::wire::MAX_RANK;
+use super::ELEMENTWISE_RANK as RANK;
 
 /// A loss with `forward` and `forward_no_reduction` of `(input, target)` at one rank.
 pub(super) trait PairLoss {
-    fn reduced(&self, input: Tensor<MAX_RANK>, target: Tensor<MAX_RANK>) -> Result<Tensor<1>, LossError>;
-    fn unreduced(&self, input: Tensor<MAX_RANK>, target: Tensor<MAX_RANK>) -> Result<Tensor<MAX_RANK>, LossError>;
+    fn reduced(&self, input: Tensor<RANK>, target: Tensor<RANK>) -> Result<Tensor<1>, LossError>;
+    fn unreduced(&self, input: Tensor<RANK>, target: Tensor<RANK>) -> Result<Tensor<RANK>, LossError>;
 }
 
 macro_rules! pair_losses {
     ($($loss:ty),* $(,)?) => {$(
         impl PairLoss for $loss {
-            fn reduced(&self, input: Tensor<MAX_RANK>, target: Tensor<MAX_RANK>) -> Result<Tensor<1>, LossError> {
+            fn reduced(&self, input: Tensor<RANK>, target: Tensor<RANK>) -> Result<Tensor<1>, LossError> {
                 self.forward(input, target)
             }
-            fn unreduced(&self, input: Tensor<MAX_RANK>, target: Tensor<MAX_RANK>) -> Result<Tensor<MAX_RANK>, LossError> {
+            fn unreduced(&self, input: Tensor<RANK>, target: Tensor<RANK>) -> Result<Tensor<RANK>, LossError> {
                 self.forward_no_reduction(input, target)
             }
         }
@@ -34,7 +34,6 @@ pair_losses!(
     BceLoss,
     BceWithLogitsLoss,
     SigmoidFocalLoss,
-    KlDivLoss,
     L1Loss,
     MseLoss,
     SmoothL1Loss,
@@ -50,9 +49,9 @@ pub(super) fn run_pair(
     loss: &dyn PairLoss,
     reduction: Option<Reduction>,
     unreduced: Vec<usize>,
-    input: Tensor<MAX_RANK>,
-    target: Tensor<MAX_RANK>,
-) -> Result<Output<MAX_RANK>, RequestError> {
+    input: Tensor<RANK>,
+    target: Tensor<RANK>,
+) -> Result<Output<RANK>, RequestError> {
     by_reduction(reduction, unreduced, || loss.reduced(input.clone(), target.clone()), || loss.unreduced(input.clone(), target.clone()))
 }
 

@@ -9,7 +9,7 @@ use losskit::{
 use serde_json::Value;
 
 use super::pair::{PairLoss, broadcast_shape, run_pair};
-use super::{Call, Op, Output, by_reduction, pad_left};
+use super::{Call, ELEMENTWISE_RANK, Op, Output, by_reduction, lay_out};
 use crate::eval::error::RequestError;
 use crate::eval::wire::Field;
 
@@ -49,8 +49,9 @@ pub(super) fn elementwise(call: &mut Call) -> Result<Value, RequestError> {
             broadcast_shape(&[&input.shape, &target.shape])?
         )));
     }
-    let y = call.float(target.floats(), pad_left(&target.shape));
-    let x = call.leaf(Field::Input, pad_left(&input.shape))?;
+    let laid = lay_out(&[&input.shape, &target.shape])?;
+    let y = call.float(target.floats(), laid[1]);
+    let x = call.leaf(Field::Input, laid[0])?;
     let output = run_pair(loss.as_ref(), reduction, unreduced, x, y)?;
     call.respond(output)
 }
@@ -80,9 +81,10 @@ pub(super) fn gaussian_nll(call: &mut Call) -> Result<Value, RequestError> {
         return Err(RequestError::Shape(format!("var is of incorrect size: {:?} for an input of size {:?}", var.shape, input.shape)));
     };
     let unreduced = broadcast_shape(&[&input.shape, &target.shape])?;
-    let y = call.float(target.floats(), pad_left(&target.shape));
-    let x = call.leaf(Field::Input, pad_left(&input.shape))?;
-    let v = call.leaf(Field::Var, pad_left(&var_shape))?;
+    let laid = lay_out(&[&input.shape, &target.shape, &var_shape])?;
+    let y = call.float(target.floats(), laid[1]);
+    let x = call.leaf(Field::Input, laid[0])?;
+    let v = call.leaf(Field::Var, laid[2])?;
     let output = by_reduction(
         reduction,
         unreduced,
@@ -107,10 +109,11 @@ pub(super) fn margin_ranking(call: &mut Call) -> Result<Value, RequestError> {
         )));
     }
     let unreduced = broadcast_shape(&[&input.shape, &input2.shape, &target.shape])?;
-    let t = call.float(target.floats(), pad_left(&target.shape));
-    let x1 = call.leaf(Field::Input, pad_left(&input.shape))?;
-    let x2 = call.leaf(Field::Input2, pad_left(&input2.shape))?;
-    let output: Output<8> = by_reduction(
+    let laid = lay_out(&[&input.shape, &input2.shape, &target.shape])?;
+    let t = call.float(target.floats(), laid[2]);
+    let x1 = call.leaf(Field::Input, laid[0])?;
+    let x2 = call.leaf(Field::Input2, laid[1])?;
+    let output: Output<ELEMENTWISE_RANK> = by_reduction(
         reduction,
         unreduced,
         || loss.forward(x1.clone(), x2.clone(), t.clone()),
