@@ -35,10 +35,10 @@ use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::tensor::Tensor;
 
 use crate::input::broadcast::Broadcast;
-use crate::{LossError, Reduction};
 use crate::input::checks::cast;
 use crate::input::class_index::{ClassWeight, class_rows};
 use crate::reduction::sum_factor;
+use crate::{LossError, Reduction};
 
 /// The loss a fused row kernel computes over the rows of `(N, C)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
