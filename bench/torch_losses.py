@@ -5,7 +5,8 @@
 
 Prints one JSON line per case: {"op", "shape", "dtype", "impl", "median_ms", "peak_bytes"}.
 The sigmoid focal loss and the box losses are torchvision's when torchvision imports (else
-the focal loss is the same formula and the box losses are skipped).
+the focal loss is the same formula and the box losses are skipped); the RNN-T loss is
+torchaudio's, skipped without it. ctc's shape is TxNxCxS, rnnt's NxTxUxV, as in `losskit bench`.
 """
 import argparse
 import json
@@ -39,16 +40,37 @@ def boxes(n, g):
     return torch.cat([corners, corners + sides], 1)
 
 
+try:
+    from torchaudio.functional import rnnt_loss
+except ImportError:
+    rnnt_loss = None
+
 BOX_OPS = ("generalized_box_iou", "distance_box_iou", "complete_box_iou")
 
 
 def case(op, shape, repeats):
-    """The case's measurement, or None for a box loss without torchvision."""
-    if op in BOX_OPS and not BOX_LOSSES:
+    """The case's measurement, or None for a box loss without torchvision or rnnt without torchaudio."""
+    if (op in BOX_OPS and not BOX_LOSSES) or (op == "rnnt" and rnnt_loss is None):
         return None
     g = torch.Generator().manual_seed(0)
-    x = (torch.randn(shape, generator=g) * 3).requires_grad_(True)
-    if op in BOX_LOSSES:
+    if op not in ("ctc", "rnnt"):
+        x = (torch.randn(shape, generator=g) * 3).requires_grad_(True)
+    if op == "ctc":
+        # Log-probabilities of full-length samples, targets without the blank (0).
+        T, N, C, S = shape
+        x = torch.log_softmax(torch.rand(T, N, C, generator=g) * 6 - 3, -1).requires_grad_(True)
+        target = torch.randint(1, C, (N, S), generator=g)
+        input_lengths, target_lengths = torch.full((N,), T), torch.full((N,), S)
+        fn = lambda: F.ctc_loss(x, target, input_lengths, target_lengths)
+    elif op == "rnnt":
+        # Logits of full-length samples, targets without the blank (the last class).
+        N, T, U, V = shape
+        x = (torch.rand(N, T, U + 1, V, generator=g) * 6 - 3).requires_grad_(True)
+        target = torch.randint(0, V - 1, (N, U), generator=g, dtype=torch.int32)
+        logit_lengths = torch.full((N,), T, dtype=torch.int32)
+        target_lengths = torch.full((N,), U, dtype=torch.int32)
+        fn = lambda: rnnt_loss(x, target, logit_lengths, target_lengths)
+    elif op in BOX_LOSSES:
         x = boxes(shape[0], g).requires_grad_(True)
         target = boxes(shape[0], g)
         fn = lambda: BOX_LOSSES[op](x, target, reduction="mean")
@@ -92,7 +114,7 @@ def case(op, shape, repeats):
         _ = x.grad
         if i >= 2:
             times.append((time.perf_counter() - t0) * 1e3)
-    impl = FOCAL_IMPL if op == "sigmoid_focal" or op in BOX_LOSSES else "pytorch"
+    impl = FOCAL_IMPL if op == "sigmoid_focal" or op in BOX_LOSSES else "torchaudio" if op == "rnnt" else "pytorch"
     return {"op": op, "shape": list(shape), "dtype": "f32", "impl": impl,
             "median_ms": statistics.median(times), "peak_bytes": None}
 

@@ -72,6 +72,14 @@ fn quick_bench_reports_every_op_on_every_path() {
             );
         }
     }
+    for op in ["ctc", "rnnt"] {
+        for implementation in ["losskit", "losskit-composed", "burn"] {
+            assert!(
+                seen.contains(&(op.to_string(), implementation.to_string())),
+                "no {implementation} line for {op}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! The rest of PyTorch's losses (and torchvision's box losses) against PyTorch's own
-//! numbers (`tools/golden/catalogue.py` wrote the fixtures; no Python is needed here), on
+//! The rest of PyTorch's losses (and torchvision's box losses, torchaudio's RNN-T) against
+//! their own numbers (`tools/golden/catalogue.py` wrote the fixtures; no Python is needed here), on
 //! the fused and the composed path.
 
 mod common;
@@ -23,6 +23,7 @@ const ELEMENTWISE: [&str; 9] =
 const CLASSES: [&str; 3] = ["multilabel_soft_margin", "multilabel_margin", "multi_margin"];
 const EMBEDDINGS: [&str; 3] = ["cosine_embedding", "triplet_margin", "triplet_margin_with_distance"];
 const BOXES: [&str; 3] = ["generalized_box_iou", "distance_box_iou", "complete_box_iou"];
+const SEQUENCES: [&str; 2] = ["ctc", "rnnt"];
 
 #[test]
 fn elementwise_losses_match_pytorch() {
@@ -49,5 +50,12 @@ fn embedding_losses_match_pytorch() {
 fn box_losses_match_torchvision() {
     for kernels in [true, false] {
         assert!(common::check_cases_with(&cases_of(&BOXES), kernels) >= 80);
+    }
+}
+
+#[test]
+fn sequence_losses_match_pytorch_and_torchaudio() {
+    for kernels in [true, false] {
+        assert!(common::check_cases_with(&cases_of(&SEQUENCES), kernels) >= 136);
     }
 }

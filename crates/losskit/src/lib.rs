@@ -9,6 +9,8 @@
 //! | sigmoid focal | [`SigmoidFocalLossConfig`] / [`SigmoidFocalLoss`] | `torchvision.ops.sigmoid_focal_loss`, YOLOv5 `FocalLoss` |
 //! | softmax focal | [`SoftmaxFocalLossConfig`] / [`SoftmaxFocalLoss`] | (multi-class focal loss) |
 //! | KL divergence | [`KlDivLossConfig`] / [`KlDivLoss`] | `nn.KLDivLoss` |
+//! | connectionist temporal classification | [`CtcLossConfig`] / [`CtcLoss`] | `nn.CTCLoss` |
+//! | RNN transducer | [`RnntLossConfig`] / [`RnntLoss`] | `torchaudio.functional.rnnt_loss` |
 //! | softmax, log-softmax, entropy | functions [`softmax`], [`log_softmax`], [`entropy`] | `torch.softmax`, `torch.log_softmax`, `Categorical(probs).entropy()` |
 //!
 //! Each loss is a burn [`Config`](burn::config::Config) (serde, `save` and `load`) with
@@ -65,6 +67,7 @@ pub use loss::bce::{BceLoss, BceLossConfig};
 pub use loss::bce_with_logits::{BceWithLogitsLoss, BceWithLogitsLossConfig};
 pub use loss::boxes::{BoxIou, BoxIouLoss, BoxIouLossConfig};
 pub use loss::cross_entropy::{CrossEntropyLoss, CrossEntropyLossConfig};
+pub use loss::ctc::{CtcLoss, CtcLossConfig, CtcTargets};
 pub use loss::embedding::{
     CosineEmbeddingLoss, CosineEmbeddingLossConfig, TripletDistance, TripletMarginLoss, TripletMarginLossConfig,
     TripletMarginWithDistanceLoss, TripletMarginWithDistanceLossConfig,
@@ -80,6 +83,7 @@ pub use loss::multilabel::{
 };
 pub use loss::nll::{NllLoss, NllLossConfig};
 pub use loss::regression::{HuberLoss, HuberLossConfig, L1Loss, L1LossConfig, MseLoss, MseLossConfig, SmoothL1Loss, SmoothL1LossConfig};
+pub use loss::rnnt::{RnntLoss, RnntLossConfig};
 pub use loss::sigmoid_focal::{SigmoidFocalLoss, SigmoidFocalLossConfig};
 pub use loss::softmax::{entropy, log_softmax, softmax};
 pub use loss::softmax_focal::{FocalAlpha, SoftmaxFocalLoss, SoftmaxFocalLossConfig};

@@ -41,6 +41,10 @@ pub enum Op {
     DistanceBoxIou,
     /// Complete IoU loss of boxes.
     CompleteBoxIou,
+    /// CTC loss of `(T, N, C)` log-probabilities against `(N, S)` targets.
+    Ctc,
+    /// RNN-T loss of `(N, T, U + 1, V)` logits against `(N, U)` targets.
+    Rnnt,
 }
 
 /// How an op's shape is read.
@@ -54,11 +58,13 @@ pub enum Family {
     Regression,
     /// Boxes `(N, 4)`.
     Boxes,
+    /// A sequence loss's four sizes: `TxNxCxS` (CTC), `NxTxUxV` (RNN-T).
+    Sequence,
 }
 
 impl Op {
     /// Every op, in the order of the report.
-    pub const ALL: [Op; 15] = [
+    pub const ALL: [Op; 17] = [
         Op::CrossEntropy,
         Op::CrossEntropyProbs,
         Op::Nll,
@@ -74,6 +80,8 @@ impl Op {
         Op::GeneralizedBoxIou,
         Op::DistanceBoxIou,
         Op::CompleteBoxIou,
+        Op::Ctc,
+        Op::Rnnt,
     ];
 
     /// The name in the report, on the command line and in PyTorch's script.
@@ -94,6 +102,8 @@ impl Op {
             Op::GeneralizedBoxIou => "generalized_box_iou",
             Op::DistanceBoxIou => "distance_box_iou",
             Op::CompleteBoxIou => "complete_box_iou",
+            Op::Ctc => "ctc",
+            Op::Rnnt => "rnnt",
         }
     }
 
@@ -108,6 +118,7 @@ impl Op {
             Op::BceWithLogits | Op::SigmoidFocal => Family::Sigmoid,
             Op::L1 | Op::Mse | Op::SmoothL1 | Op::Huber => Family::Regression,
             Op::GeneralizedBoxIou | Op::DistanceBoxIou | Op::CompleteBoxIou => Family::Boxes,
+            Op::Ctc | Op::Rnnt => Family::Sequence,
             _ => Family::Rows,
         }
     }
@@ -117,6 +128,7 @@ impl Op {
         match self.family() {
             Family::Rows => shape.0.len() == 2,
             Family::Boxes => shape.0.len() == 2 && shape.0[1] == 4,
+            Family::Sequence => shape.0.len() == 4,
             Family::Sigmoid | Family::Regression => true,
         }
     }
@@ -241,6 +253,13 @@ fn defaults(quick: bool) -> Vec<Case> {
     let boxes = if quick { 10_000 } else { 100_000 };
     for op in [Op::GeneralizedBoxIou, Op::DistanceBoxIou, Op::CompleteBoxIou] {
         cases.push(case(op, &[boxes, 4]));
+    }
+    if quick {
+        cases.push(case(Op::Ctc, &[50, 4, 10, 10]));
+        cases.push(case(Op::Rnnt, &[2, 20, 5, 10]));
+    } else {
+        cases.push(case(Op::Ctc, &[250, 32, 40, 60]));
+        cases.push(case(Op::Rnnt, &[8, 100, 30, 100]));
     }
     cases
 }

@@ -9,13 +9,14 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use super::Measurement;
 use super::alloc;
 use super::cases::{Case, Family, Op};
-use super::{boxes, classification, regression};
+use super::{boxes, classification, regression, sequence};
 
 /// The measurements of `case`, `repeats` timed runs each.
 pub fn measure(case: &Case, repeats: usize) -> Vec<Measurement> {
     let d = &case.shape.0;
     match (case.op.family(), d.as_slice()) {
         (Family::Boxes, &[n, _]) => boxes::measure(case.op, n, repeats),
+        (Family::Sequence, _) => sequence::measure(case.op, d, repeats),
         (_, &[a]) => by_family(case.op, [a], repeats),
         (_, &[a, b]) => by_family(case.op, [a, b], repeats),
         (_, &[a, b, c]) => by_family(case.op, [a, b, c], repeats),

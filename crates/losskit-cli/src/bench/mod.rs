@@ -7,6 +7,7 @@ mod cases;
 mod classification;
 mod measure;
 mod regression;
+mod sequence;
 mod torch;
 
 use std::process::ExitStatus;
@@ -35,7 +36,8 @@ pub struct BenchArgs {
     #[arg(long, value_enum, value_delimiter = ',', value_name = "OP")]
     pub op: Vec<Op>,
     /// Time the ops at these shapes instead of their default ones (repeatable), e.g.
-    /// 4096x1000; the ops over classes take (rows, classes) shapes, the sigmoid ones up to 4-D.
+    /// 4096x1000; the ops over classes take (rows, classes) shapes, the sigmoid ones up to 4-D,
+    /// ctc TxNxCxS (frames, batch, classes, target length) and rnnt NxTxUxV.
     #[arg(long, value_delimiter = ',', value_name = "AxB...")]
     pub shape: Vec<Shape>,
     /// Skip PyTorch even when `python3 -c "import torch"` works.
@@ -83,6 +85,7 @@ pub enum BenchError {
 fn expected_shape(op: &str) -> &'static str {
     match Op::from_name(op).map(Op::family) {
         Some(cases::Family::Boxes) => "boxes (N, 4) like 100000x4",
+        Some(cases::Family::Sequence) => "four sizes, TxNxCxS (ctc) or NxTxUxV (rnnt), like 250x32x40x60",
         _ => "(rows, classes) shapes like 4096x1000",
     }
 }
@@ -143,7 +146,7 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
                 .find(|m| pick(&m.implementation))
                 .map(|m| m.median_ms)
         };
-        let reference = time_of(&|i| i == "pytorch" || i == "torchvision");
+        let reference = time_of(&|i| i == "pytorch" || i == "torchvision" || i == "torchaudio");
         let bound = time_of(&|i| i == "bandwidth-bound");
         for m in &rows {
             let ratio =

@@ -10,7 +10,7 @@ use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
-use super::{BoxCall, LossForm, LossKernels, PointwiseCall, RowLossCall};
+use super::{BoxCall, CtcPlan, LossForm, LossKernels, PointwiseCall, RnntPlan, RowLossCall, SampleForm};
 
 /// How a gradient computed in the forward pass meets the upstream gradient.
 #[derive(Debug, Clone)]
@@ -85,6 +85,44 @@ fn ignored_rows<B: Backend>(call: &RowLossCall, device: &B::Device) -> Option<Bo
         let bool_dtype = burn::backend::get_or_init_device_settings::<B>(device).bool_dtype;
         B::float_equal_elem(flags, 1.0.into(), bool_dtype)
     })
+}
+
+/// How the gradient of a sequence loss's input of `dims` meets the upstream: a weighted
+/// sum's carries its weights and meets one upstream value; per-sample losses meet theirs
+/// along the batch axis `batch_axis`.
+fn per_sample<B: Backend>(form: &SampleForm, dims: &[usize], batch_axis: usize) -> Combine<B> {
+    match form {
+        SampleForm::WeightedSum(_) => Combine::Scalar,
+        SampleForm::PerSample => {
+            let mut shape = vec![1; dims.len()];
+            shape[batch_axis] = dims[batch_axis];
+            Combine::Broadcast { shape: Shape::from(shape), ignored: None }
+        }
+    }
+}
+
+/// A kernel's loss and the untracked handle of its gradient, under autodiff.
+type LossAndGrad<B, C> = (FloatTensor<Autodiff<B, C>>, FloatTensor<Autodiff<B, C>>);
+
+/// A kernel call `run(input, with_grad) -> (loss, gradient)` on one input, its gradient kept
+/// for the backward when the input is tracked.
+fn with_precomputed_grad<B: Backend + LossKernels, C: CheckpointStrategy>(
+    input: FloatTensor<Autodiff<B, C>>,
+    combine: Combine<B>,
+    run: impl FnOnce(FloatTensor<B>, bool) -> (FloatTensor<B>, FloatTensor<B>),
+) -> LossAndGrad<B, C> {
+    match PrecomputedBackward.prepare::<C>([input.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (loss, grad) = run(input.into_primitive(), true);
+            // The caller drops this second handle at once (see `row_losses`).
+            let untracked = Autodiff::<B, C>::from_inner(grad.clone());
+            (prep.finish([Some(LocalGrad { grad, combine })], loss), untracked)
+        }
+        OpsKind::UnTracked(prep) => {
+            let (loss, empty) = run(input.into_primitive(), false);
+            (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
+        }
+    }
 }
 
 impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B, C> {
@@ -164,6 +202,16 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
                 (prep.finish(loss), untracked(ga), untracked(gb))
             }
         }
+    }
+
+    fn ctc_losses(log_probs: FloatTensor<Self>, plan: CtcPlan, _with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let combine = per_sample::<B>(plan.form(), log_probs.primitive().shape().as_slice(), 1);
+        with_precomputed_grad::<B, C>(log_probs, combine, |x, with_grad| B::ctc_losses(x, plan, with_grad))
+    }
+
+    fn rnnt_losses(logits: FloatTensor<Self>, plan: RnntPlan, _with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let combine = per_sample::<B>(plan.form(), logits.primitive().shape().as_slice(), 0);
+        with_precomputed_grad::<B, C>(logits, combine, |x, with_grad| B::rnnt_losses(x, plan, with_grad))
     }
 
     fn softmax_rows(input: FloatTensor<Self>, log: bool) -> FloatTensor<Self> {

@@ -9,8 +9,8 @@
 //!
 //! Layers, from the loss down: this file (the extension trait, the options of each call,
 //! the entry points) -> [`autodiff`] (the backward nodes) -> `flex` (typed slices, one
-//! dtype dispatch) -> [`scheduler`] and the kernels' math ([`row`], [`pointwise`]) ->
-//! [`simd`], [`mem`], [`math`].
+//! dtype dispatch) -> [`scheduler`] and the kernels' math ([`row`], [`pointwise`],
+//! [`sequence`]) -> [`simd`], [`mem`], [`math`].
 
 mod autodiff;
 mod boxes;
@@ -20,10 +20,13 @@ mod mem;
 mod pointwise;
 mod row;
 mod scheduler;
+mod sequence;
 mod simd;
 mod switch;
 
 pub(crate) use boxes::BoxKind;
+pub(crate) use sequence::ctc::{CtcPlan, CtcShape};
+pub(crate) use sequence::rnnt::{RnntPlan, RnntShape};
 pub use switch::with_composed;
 pub(crate) use switch::{first_outside_unit, kernels_can_take};
 
@@ -31,11 +34,11 @@ use burn::backend::Dispatch;
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::tensor::Tensor;
 
-use crate::Reduction;
 use crate::input::broadcast::Broadcast;
 use crate::input::checks::cast;
 use crate::input::class_index::{ClassWeight, class_rows};
 use crate::reduction::sum_factor;
+use crate::{LossError, Reduction};
 
 /// The loss a fused row kernel computes over the rows of `(N, C)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -140,6 +143,44 @@ pub(crate) struct SigmoidFocalOptions {
     pub alpha: Option<f64>,
 }
 
+/// What a fused sequence call returns: each sample's loss, or their sum with a weight per
+/// sample (the reduction folded into the pass, each sample's weight on its gradient too).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SampleForm {
+    /// The unreduced losses `(N)`.
+    PerSample,
+    /// `sum_n weights[n] * loss_n` as a `[1]` tensor (CTC's mean weighs sample n by
+    /// `1 / (N max(L_n, 1))`).
+    WeightedSum(Vec<f64>),
+}
+
+/// One fused CTC call: the targets and lengths as the loss read and checked them on the host.
+#[derive(Debug, Clone)]
+pub(crate) struct CtcCall {
+    /// Every sample's labels one after another (padded targets without their padding).
+    pub labels: Vec<i64>,
+    pub input_lengths: Vec<usize>,
+    pub target_lengths: Vec<usize>,
+    pub blank: usize,
+    pub zero_infinity: bool,
+    pub form: SampleForm,
+}
+
+/// One fused RNN-T call: the targets and lengths as the loss read and checked them on the host.
+#[derive(Debug, Clone)]
+pub(crate) struct RnntCall {
+    /// `(N, U)` row-major: sample n's labels are the first `target_lengths[n]` of its row.
+    pub targets: Vec<i64>,
+    pub logit_lengths: Vec<usize>,
+    pub target_lengths: Vec<usize>,
+    /// In `[0, V)` (torchaudio's negative blanks resolved).
+    pub blank: usize,
+    /// Each gradient element clamped to `[-c, c]` for `Some(c)` with c > 0.
+    pub clamp: Option<f64>,
+    pub fused_log_softmax: bool,
+    pub form: SampleForm,
+}
+
 /// Loss kernels a backend can run fused.
 #[backend_extension(Flex, Autodiff)]
 pub trait LossKernels: Backend {
@@ -178,6 +219,14 @@ pub trait LossKernels: Backend {
         call: BoxCall,
         with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// CTC losses of `log_probs` `(T, N, C)` in the plan's [`SampleForm`] and, when
+    /// `with_grad`, their gradient in PyTorch's convention (otherwise an empty tensor).
+    fn ctc_losses(log_probs: FloatTensor<Self>, plan: CtcPlan, with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// RNN-T costs of `logits` `(N, T, U + 1, V)` in the plan's [`SampleForm`] and, when
+    /// `with_grad`, torchaudio's gradient (otherwise an empty tensor).
+    fn rnnt_losses(logits: FloatTensor<Self>, plan: RnntPlan, with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// `grad * upstream` for a one-element `upstream`, in place when `grad` is not shared,
     /// and free when `upstream` is 1 (the usual `loss.backward()`).
@@ -363,4 +412,30 @@ pub(crate) fn softmax_rows(input: &Tensor<2>, log: bool) -> Option<Tensor<2>> {
         return None;
     }
     Some(Tensor::from_dispatch(<Dispatch as LossKernels>::softmax_rows(input.clone().into_dispatch(), log)))
+}
+
+/// CTC losses of `log_probs` `(T, N, C)` through the fused kernel, with the gradient kept for
+/// autodiff: `(N)` per sample, or `[1]` for [`SampleForm::WeightedSum`]; `None` where the
+/// kernels cannot take it. Errors only on a call that the loss should have refused.
+pub(crate) fn ctc_losses(log_probs: &Tensor<3>, call: &CtcCall) -> Result<Option<Tensor<1>>, LossError> {
+    if !kernels_can_take(log_probs, &[]) {
+        return Ok(None);
+    }
+    let [max_time, batch, classes] = log_probs.dims();
+    let plan = CtcPlan::new(CtcShape { max_time, batch, classes }, call)?;
+    let (loss, _) = <Dispatch as LossKernels>::ctc_losses(log_probs.clone().into_dispatch(), plan, log_probs.is_require_grad());
+    Ok(Some(Tensor::from_dispatch(loss)))
+}
+
+/// RNN-T costs of `logits` `(N, T, U + 1, V)` through the fused kernel, with the gradient kept
+/// for autodiff: `(N)` per sample, or `[1]` for [`SampleForm::WeightedSum`]; `None` where the
+/// kernels cannot take it. Errors only on a call that the loss should have refused.
+pub(crate) fn rnnt_losses(logits: &Tensor<4>, call: &RnntCall) -> Result<Option<Tensor<1>>, LossError> {
+    if !kernels_can_take(logits, &[]) {
+        return Ok(None);
+    }
+    let [batch, max_time, nodes, classes] = logits.dims();
+    let plan = RnntPlan::new(RnntShape { batch, max_time, max_target: nodes - 1, classes }, call)?;
+    let (loss, _) = <Dispatch as LossKernels>::rnnt_losses(logits.clone().into_dispatch(), plan, logits.is_require_grad());
+    Ok(Some(Tensor::from_dispatch(loss)))
 }

@@ -1,5 +1,5 @@
 //! The losses, one file per PyTorch loss (or family of one formula), each a burn `Config`
-//! and `Module` pair; `class_loss` and `logits` are what several of them share.
+//! and `Module` pair; `class_loss`, `logits` and `sequence` are what several of them share.
 
 pub(crate) mod bce;
 pub(crate) mod bce_with_logits;
@@ -7,6 +7,7 @@ pub(crate) mod boxes;
 mod class_loss;
 mod kinks;
 pub(crate) mod cross_entropy;
+pub(crate) mod ctc;
 pub(crate) mod embedding;
 pub(crate) mod kl_div;
 pub(crate) mod likelihood;
@@ -15,6 +16,8 @@ pub(crate) mod margin;
 pub(crate) mod multilabel;
 pub(crate) mod nll;
 pub(crate) mod regression;
+pub(crate) mod rnnt;
+mod sequence;
 pub(crate) mod sigmoid_focal;
 pub(crate) mod softmax;
 pub(crate) mod softmax_focal;

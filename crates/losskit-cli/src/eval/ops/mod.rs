@@ -9,6 +9,7 @@ mod embedding;
 mod multiclass;
 mod pair;
 mod regression;
+mod sequence;
 
 use std::collections::BTreeMap;
 
@@ -50,6 +51,8 @@ pub enum Op {
     GeneralizedBoxIou,
     DistanceBoxIou,
     CompleteBoxIou,
+    Ctc,
+    Rnnt,
 }
 
 /// What an op takes: its name, its tensors besides `input` and `grad_output`, its options.
@@ -60,7 +63,7 @@ struct OpSpec {
 }
 
 impl Op {
-    const ALL: [Op; 28] = [
+    const ALL: [Op; 30] = [
         Op::Bce,
         Op::BceWithLogits,
         Op::SigmoidFocal,
@@ -89,10 +92,12 @@ impl Op {
         Op::GeneralizedBoxIou,
         Op::DistanceBoxIou,
         Op::CompleteBoxIou,
+        Op::Ctc,
+        Op::Rnnt,
     ];
 
     fn spec(self) -> OpSpec {
-        use Field::{Input2, Negative, Positive, Target, Var};
+        use Field::{Input2, InputLengths, Negative, Positive, Target, TargetLengths, Var};
         const REDUCTION: &[&str] = &["reduction"];
         const BOX: &[&str] = &["eps", "reduction"];
         let spec = |name, fields, options| OpSpec { name, fields, options };
@@ -131,6 +136,8 @@ impl Op {
             Op::GeneralizedBoxIou => spec("generalized_box_iou", &[Target], BOX),
             Op::DistanceBoxIou => spec("distance_box_iou", &[Target], BOX),
             Op::CompleteBoxIou => spec("complete_box_iou", &[Target], BOX),
+            Op::Ctc => spec("ctc", &[Target, InputLengths, TargetLengths], &["blank", "zero_infinity", "reduction"]),
+            Op::Rnnt => spec("rnnt", &[Target, InputLengths, TargetLengths], &["blank", "clamp", "fused_log_softmax", "reduction"]),
         }
     }
 
@@ -166,6 +173,8 @@ pub fn serve(request: Request, device: &Device) -> Result<Value, RequestError> {
         Op::CosineEmbedding => embedding::cosine_embedding(&mut call),
         Op::TripletMargin | Op::TripletMarginWithDistance => embedding::triplet(&mut call),
         Op::GeneralizedBoxIou | Op::DistanceBoxIou | Op::CompleteBoxIou => boxes::box_iou(&mut call),
+        Op::Ctc => sequence::ctc(&mut call),
+        Op::Rnnt => sequence::rnnt(&mut call),
     }
 }
 

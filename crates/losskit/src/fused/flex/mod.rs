@@ -5,6 +5,7 @@ mod boxes;
 mod elementwise;
 mod regression;
 mod rows;
+mod sequence;
 mod sigmoid;
 
 use burn::backend::Flex;
@@ -14,7 +15,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::math::Real;
-use super::{BoxCall, LossKernels, PointwiseCall, PointwiseLoss, RowLossCall};
+use super::{BoxCall, CtcPlan, LossKernels, PointwiseCall, PointwiseLoss, RnntPlan, RowLossCall};
 
 /// The element types the kernels run on flex storage in.
 pub(crate) trait FlexReal: Real + bytemuck::Pod + burn::tensor::Element {}
@@ -118,6 +119,18 @@ impl LossKernels for Flex {
         use boxes::run_boxes;
         let [loss, ga, gb] = by_dtype!(boxes1, run_boxes(&boxes1, &boxes2, &call, with_grad));
         (loss, ga, gb)
+    }
+
+    fn ctc_losses(log_probs: FloatTensor<Flex>, plan: CtcPlan, with_grad: bool) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        use sequence::run_ctc;
+        let [loss, grad] = by_dtype!(log_probs, run_ctc(&log_probs, &plan, with_grad));
+        (loss, grad)
+    }
+
+    fn rnnt_losses(logits: FloatTensor<Flex>, plan: RnntPlan, with_grad: bool) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        use sequence::run_rnnt;
+        let [loss, grad] = by_dtype!(logits, run_rnnt(&logits, &plan, with_grad));
+        (loss, grad)
     }
 
     fn softmax_rows(input: FloatTensor<Flex>, log: bool) -> FloatTensor<Flex> {
