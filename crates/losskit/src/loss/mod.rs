@@ -7,6 +7,8 @@ pub(crate) mod boxes;
 mod class_loss;
 mod kinks;
 pub(crate) mod cross_entropy;
+mod denominator;
+pub(crate) mod mean_denominator;
 pub(crate) mod embedding;
 pub(crate) mod kl_div;
 pub(crate) mod likelihood;
