@@ -54,8 +54,8 @@
 //!
 //! let device = Device::flex().autodiff();
 //! let ce = CrossEntropyLossConfig::new().with_weight(Some(vec![1.0, 2.0])).with_reduction(Reduction::Sum).init(&device)?;
-//! let parts = [(Tensor::<2>::from_data([[0.5, -0.5]], &device), Tensor::<1, Int>::from_data([1], &device)),
-//!              (Tensor::<2>::from_data([[1.0, 0.0], [0.0, 1.0]], &device), Tensor::<1, Int>::from_data([0, -100], &device))];
+//! let parts = [(Tensor::<2>::from_data([[0.5, -0.5]], &device).require_grad(), Tensor::<1, Int>::from_data([1], &device)),
+//!              (Tensor::<2>::from_data([[1.0, 0.0], [0.0, 1.0]], &device).require_grad(), Tensor::<1, Int>::from_data([0, -100], &device))];
 //! let total: f32 = parts.iter().map(|(_, y)| ce.denominator(y, DType::F32).unwrap().into_scalar::<f32>()).sum();
 //! assert_eq!(total, 3.0); // weight 2 for class 1, 1 for class 0, nothing for the ignored target
 //! for (logits, y) in parts {
