@@ -41,6 +41,7 @@ fn a_second_run_on_a_directory_in_use_is_refused_naming_the_holder() {
         [
             "checkpoint.bin",
             "checkpoint.prev.bin",
+            "epochs.csv",
             "loss.png",
             "metrics.csv",
             "summary.json"
@@ -120,7 +121,7 @@ fn a_non_empty_out_is_refused_unless_overwrite() {
     let before = weights(&out);
     let stderr = fails_with(
         &["train", "--epochs", "1", "--seed", "7", "--out", o],
-        "is not empty (it holds checkpoint.bin, loss.png, metrics.csv, summary.json); --overwrite replaces the run in it",
+        "is not empty (it holds checkpoint.bin, epochs.csv, loss.png, metrics.csv and 1 more); --overwrite replaces the run in it",
     );
     assert!(
         stderr.contains(&format!("--resume {o} continues it")),

@@ -37,7 +37,21 @@ fn prints_the_tutorials_lines_and_writes_the_run() {
         .unwrap();
     assert!(lines[3].ends_with("/2000)"), "{}", lines[3]);
     assert!(accuracy > 0.85, "{accuracy}");
-    for file in ["metrics.csv", "summary.json", "loss.png", "checkpoint.bin"] {
+    // PyTorch's MNIST example's line for the final network.
+    let correct = lines[3].rsplit_once('(').unwrap().1.trim_end_matches(')');
+    assert!(
+        lines[4].starts_with("Test set: Average loss: ")
+            && lines[4].contains(&format!(", Accuracy: {correct} (")),
+        "{}",
+        lines[4]
+    );
+    for file in [
+        "metrics.csv",
+        "epochs.csv",
+        "summary.json",
+        "loss.png",
+        "checkpoint.bin",
+    ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     assert!(
@@ -55,6 +69,19 @@ fn prints_the_tutorials_lines_and_writes_the_run() {
         accuracy.max(summary["test_accuracy"].as_f64().unwrap())
     );
     assert_eq!(summary["confusion_matrix"].as_array().unwrap().len(), 10);
+    // One row per epoch, the last one the final network's.
+    let epochs = std::fs::read_to_string(out.join("epochs.csv")).unwrap();
+    assert_eq!(
+        epochs.lines().next(),
+        Some("epoch,step,train_loss,test_loss,test_accuracy,correct,test_examples")
+    );
+    assert_eq!(epochs.lines().count(), 1 + 2);
+    assert_eq!(summary["epochs"].as_array().unwrap().len(), 2);
+    assert_eq!(summary["epochs"][1]["step"], 250);
+    assert_eq!(
+        summary["epochs"][1]["test_accuracy"],
+        summary["test_accuracy"]
+    );
     assert_eq!(summary["config"]["lr"], 0.01);
     assert_eq!(&std::fs::read(out.join("loss.png")).unwrap()[1..4], b"PNG");
 }

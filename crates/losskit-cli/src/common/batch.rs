@@ -15,16 +15,16 @@ pub struct Batch {
 impl Batch {
     /// Examples `indices` of `split` on `device`.
     pub fn new(split: &Split, indices: &[usize], device: &Device) -> Self {
-        let pixels: Vec<f32> = indices
+        let mut pixels = Vec::with_capacity(indices.len() * PIXELS);
+        for &i in indices {
+            // An image at a time, so that the conversion is one vectorised loop.
+            let image = split.image(i).iter();
+            pixels.extend(image.map(|&p| (f32::from(p) / 255.0 - 0.5) / 0.5));
+        }
+        let labels: Vec<i64> = indices
             .iter()
-            .flat_map(|&i| {
-                split
-                    .image(i)
-                    .iter()
-                    .map(|&p| (p as f32 / 255.0 - 0.5) / 0.5)
-            })
+            .map(|&i| i64::from(split.labels[i]))
             .collect();
-        let labels: Vec<i64> = indices.iter().map(|&i| split.labels[i] as i64).collect();
         Self {
             images: Tensor::from_data(TensorData::new(pixels, [indices.len(), PIXELS]), device),
             labels: Tensor::from_data(TensorData::new(labels, [indices.len()]), device),

@@ -10,5 +10,6 @@ pub mod model;
 pub mod options;
 pub mod plot;
 pub mod run_dir;
+pub mod sgd;
 pub mod stdout;
 pub mod time;

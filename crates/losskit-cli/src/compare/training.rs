@@ -1,16 +1,16 @@
 //! Training the tutorial's network for one task under one loss, and reading its logits.
 
 use burn::module::Module;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor};
-use losskit::LossError;
+use losskit::{LossError, Reduction};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 
 use crate::common::batch::Batch;
 use crate::common::loss::Loss;
 use crate::common::model::Mlp;
+use crate::common::sgd::Sgd;
 use crate::data::{CLASSES, PIXELS, Split};
 
 /// What the network learns to predict.
@@ -55,12 +55,8 @@ pub fn fit(
     let device = Device::flex().autodiff();
     device.seed(seed);
     let mut model = Mlp::new(PIXELS, 500, task.outputs(), &device);
-    let momentum = MomentumConfig {
-        momentum: 0.9,
-        dampening: 0.0,
-        nesterov: false,
-    };
-    let mut optim = SgdConfig::new().with_momentum(Some(momentum)).init();
+    let mut optim = Sgd::new(0.9, 0.0).init();
+    let loss = loss.build(Reduction::Mean, &device)?;
     let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(7919));
     let mut order = indices.to_vec();
     for _ in 0..epochs {

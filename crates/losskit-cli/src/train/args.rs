@@ -81,11 +81,13 @@ pub struct TrainArgs {
     /// Seed of the initialisation and the shuffles: same seed, same numbers.
     #[arg(long, default_value_t = 42, allow_negative_numbers = true)]
     pub seed: u64,
-    /// Accumulate gradients over N batches before each optimizer step (each batch's loss
-    /// divided by N, so N batches step like one batch N times larger).
+    /// Accumulate gradients over N batches before each optimizer step. The step's loss is
+    /// the mean over all N batches (each batch's summed loss divided by the N batches'
+    /// total count), so N batches step exactly as one batch N times larger, a short last
+    /// group included.
     #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub accumulate: usize,
-    /// Print the loss every this many batches (a resume may change it).
+    /// Print the loss every this many optimizer steps (a resume may change it).
     #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
     pub log_every: usize,
     /// Run directory (default runs/<UTC timestamp>); refused when it holds files, unless

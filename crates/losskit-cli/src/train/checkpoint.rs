@@ -18,7 +18,7 @@ use flate2::Crc;
 use serde::{Deserialize, Serialize};
 
 use super::config::RunConfig;
-use super::report::Metric;
+use super::report::{EpochMetric, Metric};
 use super::{CheckpointError, Corruption, TrainError};
 use crate::common::fs::{read_limited, write_atomic, write_atomic_with};
 use crate::common::model::Mlp;
@@ -55,6 +55,10 @@ pub struct State {
     pub train_seconds: f64,
     /// Every step's loss so far.
     pub metrics: Vec<Metric>,
+    /// Every epoch's losses and test figures so far (absent from checkpoints written
+    /// before they were recorded).
+    #[serde(default)]
+    pub epochs: Vec<EpochMetric>,
 }
 
 /// A checkpoint read and verified, its records not yet loaded.
@@ -331,6 +335,7 @@ pub(super) mod tests {
             global_step: 0,
             train_seconds: 0.0,
             metrics: Vec::new(),
+            epochs: Vec::new(),
         }
     }
 

@@ -4,15 +4,14 @@
 use std::fmt::Display;
 use std::path::PathBuf;
 
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{ModuleOptimizer, SgdConfig};
+use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
 use super::args::{Given, LossKind, TrainArgs, check_applicable};
 use crate::common::loss::Loss;
 use crate::common::options::{InvalidOption, require};
+use crate::common::sgd::Sgd;
 
 /// The sigmoid focal loss's alpha when none is given (torchvision's).
 const SIGMOID_FOCAL_ALPHA: f64 = 0.25;
@@ -244,16 +243,6 @@ impl RunConfig {
 
     /// torch.optim.SGD with the run's momentum (dampening 0) and weight decay.
     pub fn optimizer(&self) -> ModuleOptimizer {
-        let momentum = (self.momentum > 0.0).then_some(MomentumConfig {
-            momentum: self.momentum,
-            dampening: 0.0,
-            nesterov: false,
-        });
-        let weight_decay =
-            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
-        SgdConfig::new()
-            .with_momentum(momentum)
-            .with_weight_decay(weight_decay)
-            .init()
+        Sgd::new(self.momentum, self.weight_decay).init()
     }
 }

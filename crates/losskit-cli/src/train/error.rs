@@ -88,9 +88,12 @@ pub enum TrainError {
     /// The loss refused a batch.
     #[error(transparent)]
     Loss(#[from] LossError),
+    /// The threads the run computes on could not be started.
+    #[error("could not start the training threads: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
     /// The loss became NaN or infinite.
     #[error(
-        "loss became {value} at epoch {epoch}, step {step} (batch {global_step} of the run); stopped, {last}"
+        "loss became {value} at epoch {epoch}, step {step} (optimizer step {global_step} of the run); stopped, {last}"
     )]
     Diverged {
         /// The loss.

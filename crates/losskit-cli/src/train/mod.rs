@@ -11,11 +11,15 @@ mod checkpoint;
 mod config;
 mod console;
 mod error;
+mod evaluation;
+mod loss_plot;
 mod report;
 mod session;
+mod step;
 
 pub use args::{Given, LossKind, TrainArgs};
 pub use error::{CheckpointError, Corruption, TrainError};
+pub use step::{Stepped, step};
 
 use std::io::Write;
 use std::path::Path;
@@ -35,12 +39,13 @@ const HIDDEN: usize = 500;
 /// Where runs go without `--out`.
 const RUNS: &str = "runs";
 /// The files of a run, which `--overwrite` deletes.
-const RUN_FILES: [&str; 5] = [
+const RUN_FILES: [&str; 6] = [
     checkpoint::FILE,
     checkpoint::PREVIOUS,
     report::METRICS,
+    report::EPOCHS,
     report::SUMMARY,
-    report::LOSS_PLOT,
+    loss_plot::LOSS_PLOT,
 ];
 
 /// Runs (or resumes) a training run and writes its directory; `given` are the options the
@@ -50,7 +55,21 @@ pub fn run(args: TrainArgs, given: &Given) -> Result<(), TrainError> {
         Some(dir) => resume(dir, &args, given)?,
         None => start(&args, given)?,
     };
-    session.train()
+    // The loop runs on a worker of the pool that the matrix products split over
+    // (`RAYON_NUM_THREADS` threads, all cores by default): each product's halves are then a
+    // join with the pool's other thread, not a hand-off from a thread outside the pool and
+    // a wake-up back, twice a product (docs/performance.md, "Training loop").
+    let pool = rayon::ThreadPoolBuilder::new().build()?;
+    pool.install(|| session.train())
+}
+
+/// The network of the last checkpoint of run directory `dir`, on flex with autodiff.
+pub fn trained_model(dir: &Path) -> Result<Mlp, TrainError> {
+    let checkpoint = checkpoint::read_latest(dir)?;
+    let optim = checkpoint.state.config.optimizer();
+    let fresh = Mlp::new(PIXELS, HIDDEN, CLASSES, &Device::flex().autodiff());
+    let (model, _) = checkpoint.restore(&dir.join(checkpoint::FILE), fresh, optim)?;
+    Ok(model)
 }
 
 /// The absolute path of `--data`, checked to be a directory.
@@ -104,6 +123,7 @@ fn start(args: &TrainArgs, given: &Given) -> Result<Session, TrainError> {
         global_step: 0,
         train_seconds: 0.0,
         metrics: Vec::new(),
+        epochs: Vec::new(),
     };
     Ok(Session {
         dir,
@@ -158,7 +178,7 @@ fn resume(dir: &Path, args: &TrainArgs, given: &Given) -> Result<Session, TrainE
     changed_data(&config, &saved.data_files, &data.files)?;
     if config.epochs > saved.epochs_done {
         // The summary and plot of the epochs done would describe a run that goes on.
-        for file in [report::SUMMARY, report::LOSS_PLOT] {
+        for file in [report::SUMMARY, loss_plot::LOSS_PLOT] {
             let path = dir.join(file);
             if path.exists() {
                 std::fs::remove_file(&path)

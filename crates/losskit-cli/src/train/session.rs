@@ -3,8 +3,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
+use losskit::Reduction;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -12,12 +13,15 @@ use super::TrainError;
 use super::checkpoint::{self, LastCheckpoint, State};
 use super::config::RunConfig;
 use super::console::Console;
-use super::report::{self, Accuracy, Metric, Summary};
+use super::evaluation::Evaluation;
+use super::loss_plot;
+use super::report::{self, EpochMetric, Metric, Summary};
+use super::step::step;
 use crate::common::batch::Batch;
 use crate::common::model::Mlp;
 use crate::common::run_dir::RunDir;
 use crate::common::stdout::write_line;
-use crate::data::Dataset;
+use crate::data::{CLASSES, Dataset};
 
 /// A run ready to train: its directory held, its data read, its network and optimizer
 /// fresh or restored.
@@ -39,59 +43,67 @@ pub struct Session {
 }
 
 impl Session {
-    /// Trains the remaining epochs, checkpointing each, then evaluates and writes the reports.
+    /// Trains the remaining epochs, checkpointing and evaluating each, then writes the
+    /// reports.
     pub fn train(mut self) -> Result<(), TrainError> {
         let started = Instant::now();
         let config = self.config.clone();
         let epochs = config.epochs;
         let n = self.data.train.len();
-        let steps_per_epoch = n.div_ceil(config.batch_size);
+        // One optimizer step per group of `accumulate` batches; the last group of an epoch
+        // may be short, and may end in a short batch.
+        let group_size = config.batch_size * config.accumulate;
+        let steps_per_epoch = n.div_ceil(group_size);
         let console = Console::new(
             (epochs * steps_per_epoch) as u64,
             (self.state.epochs_done * steps_per_epoch) as u64,
         );
-        let loss = config.loss();
-        let mut accumulator = GradientsAccumulator::<Mlp>::new();
-        let scale = 1.0 / config.accumulate as f64;
+        let loss = config.loss().build(Reduction::Sum, &self.device)?;
+        let test_device = Device::flex();
+        let test_loss = config.loss().build(Reduction::Sum, &test_device)?;
+        let evaluate =
+            |model: &Mlp| Evaluation::of(model, &self.data.test, &test_loss, &test_device);
         let out = self.dir.path().to_path_buf();
+        let mut last = None;
         for epoch in self.state.epochs_done..epochs {
             let epoch_start = Instant::now();
             let mut order: Vec<usize> = (0..n).collect();
-            // Each epoch's shuffle depends on the seed and the epoch alone, so a resumed run
-            // replays exactly the batches an uninterrupted one would have drawn.
+            // Each epoch's shuffle depends on the seed and the epoch alone (not the batch
+            // size), so a resumed run replays exactly the examples an uninterrupted one would
+            // have drawn, and runs that split them differently see them in the same order.
             order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(
                 config.seed ^ ((epoch as u64 + 1) << 32),
             ));
-            for (i, indices) in order.chunks(config.batch_size).enumerate() {
-                let batch = Batch::new(&self.data.train, indices, &self.device);
-                let batch_loss = loss.forward(self.model.forward(batch.images), batch.labels)?;
-                let value = batch_loss.clone().into_scalar::<f32>() as f64;
-                let step = self.state.global_step + 1;
+            let first_metric = self.state.metrics.len();
+            for (i, indices) in order.chunks(group_size).enumerate() {
+                let group = indices
+                    .chunks(config.batch_size)
+                    .map(|chunk| Batch::new(&self.data.train, chunk, &self.device))
+                    .collect();
+                let stepped = step(
+                    self.model,
+                    &mut self.optim,
+                    &loss,
+                    group,
+                    config.lr,
+                    CLASSES,
+                )?;
+                self.model = stepped.model;
+                let value = stepped.loss;
+                let global_step = self.state.global_step + 1;
                 if !value.is_finite() {
                     let last = LastCheckpoint::of(&out);
                     return Err(TrainError::Diverged {
                         value,
                         epoch: epoch + 1,
                         step: i + 1,
-                        global_step: step,
+                        global_step,
                         last,
                     });
                 }
-                let grads = GradientsParams::from_grads(
-                    batch_loss.mul_scalar(scale).backward(),
-                    &self.model,
-                );
-                if config.accumulate == 1 {
-                    self.model = self.optim.step(config.lr, self.model, grads);
-                } else {
-                    accumulator.accumulate(&self.model, grads);
-                    if (i + 1) % config.accumulate == 0 || i + 1 == steps_per_epoch {
-                        self.model = self.optim.step(config.lr, self.model, accumulator.grads());
-                    }
-                }
-                self.state.global_step = step;
+                self.state.global_step = global_step;
                 self.state.metrics.push(Metric {
-                    step,
+                    step: global_step,
                     epoch: epoch + 1,
                     loss: value,
                     lr: config.lr,
@@ -113,26 +125,46 @@ impl Session {
             }
             self.state.epochs_done = epoch + 1;
             self.state.train_seconds += epoch_start.elapsed().as_secs_f64();
+            let evaluation = evaluate(&self.model)?;
+            let steps = &self.state.metrics[first_metric..];
+            self.state
+                .epochs
+                .push(EpochMetric::new(epoch + 1, steps, &evaluation));
+            last = Some(evaluation);
             checkpoint::save(&out, &self.state, &self.model, &self.optim)?;
             report::write_metrics(&out, &self.state.metrics)?;
+            report::write_epochs(&out, &self.state.epochs)?;
         }
         drop(console);
         write_line("Finished Training")?;
-        self.finish(&out, started)
+        let evaluation = match last {
+            Some(evaluation) => evaluation,
+            None => evaluate(&self.model)?,
+        };
+        self.finish(&out, started, evaluation)
     }
 
-    /// Evaluates on the test set and writes metrics.csv, summary.json and loss.png.
-    fn finish(self, out: &Path, started: Instant) -> Result<(), TrainError> {
-        let accuracy = Accuracy::of(&self.model, &self.data.test);
+    /// Writes metrics.csv, epochs.csv, summary.json and loss.png, with `evaluation` the
+    /// final network's.
+    fn finish(
+        self,
+        out: &Path,
+        started: Instant,
+        evaluation: Evaluation,
+    ) -> Result<(), TrainError> {
+        let accuracy = &evaluation.accuracy;
         write_line(format_args!(
             "Test accuracy: {:.4} ({}/{})",
             accuracy.test_accuracy, accuracy.correct, accuracy.test_examples
         ))?;
+        write_line(evaluation.line())?;
         let (config, state) = (&self.config, &self.state);
-        let trained = state.metrics.len() as f64 * config.batch_size as f64;
+        let trained = (state.metrics.len() * config.batch_size * config.accumulate) as f64;
         let summary = Summary {
-            accuracy,
+            test_loss: evaluation.test_loss,
+            accuracy: evaluation.accuracy,
             final_loss: state.metrics.last().map_or(f64::NAN, |m| m.loss),
+            epochs: state.epochs.clone(),
             train_seconds: state.train_seconds,
             wall_seconds: started.elapsed().as_secs_f64(),
             samples_per_second: trained.min((config.epochs * self.data.train.len()) as f64)
@@ -142,6 +174,7 @@ impl Session {
             config: config.clone(),
         };
         report::write_metrics(out, &state.metrics)?;
+        report::write_epochs(out, &state.epochs)?;
         report::write_summary(out, &summary)?;
         let title = format!(
             "{} loss, {} ({} epochs)",
@@ -149,9 +182,9 @@ impl Session {
             short(&self.data.source),
             config.epochs
         );
-        report::write_loss_plot(out, &state.metrics, &title)?;
+        loss_plot::write_loss_plot(out, &state.metrics, &state.epochs, &title)?;
         write_line(format_args!(
-            "Wrote {}/{{metrics.csv, summary.json, loss.png, checkpoint.bin}}",
+            "Wrote {}/{{metrics.csv, epochs.csv, summary.json, loss.png, checkpoint.bin}}",
             out.display()
         ))?;
         Ok(())

@@ -87,12 +87,12 @@ impl CrossEntropyLossConfig {
 /// of length `C`, or `ignore_index` set with probability targets.
 #[derive(Module, Debug)]
 pub struct CrossEntropyLoss {
-    weight: Option<ClassWeight>,
-    ignore_index: i64,
+    pub(super) weight: Option<ClassWeight>,
+    pub(super) ignore_index: i64,
     label_smoothing: f64,
     #[module(skip)]
     reduction: Reduction,
-    check_values: bool,
+    pub(super) check_values: bool,
 }
 
 impl CrossEntropyLoss {

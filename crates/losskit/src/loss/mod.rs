@@ -8,6 +8,8 @@ mod class_loss;
 mod kinks;
 pub(crate) mod cross_entropy;
 pub(crate) mod ctc;
+mod denominator;
+pub(crate) mod mean_denominator;
 pub(crate) mod embedding;
 pub(crate) mod kl_div;
 pub(crate) mod likelihood;

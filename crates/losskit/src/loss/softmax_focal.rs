@@ -88,12 +88,12 @@ impl SoftmaxFocalLossConfig {
 pub struct SoftmaxFocalLoss {
     /// The scalar alpha (1 without one, or with a per-class alpha).
     alpha: f64,
-    alpha_per_class: Option<ClassWeight>,
+    pub(super) alpha_per_class: Option<ClassWeight>,
     gamma: f64,
-    ignore_index: i64,
+    pub(super) ignore_index: i64,
     #[module(skip)]
     reduction: Reduction,
-    check_values: bool,
+    pub(super) check_values: bool,
 }
 
 impl SoftmaxFocalLoss {
