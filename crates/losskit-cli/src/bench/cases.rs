@@ -265,7 +265,9 @@ fn defaults(quick: bool) -> Vec<Case> {
 }
 
 /// The cases `--op` and `--shape` select: without shapes, the default cases of the ops
-/// (all ops when none is named); with shapes, each op (all when none is named) at each shape.
+/// (all ops when none is named); with shapes, each named op at each shape (a shape an op
+/// cannot take is an error), or, when no op is named, each shape on every op that takes it
+/// (the elementwise ops take every shape).
 pub fn select(ops: &[Op], shapes: &[Shape], quick: bool) -> Result<Vec<Case>, BenchError> {
     let mut ops_once: Vec<Op> = Vec::new();
     for &op in ops {
@@ -279,14 +281,14 @@ pub fn select(ops: &[Op], shapes: &[Shape], quick: bool) -> Result<Vec<Case>, Be
             .filter(|c| ops_once.is_empty() || ops_once.contains(&c.op))
             .collect());
     }
-    let ops = if ops_once.is_empty() {
-        Op::ALL.to_vec()
-    } else {
-        ops_once
-    };
     let mut cases = Vec::new();
-    for op in ops {
-        for shape in shapes {
+    for shape in shapes {
+        let takers: Vec<Op> = if ops_once.is_empty() {
+            Op::ALL.iter().copied().filter(|op| op.takes(shape)).collect()
+        } else {
+            ops_once.clone()
+        };
+        for op in takers {
             if !op.takes(shape) {
                 return Err(BenchError::Rank {
                     op: op.name(),
@@ -299,6 +301,9 @@ pub fn select(ops: &[Op], shapes: &[Shape], quick: bool) -> Result<Vec<Case>, Be
             });
         }
     }
+    // Grouped by op, in the order the ops were named (or Op::ALL's), as the shapes are given.
+    let order: Vec<Op> = if ops_once.is_empty() { Op::ALL.to_vec() } else { ops_once };
+    cases.sort_by_key(|case| order.iter().position(|&op| op == case.op));
     Ok(cases)
 }
 
@@ -357,7 +362,10 @@ mod tests {
             }]
         );
         let every = select(&[], &[shape("8x4")], false).unwrap();
-        assert_eq!(every.len(), Op::ALL.len());
+        let takers = Op::ALL.iter().filter(|op| op.takes(&shape("8x4"))).count();
+        assert_eq!(every.len(), takers);
+        assert!(every.iter().all(|case| case.op != Op::Ctc), "{every:?}");
+        assert!(every.iter().any(|case| case.op == Op::Mse), "{every:?}");
         let err = select(&[Op::CompleteBoxIou], &[shape("8x5")], false).unwrap_err();
         assert_eq!(err.to_string(), "complete_box_iou times boxes (N, 4) like 100000x4, not 8x5");
         let err = select(&[Op::BceWithLogits, Op::Softmax], &[shape("2x3x4")], false).unwrap_err();
