@@ -114,13 +114,14 @@ fn sharded_probability_and_elementwise_losses_give_the_batchs_loss_and_gradient(
     };
     let targets = uniform(N * C, 13, 0.0, 1.0);
     type Loss<'a> = &'a dyn Fn(Reduction, Tensor<2>, Tensor<2>) -> Tensor<1>;
+    type Denominator<'a> = &'a dyn Fn(&[usize]) -> usize;
     let ce = |r: Reduction| {
         CrossEntropyLossConfig::new().with_weight(Some(WEIGHT.to_vec())).with_label_smoothing(0.2).with_reduction(r).init(&device).unwrap()
     };
     let probs: Loss<'_> = &|r, x, t| ce(r).forward_probs(x, t).unwrap();
     let bce: Loss<'_> = &|r, x, t| BceWithLogitsLossConfig::new().with_reduction(r).init(&device).unwrap().forward(x, t).unwrap();
     let mse: Loss<'_> = &|r, x, t| MseLossConfig::new().with_reduction(r).init().forward(x, t).unwrap();
-    let cases: [(&str, Loss<'_>, &[f64], &dyn Fn(&[usize]) -> usize); 3] = [
+    let cases: [(&str, Loss<'_>, &[f64], Denominator<'_>); 3] = [
         ("ce with probabilities", probs, &p, &|dims| ce(Reduction::Sum).probs_denominator(dims).unwrap()),
         ("bce with logits", bce, &targets, &|dims| BceWithLogitsLossConfig::new().init(&device).unwrap().denominator(dims)),
         ("mse", mse, &targets, &|dims| MseLossConfig::new().init().denominator(dims)),

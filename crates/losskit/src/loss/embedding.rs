@@ -125,7 +125,7 @@ impl TripletDistance {
 
 /// Refuses a margin that is not positive, as PyTorch's triplet losses do.
 fn check_margin(margin: f64) -> Result<(), LossError> {
-    if !(margin > 0.0) {
+    if margin.is_nan() || margin <= 0.0 {
         return Err(LossError::Option { name: "margin", expected: "greater than 0", value: margin });
     }
     Ok(())
@@ -172,7 +172,7 @@ impl TripletMarginLossConfig {
     /// Checks `margin` and `p` and builds the loss.
     pub fn init(&self) -> Result<TripletMarginLoss, LossError> {
         check_margin(self.margin)?;
-        if !(self.p > 0.0) || self.p.is_infinite() {
+        if !self.p.is_finite() || self.p <= 0.0 {
             return Err(LossError::Option { name: "p", expected: "finite and > 0", value: self.p });
         }
         Ok(TripletMarginLoss { margin: self.margin, p: self.p, eps: self.eps, swap: self.swap, reduction: self.reduction })

@@ -28,7 +28,7 @@ fn regression<const D: usize>(
     let value = match loss {
         RegressionLoss::L1 => abs(d),
         RegressionLoss::Mse => d.square(),
-        RegressionLoss::SmoothL1 { beta } if beta == 0.0 => abs(d),
+        RegressionLoss::SmoothL1 { beta: 0.0 } => abs(d),
         // The quadratic branch is taken of the difference clamped to where it is used, so
         // that an infinite difference outside it leaves no NaN in its (masked) gradient.
         RegressionLoss::SmoothL1 { beta } => {
@@ -142,7 +142,7 @@ pub struct SmoothL1LossConfig {
 impl SmoothL1LossConfig {
     /// Checks `beta` and builds the loss.
     pub fn init(&self) -> Result<SmoothL1Loss, LossError> {
-        if !(self.beta >= 0.0) || self.beta.is_infinite() {
+        if !self.beta.is_finite() || self.beta < 0.0 {
             return Err(LossError::Option { name: "beta", expected: "finite and >= 0 (smooth_l1_loss does not support negative values for beta)", value: self.beta });
         }
         Ok(SmoothL1Loss { beta: self.beta, reduction: self.reduction })
@@ -194,7 +194,7 @@ pub struct HuberLossConfig {
 impl HuberLossConfig {
     /// Checks `delta` and builds the loss.
     pub fn init(&self) -> Result<HuberLoss, LossError> {
-        if !(self.delta > 0.0) || self.delta.is_infinite() {
+        if !self.delta.is_finite() || self.delta <= 0.0 {
             return Err(LossError::Option { name: "delta", expected: "finite and > 0 (huber_loss does not support non-positive values for delta)", value: self.delta });
         }
         Ok(HuberLoss { delta: self.delta, reduction: self.reduction })

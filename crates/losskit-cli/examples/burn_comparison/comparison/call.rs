@@ -109,11 +109,14 @@ pub struct BurnOutput {
 }
 
 /// A tensor whose gradient is read back.
+/// Reads a leaf's gradient out of the backward pass's gradients, `None` when it got none.
+type GradientReader = Box<dyn Fn(&Gradients) -> Option<Vec<f64>>>;
+
 struct Leaf {
     key: String,
     numel: usize,
     view: GradientView,
-    read: Box<dyn Fn(&Gradients) -> Option<Vec<f64>>>,
+    read: GradientReader,
 }
 
 /// A case while an adapter builds burn's loss and tensors for it.

@@ -178,11 +178,14 @@ pub fn serve(request: Request, device: &Device) -> Result<Value, RequestError> {
     }
 }
 
+/// Reads a leaf's gradient out of the backward pass's gradients, `None` when it got none.
+type GradientReader = Box<dyn Fn(&Gradients) -> Option<Vec<f64>>>;
+
 /// A tensor whose gradient the response carries.
 struct Leaf {
     field: Field,
     shape: Vec<usize>,
-    grad: Box<dyn Fn(&Gradients) -> Option<Vec<f64>>>,
+    grad: GradientReader,
 }
 
 /// A request while its op reads it: checked tensors, options, and the leaves made so far.

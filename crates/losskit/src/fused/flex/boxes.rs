@@ -14,6 +14,9 @@ use crate::fused::mem::written;
 /// Boxes per task.
 const CHUNK: usize = 2048;
 
+/// A chunk's gradient outputs for the first and the second box set, four per box.
+type BoxGradients<'a, T> = (&'a mut [MaybeUninit<T>], &'a mut [MaybeUninit<T>]);
+
 /// What CIoU's IoU and DIoU terms use, whatever the call's `eps` (as torchvision's).
 const CIOU_EPS: f64 = 1e-7;
 
@@ -31,7 +34,7 @@ pub(super) fn run_boxes<T: FlexReal>(a: &FlexTensor, b: &FlexTensor, call: &BoxC
     };
     let kind = call.kind;
     let corners = |s: &[T]| [s[0], s[1], s[2], s[3]];
-    let run = |k: usize, ls: &mut [MaybeUninit<T>], grads: Option<(&mut [MaybeUninit<T>], &mut [MaybeUninit<T>])>| {
+    let run = |k: usize, ls: &mut [MaybeUninit<T>], grads: Option<BoxGradients<T>>| {
         let first = k * CHUNK;
         match grads {
             Some((ga, gb)) => {
