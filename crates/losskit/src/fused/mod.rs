@@ -38,8 +38,12 @@ use crate::reduction::sum_factor;
 /// The loss a fused row kernel computes over the rows of `(N, C)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum RowLoss {
-    /// Cross entropy of logits with class-index targets and label smoothing in `[0, 1]`.
-    CrossEntropy { label_smoothing: f64 },
+    /// Cross entropy of logits with class-index targets, label smoothing in `[0, 1]`, the
+    /// logits soft-capped to `softcap tanh(x / softcap)` when set, and a z-loss
+    /// `z_loss lse^2` per counted row. In a [`RowLossCall`], `z_loss` is in units of the
+    /// call's [`LossForm`] factor (see [`class_index_rows`]): the z term's mean has a
+    /// denominator of its own.
+    CrossEntropy { label_smoothing: f64, softcap: Option<f64>, z_loss: f64 },
     /// Cross entropy of logits with a probability row per row (the `target` tensor).
     Probabilities { label_smoothing: f64 },
     /// Negative log likelihood of log-probabilities with class-index targets.
@@ -64,7 +68,7 @@ pub(crate) enum LossForm {
 
 impl LossForm {
     /// The factor on the gradient.
-    fn grad_scale(self) -> f64 {
+    pub(crate) fn grad_scale(self) -> f64 {
         match self {
             LossForm::PerItem => 1.0,
             LossForm::ScaledSum(factor) => factor,
@@ -201,14 +205,46 @@ pub(crate) fn class_index_rows<const D: usize, const T: usize>(
         return None;
     }
     let weight = rows.weight.map(|w| w.host().to_vec());
-    let counted = rows.targets.iter().filter(|&&t| t != rows.ignore_index);
-    let denominator: f64 = match rows.mean_over {
-        MeanOver::Weights => counted.map(|&t| weight.as_ref().map_or(1.0, |w| w[t as usize])).sum(),
-        MeanOver::Count => counted.count() as f64,
+    let counted = Counted::of(rows.targets, rows.ignore_index, weight.as_deref());
+    let denominator = match rows.mean_over {
+        MeanOver::Weights => counted.weights,
+        MeanOver::Count => counted.rows as f64,
     };
     let form = loss_form(rows.reduction, denominator)?;
-    let call = RowLossCall { loss: rows.loss, targets: rows.targets.to_vec(), weight, ignore_index: rows.ignore_index, form };
+    let loss = with_z_in_form_units(rows.loss, rows.reduction, form, counted.rows)?;
+    let call = RowLossCall { loss, targets: rows.targets.to_vec(), weight, ignore_index: rows.ignore_index, form };
     Some(shaped(run_rows(class_rows(input.clone()), None, call), form, target_dims))
+}
+
+/// The targets that count (are not ignored): how many, and their summed class weights.
+pub(crate) struct Counted {
+    pub rows: usize,
+    pub weights: f64,
+}
+
+impl Counted {
+    pub(crate) fn of(targets: &[i64], ignore_index: i64, weight: Option<&[f64]>) -> Self {
+        let counted = targets.iter().filter(|&&t| t != ignore_index);
+        counted.fold(Counted { rows: 0, weights: 0.0 }, |c, &t| Counted {
+            rows: c.rows + 1,
+            weights: c.weights + weight.map_or(1.0, |w| w[t as usize]),
+        })
+    }
+}
+
+/// `loss` with its z-loss coefficient in units of `form`'s factor: the z term's mean divides
+/// by the `counted` rows, where the cross entropy's may divide by their weights, so the
+/// kernel's one factor carries `z_loss * (1 / counted) / factor`. `None` when the z term's
+/// mean is over nothing (then so is the cross entropy's, which the composed path takes).
+pub(crate) fn with_z_in_form_units(loss: RowLoss, reduction: Option<Reduction>, form: LossForm, counted: usize) -> Option<RowLoss> {
+    match loss {
+        RowLoss::CrossEntropy { label_smoothing, softcap, z_loss } if z_loss != 0.0 => {
+            let z_form = loss_form(reduction, counted as f64)?;
+            let z_loss = z_loss * z_form.grad_scale() / form.grad_scale();
+            Some(RowLoss::CrossEntropy { label_smoothing, softcap, z_loss })
+        }
+        other => Some(other),
+    }
 }
 
 /// Cross entropy of `input` `(N, C, d1..dk)` against probability rows `target` (same shape)

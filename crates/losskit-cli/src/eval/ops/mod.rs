@@ -60,7 +60,7 @@ impl Op {
             Op::CrossEntropy => spec(
                 "cross_entropy",
                 &[Target],
-                &["weight", "ignore_index", "label_smoothing", "reduction"],
+                &["weight", "ignore_index", "label_smoothing", "reduction", "softcap", "z_loss"],
             ),
             Op::Nll => spec("nll", &[Target], &["weight", "ignore_index", "reduction"]),
             Op::SoftmaxFocal => spec("softmax_focal", &[Target], &["alpha", "gamma", "ignore_index", "reduction"]),
