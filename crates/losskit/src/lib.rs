@@ -9,6 +9,7 @@
 //! | sigmoid focal | [`SigmoidFocalLossConfig`] / [`SigmoidFocalLoss`] | `torchvision.ops.sigmoid_focal_loss`, YOLOv5 `FocalLoss` |
 //! | softmax focal | [`SoftmaxFocalLossConfig`] / [`SoftmaxFocalLoss`] | (multi-class focal loss) |
 //! | KL divergence | [`KlDivLossConfig`] / [`KlDivLoss`] | `nn.KLDivLoss` |
+//! | cross entropy of a linear layer, in chunks (no `(N, V)` logits) | [`LinearCrossEntropyLossConfig`] / [`LinearCrossEntropyLoss`], the head [`LinearCrossEntropyHead`] | `F.cross_entropy(F.linear(x, W, b), y)` |
 //! | softmax, log-softmax, entropy | functions [`softmax`], [`log_softmax`], [`entropy`] | `torch.softmax`, `torch.log_softmax`, `Categorical(probs).entropy()` |
 //!
 //! Each loss is a burn [`Config`](burn::config::Config) (serde, `save` and `load`) with
@@ -65,6 +66,8 @@ pub use loss::bce::{BceLoss, BceLossConfig};
 pub use loss::bce_with_logits::{BceWithLogitsLoss, BceWithLogitsLossConfig};
 pub use loss::cross_entropy::{CrossEntropyLoss, CrossEntropyLossConfig};
 pub use loss::kl_div::{KlDivLoss, KlDivLossConfig, KlReduction};
+pub use loss::linear_cross_entropy::{LinearCrossEntropyLoss, LinearCrossEntropyLossConfig};
+pub use loss::linear_head::{LinearCrossEntropyHead, LinearCrossEntropyHeadConfig};
 pub use loss::nll::{NllLoss, NllLossConfig};
 pub use loss::sigmoid_focal::{SigmoidFocalLoss, SigmoidFocalLossConfig};
 pub use loss::softmax::{entropy, log_softmax, softmax};

@@ -14,6 +14,8 @@
 
 mod autodiff;
 mod flex;
+mod gemm;
+mod linear;
 mod math;
 mod mem;
 mod pointwise;
@@ -22,6 +24,7 @@ mod scheduler;
 mod simd;
 mod switch;
 
+pub(crate) use linear::{LinearRows, default_chunk_rows, linear_cross_entropy};
 pub use switch::with_composed;
 pub(crate) use switch::{first_outside_unit, kernels_can_take};
 
@@ -31,6 +34,7 @@ use burn::tensor::Tensor;
 
 use crate::Reduction;
 use crate::input::broadcast::Broadcast;
+use linear::{LinearCall, LinearOutput};
 use crate::input::checks::cast;
 use crate::input::class_index::{ClassWeight, class_rows};
 use crate::reduction::sum_factor;
@@ -142,6 +146,20 @@ pub trait LossKernels: Backend {
     /// `grad * upstream` for a one-element `upstream`, in place when `grad` is not shared,
     /// and free when `upstream` is 1 (the usual `loss.backward()`).
     fn scale_gradient(grad: FloatTensor<Self>, upstream: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// The cross entropy of the logits `input @ classifier^T + bias` (`input` `(N, H)`,
+    /// `classifier` `(V, H)`, `bias` `(V)` or empty for none) over chunks of
+    /// `call.chunk_rows` rows, never all `(N, V)` logits at once: the per-row losses `(N)`
+    /// (or their scaled sum `[1]`), and the gradients `call.grads` asks for with respect to
+    /// `input`, `classifier` and `bias` (each an empty tensor otherwise). `upstream` `(N)`
+    /// multiplies each row's gradient (the backward of the unreduced loss), or is empty.
+    fn linear_cross_entropy(
+        input: FloatTensor<Self>,
+        classifier: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        upstream: FloatTensor<Self>,
+        call: LinearCall,
+    ) -> LinearOutput<Self>;
 }
 
 /// What the mean of a class-index loss divides by.

@@ -6,7 +6,7 @@
 use burn::tensor::{Bool, DType, Int, Tensor, activation::log_softmax};
 
 use crate::input::checks::cast;
-use crate::input::class_index::{ClassWeight, along_classes, pick_targets};
+use crate::input::class_index::{ClassWeight, along_classes, pick_targets, target_weights};
 use crate::reduction::{Denominator, Reduction, reduce};
 
 /// The options of a class-index cross entropy.
@@ -28,6 +28,7 @@ pub(crate) struct CeTerms<const T: usize> {
 }
 
 /// What the two terms' means divide by.
+#[derive(Clone)]
 pub(crate) struct MeanDenominators {
     /// `sum_{i not ignored} w[y_i]`: the cross entropy's.
     pub weights: Tensor<1>,
@@ -36,6 +37,13 @@ pub(crate) struct MeanDenominators {
 }
 
 impl MeanDenominators {
+    /// The denominators of the targets `target` (values checked by the caller).
+    pub(crate) fn of<const T: usize>(target: &Tensor<T, Int>, o: &CeOptions<'_>, dtype: DType) -> Self {
+        let weight = o.weight.map(|w| w.tensor(dtype));
+        let (weights, ignored) = target_weights(target.clone(), weight, o.ignore_index, dtype);
+        Self::from_parts(weights, ignored, dtype)
+    }
+
     fn from_parts<const T: usize>(target_weights: Tensor<T>, ignored: Tensor<T, Bool>, dtype: DType) -> Self {
         Self { weights: target_weights.sum(), counted: cast(ignored.bool_not().float(), dtype).sum() }
     }

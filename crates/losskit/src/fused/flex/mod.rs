@@ -1,6 +1,7 @@
 //! The kernels on burn's flex backend: flex tensors read as typed slices, one dtype
 //! dispatch, outputs built from the kernels' vectors.
 
+mod linear;
 mod rows;
 mod sigmoid;
 
@@ -11,6 +12,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::math::Real;
+use super::linear::{LinearCall, LinearOutput};
 use super::{LossKernels, RowLossCall, SigmoidCall};
 
 /// The element types the kernels run on flex storage in.
@@ -100,6 +102,17 @@ impl LossKernels for Flex {
     ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
         use rows::run_rows;
         by_dtype!(input, run_rows(&input, &target, &call, with_grad))
+    }
+
+    fn linear_cross_entropy(
+        input: FloatTensor<Flex>,
+        classifier: FloatTensor<Flex>,
+        bias: FloatTensor<Flex>,
+        upstream: FloatTensor<Flex>,
+        call: LinearCall,
+    ) -> LinearOutput<Flex> {
+        use linear::run_linear;
+        by_dtype!(input, run_linear(&input, &classifier, &bias, &upstream, &call))
     }
 
     fn softmax_rows(input: FloatTensor<Flex>, log: bool) -> FloatTensor<Flex> {
