@@ -4,6 +4,7 @@
 
 mod classification;
 mod distribution;
+mod linear;
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,7 @@ pub enum Op {
     LogSoftmax,
     Entropy,
     KlDiv,
+    LinearCrossEntropy,
 }
 
 /// What an op takes: its name, its tensors besides `input` and `grad_output`, its options.
@@ -37,7 +39,7 @@ struct OpSpec {
 }
 
 impl Op {
-    const ALL: [Op; 10] = [
+    const ALL: [Op; 11] = [
         Op::Bce,
         Op::BceWithLogits,
         Op::SigmoidFocal,
@@ -48,10 +50,11 @@ impl Op {
         Op::LogSoftmax,
         Op::Entropy,
         Op::KlDiv,
+        Op::LinearCrossEntropy,
     ];
 
     fn spec(self) -> OpSpec {
-        use Field::Target;
+        use Field::{Bias, Classifier, Target};
         let spec = |name, fields, options| OpSpec { name, fields, options };
         match self {
             Op::Bce => spec("bce", &[Target], &["weight", "reduction"]),
@@ -68,6 +71,11 @@ impl Op {
             Op::LogSoftmax => spec("log_softmax", &[], &["dim"]),
             Op::Entropy => spec("entropy", &[], &["dim"]),
             Op::KlDiv => spec("kl_div", &[Target], &["reduction", "log_target"]),
+            Op::LinearCrossEntropy => spec(
+                "linear_cross_entropy",
+                &[Target, Classifier, Bias],
+                &["weight", "ignore_index", "label_smoothing", "reduction", "softcap", "z_loss"],
+            ),
         }
     }
 
@@ -92,6 +100,7 @@ pub fn serve(request: Request, device: &Device) -> Result<Value, RequestError> {
         Op::CrossEntropy | Op::Nll | Op::SoftmaxFocal => classification::class_loss(&mut call),
         Op::Softmax | Op::LogSoftmax | Op::Entropy => distribution::along_dim(&mut call),
         Op::KlDiv => distribution::kl_div(&mut call),
+        Op::LinearCrossEntropy => linear::linear_cross_entropy(&mut call),
     }
 }
 
