@@ -140,6 +140,16 @@ fn chunked_equals_unfused_for_every_option() {
 }
 
 #[test]
+fn many_blocks_of_classes_agree() {
+    // The fused backward sweeps the classes in blocks of 256, dealt to tasks in runs and
+    // summed in task order: 1100 classes are five blocks, the last one short, and 9 hidden
+    // units do not divide any block's rows.
+    let config = LinearCrossEntropyLossConfig::new().with_label_smoothing(0.05).with_z_loss(1e-3).with_ignore_index(0);
+    let p = Problem::new(37, 9, 1100, true, 0, |i| i % 6 == 0, 30);
+    agree(&p, &config, &[Some(10), Some(64)], "1100 classes");
+}
+
+#[test]
 fn fully_ignored_chunks_and_batches() {
     let config = LinearCrossEntropyLossConfig::new().with_z_loss(0.01).with_softcap(Some(3.0));
     // Rows 4..12 ignored: with 4 rows per chunk, chunks 1 and 2 of the batch are fully

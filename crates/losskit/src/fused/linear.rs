@@ -42,25 +42,28 @@ pub struct LinearOutput<B: Backend> {
     pub bias: FloatTensor<B>,
 }
 
-/// The bytes of logits one chunk holds by default: 32 MiB is at most an eighth of the
-/// unfused path's logits and their gradient from 128 rows of 32k classes up, and chunks of
-/// 128+ rows keep the classifier gradient's accumulation (a read and a write of the whole
-/// `(V, H)` gradient per chunk) small beside the chunk's matrix products. See
-/// `docs/performance.md` for the measurements behind it.
-const CHUNK_BYTES: usize = 32 << 20;
+/// The most bytes of logits a chunk holds by default: past this, more rows per chunk buy
+/// little (the chunk's products are already long) for memory that grows with them.
+const CHUNK_BYTES: usize = 64 << 20;
 
-/// The fewest rows a chunk holds by default, however long its rows: fewer make the matrix
-/// products inefficient and multiply the classifier gradient's traffic.
+/// The fewest rows a chunk holds by default: fewer make the chunk's products short (gemm
+/// works in blocks of about 256 along each dimension) and multiply the passes over the
+/// classifier and its gradient, which every chunk makes.
 const MIN_CHUNK_ROWS: usize = 32;
 
-/// The default rows per chunk for `rows` rows that count, of `classes` logits of `element`
-/// bytes: as many as fit [`CHUNK_BYTES`], at least [`MIN_CHUNK_ROWS`], at most `rows`.
+/// The default rows per chunk of a batch of `rows` rows of `classes` logits of `element`
+/// bytes: `clamp(min(rows / 5, CHUNK_BYTES / (classes * element)), 32, rows)`.
 ///
-/// The hidden size does not enter: the chunk's own input rows and their gradient are `H /
-/// V` of its logits, and the classifier gradient's traffic per chunk against the chunk's
-/// arithmetic is `element / (3 rows)` bytes per multiply-add, whatever `H`.
+/// A fifth of the rows keeps a chunk's logits within an eighth of the unfused path's two
+/// `(N, V)` tensors (the logits and their gradient) with room for the chunk's input rows;
+/// fewer rows per chunk would cost time (each chunk reads the classifier twice and reads
+/// and writes its gradient) for memory that is small already. The hidden size does not
+/// enter: a chunk's input rows are `H / V` of its logits, and each chunk's traffic over the
+/// classifier weighs the same against its arithmetic (`element / rows` bytes per
+/// multiply-add) whatever `H`.
 pub(crate) fn default_chunk_rows(rows: usize, classes: usize, element: usize) -> usize {
-    (CHUNK_BYTES / (classes * element).max(1)).max(MIN_CHUNK_ROWS).min(rows.max(1))
+    let by_memory = CHUNK_BYTES / (classes * element).max(1);
+    (rows / 5).min(by_memory).max(MIN_CHUNK_ROWS).min(rows.max(1))
 }
 
 /// A linear cross entropy as the fused kernels take it.
@@ -101,7 +104,7 @@ pub(crate) fn linear_cross_entropy(
     let loss = with_z_in_form_units(loss, rows.reduction, form, counted.rows)?;
     let element = dtype.size();
     let classes = classifier.dims()[0];
-    let chunk_rows = rows.chunk_rows.unwrap_or_else(|| default_chunk_rows(counted.rows, classes, element)).max(1);
+    let chunk_rows = rows.chunk_rows.unwrap_or_else(|| default_chunk_rows(rows.targets.len(), classes, element)).max(1);
     let call = RowLossCall { loss, targets: rows.targets.to_vec(), weight, ignore_index: rows.ignore_index, form };
     // Autodiff decides which gradients the pass computes, from what is tracked.
     let call = LinearCall { rows: call, chunk_rows, grads: LinearGrads::default() };

@@ -37,9 +37,11 @@ pub struct LinearCrossEntropyLossConfig {
     /// Each target not ignored adds `z_loss * lse^2`; finite and >= 0, 0 by default.
     #[config(default = 0.0)]
     pub z_loss: f64,
-    /// Logit rows computed at once, at least 1. By default as many as 32 MiB of logits hold,
-    /// at least 32 and at most the batch: `clamp(32 MiB / (V * element bytes), 32, N)`
-    /// (about 262 rows of 32k f32 logits, 65 of 128k).
+    /// Logit rows computed at once, at least 1. By default a fifth of the batch, at most
+    /// 64 MiB of logits, at least 32 rows and at most the batch:
+    /// `clamp(min(N / 5, 64 MiB / (V * element bytes)), 32, N)` (204 rows of N = 1024 at
+    /// V = 32k, 102 of N = 512 at 128k, in f32): a chunk's logits are then within an eighth of
+    /// the unfused path's logits and their gradient.
     pub chunk_rows: Option<usize>,
     /// Check every target against `[0, V)`, as PyTorch does (see
     /// [`CrossEntropyLossConfig::check_values`](crate::CrossEntropyLossConfig::check_values)).
@@ -96,8 +98,9 @@ impl LinearCrossEntropyLossConfig {
 /// takes no part.)
 ///
 /// On other backends the chunks run as burn tensor ops with the same numbers and, reduced,
-/// the same bound: each chunk's graph is differentiated and dropped before the next (see
-/// the module `linear_chunks`); unreduced, the chunks run under the caller's autodiff.
+/// the same bound: each chunk's graph is differentiated and dropped before the next, and
+/// the summed gradients meet the caller's graph through a term of value zero; unreduced,
+/// the chunks run under the caller's autodiff, which keeps what their backward needs.
 ///
 /// # Shapes
 /// - `input`: `(N, H)`; `classifier`: `(V, H)` (PyTorch's `Linear.weight` layout); `bias`: `(V)`

@@ -1,8 +1,8 @@
 //! The linear cross entropy on flex storage, one chunk of rows at a time: the chunk's logits
 //! by one matrix product into a reused buffer, the fused cross-entropy pass over them
 //! writing their gradient in their place, then the chunk's input gradient and its share of
-//! the classifier's and bias's gradients. Peak memory beyond the inputs: one chunk's
-//! logits and input rows, and the gradients asked for.
+//! the classifier's and bias's gradients ([`chunk_gradients`]). Peak memory beyond the
+//! inputs: one chunk's logits and input rows, and the gradients asked for.
 
 use burn::backend::Flex;
 use burn_flex::FlexTensor;
@@ -10,7 +10,8 @@ use rayon::prelude::*;
 
 use super::rows::{ClassOptions, LossRows};
 use super::{FlexReal, contiguous, data, gradient, scaled_sum, tensor};
-use crate::fused::gemm::{MatRef, Write, matmul};
+use super::linear_backward::{ChunkGradients, chunk_gradients};
+use crate::fused::gemm::{MatMut, MatRef, Write, matmul};
 use crate::fused::linear::{LinearCall, LinearOutput};
 use crate::fused::scheduler::{map_rows, map_rows_in_place};
 use crate::fused::LossForm;
@@ -81,7 +82,10 @@ pub(super) fn run_linear<T: FlexReal>(
     let targets = &call.rows.targets;
     // Ignored rows have no loss and no gradient: they take no part in any product.
     let counted: Vec<usize> = (0..n).filter(|&i| targets[i] != call.rows.ignore_index).collect();
-    let rows = call.chunk_rows.min(counted.len()).max(1);
+    // Chunks of equal size (within one row), as few as `chunk_rows` allows: a short last
+    // chunk would cost a whole pass over the classifier for a few rows.
+    let chunks = counted.len().div_ceil(call.chunk_rows.max(1)).max(1);
+    let rows = counted.len().div_ceil(chunks).max(1);
     let mut chunk = Chunk {
         x: vec![T::ZERO; rows * h],
         logits: vec![T::ZERO; rows * v],
@@ -136,7 +140,7 @@ fn run_chunk<T: FlexReal>(
         None => Write::Overwrite,
     };
     let x = MatRef::row_major(&*x, m, h);
-    matmul(logits, write, x, MatRef::row_major(ops.w, v, h).t());
+    matmul(MatMut::row_major(&mut *logits, m, v), write, x, MatRef::row_major(ops.w, v, h).t());
     let kernel = LossRows {
         options,
         targets: &chunk.targets,
@@ -153,32 +157,15 @@ fn run_chunk<T: FlexReal>(
     if !with_grad {
         return;
     }
-    let g = MatRef::row_major(&*logits, m, v);
+    let out = ChunkGradients {
+        input: grads.input.as_ref().map(|_| &mut chunk.dx[..m * h]),
+        classifier: grads.classifier.as_deref_mut(),
+        bias: grads.bias.as_deref_mut(),
+    };
+    chunk_gradients(logits, x, ops.w, v, out);
     if let Some(dx) = &mut grads.input {
-        let dxb = &mut chunk.dx[..m * h];
-        matmul(dxb, Write::Overwrite, g, MatRef::row_major(ops.w, v, h));
-        for (row, &i) in dxb.chunks_exact(h.max(1)).zip(indices) {
+        for (row, &i) in chunk.dx.chunks_exact(h.max(1)).zip(indices) {
             dx[i * h..(i + 1) * h].copy_from_slice(row);
         }
     }
-    if let Some(dw) = &mut grads.classifier {
-        matmul(dw, Write::Accumulate, g.t(), x);
-    }
-    if let Some(db) = &mut grads.bias {
-        add_column_sums(db, logits, v);
-    }
-}
-
-/// `sums[j] += sum_i rows[i, j]` for the rows of `rows` `(m, v)`, in row order (the same
-/// sum whatever the threads), split over the threads by columns.
-fn add_column_sums<T: FlexReal>(sums: &mut [T], rows: &[T], v: usize) {
-    const COLUMNS: usize = 4096;
-    sums.par_chunks_mut(COLUMNS).enumerate().for_each(|(k, block)| {
-        let columns = k * COLUMNS..k * COLUMNS + block.len();
-        for row in rows.chunks_exact(v) {
-            for (s, &g) in block.iter_mut().zip(&row[columns.clone()]) {
-                *s = *s + g;
-            }
-        }
-    });
 }

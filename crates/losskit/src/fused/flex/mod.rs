@@ -2,6 +2,7 @@
 //! dispatch, outputs built from the kernels' vectors.
 
 mod linear;
+mod linear_backward;
 mod rows;
 mod sigmoid;
 
