@@ -4,7 +4,9 @@
     python3 bench/torch_losses.py --threads 2 --repeats 15 'cross_entropy:64x10' ...
 
 Prints one JSON line per case: {"op", "shape", "dtype", "impl", "median_ms", "peak_bytes"}.
-The sigmoid focal loss is torchvision's when torchvision imports, else the same formula.
+The sigmoid focal loss and the box losses are torchvision's when torchvision imports (else
+the focal loss is the same formula and the box losses are skipped); the RNN-T loss is
+torchaudio's, skipped without it. ctc's shape is TxNxCxS, rnnt's NxTxUxV, as in `losskit bench`.
 """
 import argparse
 import json
@@ -16,8 +18,12 @@ import torch.nn.functional as F
 
 try:
     from torchvision.ops import sigmoid_focal_loss
+    from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
     FOCAL_IMPL = "torchvision"
+    BOX_LOSSES = {"generalized_box_iou": generalized_box_iou_loss, "distance_box_iou": distance_box_iou_loss,
+                  "complete_box_iou": complete_box_iou_loss}
 except ImportError:
+    BOX_LOSSES = {}
     FOCAL_IMPL = "pytorch"
 
     def sigmoid_focal_loss(x, y, alpha=0.25, gamma=2.0, reduction="mean"):
@@ -28,10 +34,51 @@ except ImportError:
         return loss.mean()
 
 
+def boxes(n, g):
+    corners = torch.rand(n, 2, generator=g) * 100
+    sides = 1 + torch.rand(n, 2, generator=g) * 49
+    return torch.cat([corners, corners + sides], 1)
+
+
+try:
+    from torchaudio.functional import rnnt_loss
+except ImportError:
+    rnnt_loss = None
+
+BOX_OPS = ("generalized_box_iou", "distance_box_iou", "complete_box_iou")
+
+
 def case(op, shape, repeats):
+    """The case's measurement, or None for a box loss without torchvision or rnnt without torchaudio."""
+    if (op in BOX_OPS and not BOX_LOSSES) or (op == "rnnt" and rnnt_loss is None):
+        return None
     g = torch.Generator().manual_seed(0)
-    x = (torch.randn(shape, generator=g) * 3).requires_grad_(True)
-    if op == "cross_entropy":
+    if op not in ("ctc", "rnnt"):
+        x = (torch.randn(shape, generator=g) * 3).requires_grad_(True)
+    if op == "ctc":
+        # Log-probabilities of full-length samples, targets without the blank (0).
+        T, N, C, S = shape
+        x = torch.log_softmax(torch.rand(T, N, C, generator=g) * 6 - 3, -1).requires_grad_(True)
+        target = torch.randint(1, C, (N, S), generator=g)
+        input_lengths, target_lengths = torch.full((N,), T), torch.full((N,), S)
+        fn = lambda: F.ctc_loss(x, target, input_lengths, target_lengths)
+    elif op == "rnnt":
+        # Logits of full-length samples, targets without the blank (the last class).
+        N, T, U, V = shape
+        x = (torch.rand(N, T, U + 1, V, generator=g) * 6 - 3).requires_grad_(True)
+        target = torch.randint(0, V - 1, (N, U), generator=g, dtype=torch.int32)
+        logit_lengths = torch.full((N,), T, dtype=torch.int32)
+        target_lengths = torch.full((N,), U, dtype=torch.int32)
+        fn = lambda: rnnt_loss(x, target, logit_lengths, target_lengths)
+    elif op in BOX_LOSSES:
+        x = boxes(shape[0], g).requires_grad_(True)
+        target = boxes(shape[0], g)
+        fn = lambda: BOX_LOSSES[op](x, target, reduction="mean")
+    elif op in ("l1", "mse", "smooth_l1", "huber"):
+        target = torch.randn(shape, generator=g) * 3
+        loss = {"l1": F.l1_loss, "mse": F.mse_loss, "smooth_l1": F.smooth_l1_loss, "huber": F.huber_loss}[op]
+        fn = lambda: loss(x, target)
+    elif op == "cross_entropy":
         target = torch.randint(0, shape[1], (shape[0],) + tuple(shape[2:]), generator=g)
         fn = lambda: F.cross_entropy(x, target)
     elif op == "cross_entropy_probs":
@@ -67,7 +114,7 @@ def case(op, shape, repeats):
         _ = x.grad
         if i >= 2:
             times.append((time.perf_counter() - t0) * 1e3)
-    impl = FOCAL_IMPL if op == "sigmoid_focal" else "pytorch"
+    impl = FOCAL_IMPL if op == "sigmoid_focal" or op in BOX_LOSSES else "torchaudio" if op == "rnnt" else "pytorch"
     return {"op": op, "shape": list(shape), "dtype": "f32", "impl": impl,
             "median_ms": statistics.median(times), "peak_bytes": None}
 
@@ -81,7 +128,9 @@ def main():
     torch.set_num_threads(args.threads)
     for c in args.cases:
         op, shape = c.split(":")
-        print(json.dumps(case(op, tuple(int(d) for d in shape.split("x")), args.repeats)), flush=True)
+        measured = case(op, tuple(int(d) for d in shape.split("x")), args.repeats)
+        if measured is not None:
+            print(json.dumps(measured), flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-600}
-for target in ${TARGETS:-idx eval}; do
+for target in ${TARGETS:-idx eval differential}; do
   mkdir -p "corpus/$target"
   work=$(mktemp -d)
   cp corpus/$target/* "$work"/

@@ -1,34 +1,225 @@
 //! `losskit bench --json`: one well-formed line per measurement, every op measured on the
-//! fused path, the composed path and against its bandwidth bound. (The timings themselves
-//! are the benchmark's business, never a test's.)
+//! fused path, the composed path and against its bandwidth bound; the filters, the option
+//! checks, and PyTorch's script fed from the binary. (The timings themselves are the
+//! benchmark's business, never a test's.)
+
+mod common;
 
 use std::collections::BTreeSet;
+use std::process::{Command, Output};
 
+use common::scratch::scratch;
 use serde_json::Value;
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("losskit runs")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
 
 #[test]
 fn quick_bench_reports_every_op_on_every_path() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
-        .args(["bench", "--quick", "--json", "--no-torch", "--repeats", "1"])
-        .output()
-        .expect("losskit runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect();
+    let lines = json_lines(&bench(&[
+        "--quick",
+        "--json",
+        "--no-torch",
+        "--repeats",
+        "1",
+    ]));
     let mut seen = BTreeSet::new();
     for m in &lines {
         let fields: BTreeSet<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(fields, BTreeSet::from(["op", "shape", "dtype", "impl", "median_ms", "peak_bytes"]), "{m}");
+        assert_eq!(
+            fields,
+            BTreeSet::from(["op", "shape", "dtype", "impl", "median_ms", "peak_bytes"]),
+            "{m}"
+        );
         assert!(m["median_ms"].as_f64().is_some_and(|t| t >= 0.0), "{m}");
-        seen.insert((m["op"].as_str().unwrap().to_string(), m["impl"].as_str().unwrap().to_string()));
+        seen.insert((
+            m["op"].as_str().unwrap().to_string(),
+            m["impl"].as_str().unwrap().to_string(),
+        ));
     }
-    let ops = ["cross_entropy", "cross_entropy_probs", "nll", "softmax_focal", "softmax", "log_softmax", "bce_with_logits", "sigmoid_focal"];
+    let ops = [
+        "cross_entropy",
+        "cross_entropy_probs",
+        "nll",
+        "softmax_focal",
+        "softmax",
+        "log_softmax",
+        "bce_with_logits",
+        "sigmoid_focal",
+    ];
     for op in ops {
         for implementation in ["losskit", "losskit-composed", "bandwidth-bound"] {
-            assert!(seen.contains(&(op.to_string(), implementation.to_string())), "no {implementation} line for {op}");
+            assert!(
+                seen.contains(&(op.to_string(), implementation.to_string())),
+                "no {implementation} line for {op}"
+            );
         }
     }
+    for op in ["ctc", "rnnt"] {
+        for implementation in ["losskit", "losskit-composed", "burn"] {
+            assert!(
+                seen.contains(&(op.to_string(), implementation.to_string())),
+                "no {implementation} line for {op}"
+            );
+        }
+    }
+}
+
+#[test]
+fn one_op_at_one_shape_is_timed_alone() {
+    let lines = json_lines(&bench(&[
+        "--op",
+        "cross_entropy",
+        "--shape",
+        "64x10",
+        "--json",
+        "--no-torch",
+        "--repeats",
+        "1",
+    ]));
+    let impls: Vec<&str> = lines.iter().map(|m| m["impl"].as_str().unwrap()).collect();
+    assert_eq!(
+        impls,
+        ["losskit", "losskit-composed", "burn", "bandwidth-bound"]
+    );
+    for m in &lines {
+        assert_eq!(
+            (m["op"].as_str(), &m["shape"]),
+            (Some("cross_entropy"), &serde_json::json!([64, 10])),
+            "{m}"
+        );
+    }
+    // A comma list, and elementwise ops at another rank.
+    let lines = json_lines(&bench(&[
+        "--op",
+        "bce_with_logits,sigmoid_focal",
+        "--shape",
+        "3x4x5",
+        "--json",
+        "--no-torch",
+        "--repeats",
+        "1",
+    ]));
+    let ops: BTreeSet<&str> = lines.iter().map(|m| m["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, BTreeSet::from(["bce_with_logits", "sigmoid_focal"]));
+    assert!(
+        lines
+            .iter()
+            .all(|m| m["shape"] == serde_json::json!([3, 4, 5]))
+    );
+}
+
+#[test]
+fn bad_filters_and_counts_are_named() {
+    let err = |args: &[&str]| {
+        let out = bench(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let unknown = err(&["--op", "hinge", "--no-torch"]);
+    assert!(
+        unknown.contains("invalid value 'hinge' for '--op <OP>'")
+            && unknown.contains("cross_entropy"),
+        "{unknown}"
+    );
+    let malformed = err(&["--shape", "4096x", "--no-torch"]);
+    assert!(malformed.contains("'' is not a dimension"), "{malformed}");
+    assert_eq!(
+        err(&["--op", "softmax", "--shape", "2x3x4", "--no-torch"]),
+        "losskit: softmax times (rows, classes) shapes like 4096x1000, not 2x3x4\n"
+    );
+    assert_eq!(
+        err(&["--quick", "--no-torch", "--repeats", "0"]),
+        "losskit: --repeats must be at least 1, got 0\n"
+    );
+    let negative = err(&["--quick", "--no-torch", "--repeats", "-1"]);
+    assert!(
+        negative.contains("invalid value '-1' for '--repeats <REPEATS>'"),
+        "{negative}"
+    );
+}
+
+#[test]
+fn pytorchs_script_is_fed_from_the_binary() {
+    // A stand-in python3 that answers only when the script arrives on stdin (`python3 -`),
+    // as it must for an installed binary with no source tree beside it.
+    let bin = scratch("fake-python");
+    let fake = bin.join("python3");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\n[ \"$1\" = -c ] && exit 0\n[ \"$1\" = - ] && grep -q 'def case(op, shape, repeats)' && \
+         echo '{\"op\": \"softmax\", \"shape\": [8, 4], \"dtype\": \"f32\", \"impl\": \"pytorch\", \"median_ms\": 1.5, \"peak_bytes\": null}' && exit 0\nexit 3\n",
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&fake).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&fake, permissions).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args([
+            "bench",
+            "--op",
+            "softmax",
+            "--shape",
+            "8x4",
+            "--json",
+            "--repeats",
+            "1",
+        ])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let lines = json_lines(&out);
+    let torch: Vec<&Value> = lines.iter().filter(|m| m["impl"] == "pytorch").collect();
+    assert_eq!(torch.len(), 1, "{lines:?}");
+    assert_eq!(torch[0]["median_ms"], 1.5);
+}
+
+#[test]
+fn zero_repeats_is_refused_in_one_line() {
+    let out = bench(&["--quick", "--no-torch", "--repeats", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr, "losskit: --repeats must be at least 1, got 0\n");
+}
+
+#[test]
+fn a_full_stdout_is_one_line_not_a_panic() {
+    let out = Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args(["bench", "--quick", "--json", "--no-torch", "--repeats", "1"])
+        .stdout(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .expect("losskit runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "losskit: cannot write to standard output: No space left on device (os error 28)\n"
+    );
 }

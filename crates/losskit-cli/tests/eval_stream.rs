@@ -130,3 +130,28 @@ fn softmax_focal_over_an_empty_batch_is_a_nan_mean() {
     assert_eq!(r["output"], json!({"shape": [], "data": ["nan"]}), "{r}");
     assert_eq!(r["grad_input"], json!({"shape": [0, 3], "data": []}), "{r}");
 }
+
+#[test]
+fn eval_reads_a_dash_as_standard_input_and_names_a_bad_path() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let request = json!({"op": "softmax", "input": {"shape": [2], "data": [1.0, 2.0]}});
+    let mut child = Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args(["eval", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{request}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"output\""));
+    let dir = std::env::temp_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_losskit")).arg("eval").arg(&dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.lines().count() == 1, "{stderr}");
+    assert!(stderr.contains(&*dir.to_string_lossy()) && stderr.contains("directory"), "{stderr}");
+    let missing = dir.join("losskit-no-such-requests.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_losskit")).arg("eval").arg(&missing).output().unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(&*missing.to_string_lossy()));
+}

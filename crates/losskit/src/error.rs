@@ -77,6 +77,33 @@ pub enum LossError {
         /// The first offending value.
         value: f64,
     },
+    /// The blank of a sequence loss that is not a class (torchaudio's negative blanks
+    /// counted from the end first).
+    #[error("blank must be in label range [0, {classes}), found {blank}")]
+    Blank {
+        /// The blank as given.
+        blank: i64,
+        /// The number of classes, blank included.
+        classes: usize,
+    },
+    /// A negative sequence length.
+    #[error("Expected {name} to have value at least 0, but got value {value}")]
+    NegativeLength {
+        /// The lengths' argument, as PyTorch names it.
+        name: &'static str,
+        /// The first negative length.
+        value: i64,
+    },
+    /// A sequence length longer than its axis.
+    #[error("Expected {name} to have value at most {max}, but got value {value}")]
+    LengthAboveAxis {
+        /// The lengths' argument, as PyTorch names it.
+        name: &'static str,
+        /// The first length that is too long.
+        value: usize,
+        /// The size of its axis.
+        max: usize,
+    },
     /// A reduction that is not `"mean"` or `"sum"`.
     #[error("unknown reduction '{0}' (expected 'mean' or 'sum'; 'none' is forward_no_reduction)")]
     Reduction(String),

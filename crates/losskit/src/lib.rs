@@ -9,6 +9,8 @@
 //! | sigmoid focal | [`SigmoidFocalLossConfig`] / [`SigmoidFocalLoss`] | `torchvision.ops.sigmoid_focal_loss`, YOLOv5 `FocalLoss` |
 //! | softmax focal | [`SoftmaxFocalLossConfig`] / [`SoftmaxFocalLoss`] | (multi-class focal loss) |
 //! | KL divergence | [`KlDivLossConfig`] / [`KlDivLoss`] | `nn.KLDivLoss` |
+//! | connectionist temporal classification | [`CtcLossConfig`] / [`CtcLoss`] | `nn.CTCLoss` |
+//! | RNN transducer | [`RnntLossConfig`] / [`RnntLoss`] | `torchaudio.functional.rnnt_loss` |
 //! | cross entropy of a linear layer, in chunks (no `(N, V)` logits) | [`LinearCrossEntropyLossConfig`] / [`LinearCrossEntropyLoss`], the head [`LinearCrossEntropyHead`] | `F.cross_entropy(F.linear(x, W, b), y)` |
 //! | softmax, log-softmax, entropy | functions [`softmax`], [`log_softmax`], [`entropy`] | `torch.softmax`, `torch.log_softmax`, `Categorical(probs).entropy()` |
 //!
@@ -31,6 +33,44 @@
 //! `label_smoothing` outside `[0, 1]`, a dimension out of range. The checks that read
 //! tensor values back to the host can be turned off with `check_values` where that costs a
 //! synchronisation (an accelerator).
+//!
+//! ## Exact accumulation: the denominators of the means
+//!
+//! A mean over micro-batches (gradient accumulation) or over ranks (data-parallel
+//! training) is not the mean of the parts' means when the parts count differently: a short
+//! last batch, ignored targets, class weights. The exact rule is to reduce each part by
+//! [`Reduction::Sum`], add up the parts' denominators, and divide the summed losses by that
+//! total. Each loss tells the denominator of its `Mean` for a part:
+//!
+//! - [`CrossEntropyLoss::denominator`], [`NllLoss::denominator`] (a `[1]` tensor, from the
+//!   class-index target): the summed class weights of the targets that are not ignored, or
+//!   their count without a weight; [`SoftmaxFocalLoss::denominator`]: the count of targets
+//!   not ignored. Label smoothing and alpha do not change them.
+//! - [`CrossEntropyLoss::probs_denominator`]: probability targets divide by the positions,
+//!   `N d1 .. dk` (the element count over `C`).
+//! - [`MeanDenominator`] for the others, from the input's shape: the element count, or the
+//!   batch size for the per-sample losses (and KL's `batchmean`).
+//!
+//! ```
+//! use burn::tensor::{DType, Device, Int, Tensor};
+//! use losskit::{CrossEntropyLossConfig, Reduction};
+//!
+//! let device = Device::flex().autodiff();
+//! let ce = CrossEntropyLossConfig::new().with_weight(Some(vec![1.0, 2.0])).with_reduction(Reduction::Sum).init(&device)?;
+//! let parts = [(Tensor::<2>::from_data([[0.5, -0.5]], &device).require_grad(), Tensor::<1, Int>::from_data([1], &device)),
+//!              (Tensor::<2>::from_data([[1.0, 0.0], [0.0, 1.0]], &device).require_grad(), Tensor::<1, Int>::from_data([0, -100], &device))];
+//! let total: f32 = parts.iter().map(|(_, y)| ce.denominator(y, DType::F32).unwrap().into_scalar::<f32>()).sum();
+//! assert_eq!(total, 3.0); // weight 2 for class 1, 1 for class 0, nothing for the ignored target
+//! for (logits, y) in parts {
+//!     let loss = ce.forward(logits, y)?.div_scalar(total); // this part's share of the whole batch's mean
+//!     let _grads = loss.backward(); // gradients add up to the whole batch's
+//! }
+//! # Ok::<(), losskit::LossError>(())
+//! ```
+//!
+//! A class-index cross entropy with `z_loss` has two denominators (the summed weights for
+//! the cross entropy, the count for the z term): its `denominator` refuses such a loss
+//! when it has class weights (the two differ) and returns the count without them.
 //!
 //! ## Quick start
 //!
@@ -64,11 +104,28 @@ pub use input::broadcast::BroadcastWeight;
 pub use input::class_index::IGNORE_INDEX;
 pub use loss::bce::{BceLoss, BceLossConfig};
 pub use loss::bce_with_logits::{BceWithLogitsLoss, BceWithLogitsLossConfig};
+pub use loss::boxes::{BoxIou, BoxIouLoss, BoxIouLossConfig};
 pub use loss::cross_entropy::{CrossEntropyLoss, CrossEntropyLossConfig};
+pub use loss::ctc::{CtcLoss, CtcLossConfig, CtcTargets};
+pub use loss::embedding::{
+    CosineEmbeddingLoss, CosineEmbeddingLossConfig, TripletDistance, TripletMarginLoss, TripletMarginLossConfig,
+    TripletMarginWithDistanceLoss, TripletMarginWithDistanceLossConfig,
+};
 pub use loss::kl_div::{KlDivLoss, KlDivLossConfig, KlReduction};
+pub use loss::likelihood::{GaussianNllLoss, GaussianNllLossConfig, PoissonNllLoss, PoissonNllLossConfig};
 pub use loss::linear_cross_entropy::{LinearCrossEntropyLoss, LinearCrossEntropyLossConfig};
 pub use loss::linear_head::{LinearCrossEntropyHead, LinearCrossEntropyHeadConfig};
+pub use loss::mean_denominator::MeanDenominator;
+pub use loss::margin::{
+    HingeEmbeddingLoss, HingeEmbeddingLossConfig, MarginRankingLoss, MarginRankingLossConfig, MultiMarginLoss,
+    MultiMarginLossConfig, SoftMarginLoss, SoftMarginLossConfig,
+};
+pub use loss::multilabel::{
+    MultiLabelMarginLoss, MultiLabelMarginLossConfig, MultiLabelSoftMarginLoss, MultiLabelSoftMarginLossConfig,
+};
 pub use loss::nll::{NllLoss, NllLossConfig};
+pub use loss::regression::{HuberLoss, HuberLossConfig, L1Loss, L1LossConfig, MseLoss, MseLossConfig, SmoothL1Loss, SmoothL1LossConfig};
+pub use loss::rnnt::{RnntLoss, RnntLossConfig};
 pub use loss::sigmoid_focal::{SigmoidFocalLoss, SigmoidFocalLossConfig};
 pub use loss::softmax::{entropy, log_softmax, softmax};
 pub use loss::softmax_focal::{FocalAlpha, SoftmaxFocalLoss, SoftmaxFocalLossConfig};

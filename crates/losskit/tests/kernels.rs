@@ -156,8 +156,70 @@ fn sigmoid_losses(n: usize, c: usize) {
     }
 }
 
+/// The regression losses, at kinks too (differences of exactly 0 and of exactly beta).
+fn regression_losses(n: usize, c: usize) {
+    let mut x = uniform(n * c, 17, -4.0, 4.0);
+    let y = uniform(n * c, 18, -4.0, 4.0);
+    x[0] = y[0];
+    x[1] = y[1] + 0.5;
+    for r in REDUCTIONS {
+        let t = || f64s(&y, [n, c]);
+        let cfg = configured(r);
+        let l1 = L1LossConfig::new().with_reduction(cfg).init();
+        agree(&format!("l1 {r:?}"), &x, [n, c], &|x| by(r, || l1.forward(x.clone(), t()), || l1.forward_no_reduction(x.clone(), t())));
+        let mse = MseLossConfig::new().with_reduction(cfg).init();
+        agree(&format!("mse {r:?}"), &x, [n, c], &|x| by(r, || mse.forward(x.clone(), t()), || mse.forward_no_reduction(x.clone(), t())));
+        for beta in [0.0, 0.5, 2.0] {
+            let smooth = SmoothL1LossConfig::new().with_beta(beta).with_reduction(cfg).init().unwrap();
+            agree(&format!("smooth_l1 {beta} {r:?}"), &x, [n, c], &|x| by(r, || smooth.forward(x.clone(), t()), || smooth.forward_no_reduction(x.clone(), t())));
+            let huber = HuberLossConfig::new().with_delta(beta + 0.5).with_reduction(cfg).init().unwrap();
+            agree(&format!("huber {beta} {r:?}"), &x, [n, c], &|x| by(r, || huber.forward(x.clone(), t()), || huber.forward_no_reduction(x.clone(), t())));
+        }
+    }
+}
+
+/// The box losses, both box sets' gradients, with ties between coordinates and disjoint,
+/// nested and touching pairs among random ones.
+fn box_losses(n: usize) {
+    let mut a = Vec::with_capacity(4 * n);
+    let mut b = Vec::with_capacity(4 * n);
+    let raw = uniform(8 * n, 19, 0.0, 4.0);
+    for (k, v) in raw.chunks(8).enumerate() {
+        let (x, y, w, h) = (v[0], v[1], v[2] + 0.1, v[3] + 0.1);
+        a.extend([x, y, x + w, y + h]);
+        match k % 4 {
+            0 => b.extend([x, v[5], x + v[6] + 0.1, v[5] + v[7] + 0.1]), // a shared x1: a tie
+            1 => b.extend([x + w, y, x + 2.0 * w, y + h]),                // touching edges
+            _ => b.extend([v[4], v[5], v[4] + v[6] + 0.1, v[5] + v[7] + 0.1]),
+        }
+    }
+    for kind in [BoxIou::Generalized, BoxIou::Distance, BoxIou::Complete] {
+        for r in REDUCTIONS {
+            let loss = BoxIouLossConfig::new(kind).with_eps(1e-6).with_reduction(configured(r)).init();
+            for dtype in [DType::F32, DType::F64] {
+                let (rtol, atol) = if dtype == DType::F32 { (2e-4, 1e-6) } else { (1e-10, 1e-13) };
+                let run = || {
+                    let (x, y) = (float(&a, [n, 4], dtype).require_grad(), float(&b, [n, 4], dtype).require_grad());
+                    let out = by(r, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()));
+                    let upstream = float(&uniform(out.shape().num_elements(), 98, -2.0, 2.0), out.dims(), dtype);
+                    let value = read(out.clone());
+                    let grads = out.mul(upstream).sum().backward();
+                    (value, read(x.grad(&grads).unwrap()), read(y.grad(&grads).unwrap()))
+                };
+                let (fused, composed) = (run(), with_composed(run));
+                let what = format!("{kind:?} {r:?} {dtype:?}");
+                assert_close(&fused.0, &composed.0, rtol, atol, &format!("{what} value"));
+                assert_close(&fused.1, &composed.1, rtol, atol, &format!("{what} boxes1 gradient"));
+                assert_close(&fused.2, &composed.2, rtol, atol, &format!("{what} boxes2 gradient"));
+            }
+        }
+    }
+}
+
 #[test]
 fn fused_matches_composed_on_small_shapes() {
+    box_losses(64);
+    regression_losses(5, 9);
     class_index_losses(9, 7, 3);
     class_index_losses(4, 1, 2);
     dense_losses(5, 6, 3);
@@ -170,6 +232,8 @@ fn fused_matches_composed_past_the_elementwise_chunk() {
     // whose rows straddle the chunks.
     sigmoid_losses(3, 20_000);
     sigmoid_losses(9, 3_001);
+    regression_losses(3, 9_000);
+    box_losses(5_000);
 }
 
 #[test]

@@ -107,3 +107,50 @@ fn softmax_and_sigmoid_losses_of_empty_tensors() {
         });
     }
 }
+
+/// Found by the generated stream (`eval_generated`): the two paths' answers where an input is
+/// infinite, each now PyTorch's (or, where PyTorch's is a NaN the math does not have, the
+/// limit on both paths).
+#[test]
+fn infinities_give_the_same_gradient_on_both_paths() {
+    let inf = f64::INFINITY;
+    // smooth_l1 / huber: the slope's sign beyond the kink, NaN for a NaN difference (PyTorch).
+    let smooth = SmoothL1LossConfig::new().with_beta(3.0).with_reduction(Reduction::Sum).init().unwrap();
+    let huber = HuberLossConfig::new().with_delta(0.5).with_reduction(Reduction::Sum).init().unwrap();
+    let target = f64s(&[0.0, 0.0, 0.0], [3]);
+    for [fused, composed] in [
+        both_paths(&[inf, -inf, f64::NAN], [3], &|x| smooth.forward(x, target.clone()).unwrap()),
+        both_paths(&[inf, -inf, f64::NAN], [3], &|x| huber.forward(x, target.clone()).unwrap()),
+    ] {
+        assert_eq!(fused.1[..2], composed.1[..2]);
+        assert!(fused.1[0] > 0.0 && fused.1[1] < 0.0 && fused.1[2].is_nan() && composed.1[2].is_nan(), "{fused:?} {composed:?}");
+    }
+    // An ignored row holding an infinity has no gradient (PyTorch's log-softmax backward gives
+    // NaN there, for an upstream of 0).
+    let ce = CrossEntropyLossConfig::new().with_ignore_index(0).with_reduction(Reduction::Sum).init(&device()).unwrap();
+    for (_, grad) in both_paths(&[1.0, 2.0, 0.5, inf], [2, 2], &|x| ce.forward(x, ints(&[1, 0], [2])).unwrap()) {
+        assert!(grad[..2].iter().all(|g| g.is_finite()) && grad[2..] == [0.0, 0.0], "{grad:?}");
+    }
+    // Softmax focal: a target logit of -inf (p = 0) is an infinite loss, its row NaN through
+    // the focal factor; with gamma 0 it is cross entropy, finite gradient.
+    for gamma in [2.0, 0.0] {
+        let focal = SoftmaxFocalLossConfig::new().with_gamma(gamma).with_reduction(Reduction::Sum).init(&device()).unwrap();
+        let [fused, composed] = both_paths(&[1.0, -inf], [1, 2], &|x| focal.forward(x, ints(&[1], [1])).unwrap());
+        assert_eq!(fused.0, inf);
+        assert!(fused.1.iter().zip(&composed.1).all(|(a, b)| a == b || (a.is_nan() && b.is_nan())), "{gamma}: {fused:?} {composed:?}");
+        assert_eq!(fused.1[0].is_nan(), gamma != 0.0);
+    }
+    // Sigmoid focal with gamma 0 keeps BCE's slope at an infinite BCE term.
+    let focal = SigmoidFocalLossConfig::new().with_gamma(0.0).with_reduction(Reduction::Sum).init(&device()).unwrap();
+    let [fused, composed] = both_paths(&[-inf], [1], &|x| focal.forward(x, f64s(&[0.5], [1])).unwrap());
+    assert!(fused.1[0].is_finite() && fused.1 == composed.1, "{fused:?} {composed:?}");
+}
+
+#[test]
+fn probability_cross_entropy_over_an_empty_extra_dimension() {
+    let ce = CrossEntropyLossConfig::new().init(&device()).unwrap();
+    for composed in [false, true] {
+        let run = || ce.forward_probs_no_reduction::<3, 2>(f64s(&[], [1, 6, 0]), f64s(&[], [1, 6, 0])).unwrap().dims();
+        assert_eq!(if composed { with_composed(run) } else { run() }, [1, 0]);
+    }
+}

@@ -1,17 +1,34 @@
 //! Classification metrics, defined as scikit-learn defines them (tests pin them to its values).
 
-/// Scores sorted by decreasing score, grouped into distinct thresholds:
-/// `(threshold, true positives so far, false positives so far)`.
-fn curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, usize, usize)> {
+/// One distinct score of a ranking, with the predictions at or above it.
+struct Threshold {
+    /// The score.
+    score: f64,
+    /// Positives scored at or above it.
+    true_positives: usize,
+    /// Negatives scored at or above it.
+    false_positives: usize,
+}
+
+/// The distinct scores from the highest down.
+fn curve(scores: &[f64], labels: &[bool]) -> Vec<Threshold> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let mut points = Vec::new();
     let (mut tp, mut fp) = (0, 0);
     for (k, &i) in order.iter().enumerate() {
-        if labels[i] { tp += 1 } else { fp += 1 }
+        if labels[i] {
+            tp += 1
+        } else {
+            fp += 1
+        }
         let last_of_tie = k + 1 == order.len() || scores[order[k + 1]] != scores[i];
         if last_of_tie {
-            points.push((scores[i], tp, fp));
+            points.push(Threshold {
+                score: scores[i],
+                true_positives: tp,
+                false_positives: fp,
+            });
         }
     }
     points
@@ -26,7 +43,12 @@ pub fn average_precision(scores: &[f64], labels: &[bool]) -> f64 {
     }
     let mut ap = 0.0;
     let mut previous_recall = 0.0;
-    for (_, tp, fp) in curve(scores, labels) {
+    for Threshold {
+        true_positives: tp,
+        false_positives: fp,
+        ..
+    } in curve(scores, labels)
+    {
         let recall = tp as f64 / positives as f64;
         let precision = tp as f64 / (tp + fp) as f64;
         ap += (recall - previous_recall) * precision;
@@ -44,16 +66,32 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
         return f64::NAN;
     }
     let (mut area, mut tp_prev, mut fp_prev) = (0.0, 0usize, 0usize);
-    for (_, tp, fp) in curve(scores, labels) {
+    for Threshold {
+        true_positives: tp,
+        false_positives: fp,
+        ..
+    } in curve(scores, labels)
+    {
         area += (fp - fp_prev) as f64 * (tp + tp_prev) as f64 / 2.0;
         (tp_prev, fp_prev) = (tp, fp);
     }
     area / (positives as f64 * negatives as f64)
 }
 
+/// Precision, recall and F1 at one threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrecisionRecall {
+    /// Positives among the predicted positives.
+    pub precision: f64,
+    /// Predicted among the positives.
+    pub recall: f64,
+    /// Their harmonic mean.
+    pub f1: f64,
+}
+
 /// Precision, recall and F1 of predicting positive when `score >= threshold`
 /// (zero where undefined, as scikit-learn's `zero_division=0`).
-pub fn precision_recall_f1(scores: &[f64], labels: &[bool], threshold: f64) -> (f64, f64, f64) {
+pub fn precision_recall_f1(scores: &[f64], labels: &[bool], threshold: f64) -> PrecisionRecall {
     let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
     for (&s, &l) in scores.iter().zip(labels) {
         match (s >= threshold, l) {
@@ -65,18 +103,46 @@ pub fn precision_recall_f1(scores: &[f64], labels: &[bool], threshold: f64) -> (
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
-    let f1 = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
-    (p, r, f1)
+    let f1 = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
+    PrecisionRecall {
+        precision: p,
+        recall: r,
+        f1,
+    }
 }
 
-/// The best F1 over all thresholds and the threshold that reaches it.
-pub fn best_f1(scores: &[f64], labels: &[bool]) -> (f64, f64) {
+/// The best F1 over all thresholds, and the threshold that reaches it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BestF1 {
+    /// The F1.
+    pub f1: f64,
+    /// Its threshold (1 when no threshold gives an F1 above 0).
+    pub threshold: f64,
+}
+
+/// The best F1 over all thresholds.
+pub fn best_f1(scores: &[f64], labels: &[bool]) -> BestF1 {
     let positives = labels.iter().filter(|&&l| l).count();
-    let mut best = (0.0, 1.0);
-    for (threshold, tp, fp) in curve(scores, labels) {
+    let mut best = BestF1 {
+        f1: 0.0,
+        threshold: 1.0,
+    };
+    for Threshold {
+        score,
+        true_positives: tp,
+        false_positives: fp,
+    } in curve(scores, labels)
+    {
         let f1 = 2.0 * tp as f64 / (tp + fp + positives) as f64;
-        if f1 > best.0 {
-            best = (f1, threshold);
+        if f1 > best.f1 {
+            best = BestF1 {
+                f1,
+                threshold: score,
+            };
         }
     }
     best
@@ -97,20 +163,39 @@ pub fn expected_calibration_error(probabilities: &[f64], outcomes: &[bool], bins
     let n = probabilities.len() as f64;
     (0..bins)
         .filter(|&b| count[b] > 0)
-        .map(|b| count[b] as f64 / n * (hits[b] / count[b] as f64 - conf[b] / count[b] as f64).abs())
+        .map(|b| {
+            count[b] as f64 / n * (hits[b] / count[b] as f64 - conf[b] / count[b] as f64).abs()
+        })
         .sum()
 }
 
-/// Per-bin `(mean predicted probability, observed frequency, count)` for a reliability diagram.
-pub fn reliability(probabilities: &[f64], outcomes: &[bool], bins: usize) -> Vec<(f64, f64, usize)> {
-    let mut rows = vec![(0.0, 0.0, 0usize); bins];
+/// One bin of a reliability diagram.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReliabilityBin {
+    /// The mean predicted probability in the bin.
+    pub predicted: f64,
+    /// The fraction of its predictions that came true.
+    pub observed: f64,
+}
+
+/// The non-empty bins of `bins` equal-width bins of the predicted probability.
+pub fn reliability(probabilities: &[f64], outcomes: &[bool], bins: usize) -> Vec<ReliabilityBin> {
+    let mut predicted = vec![0.0; bins];
+    let mut observed = vec![0.0; bins];
+    let mut count = vec![0usize; bins];
     for (&p, &o) in probabilities.iter().zip(outcomes) {
         let b = ((p * bins as f64) as usize).min(bins - 1);
-        rows[b].0 += p;
-        rows[b].1 += f64::from(u8::from(o));
-        rows[b].2 += 1;
+        predicted[b] += p;
+        observed[b] += f64::from(u8::from(o));
+        count[b] += 1;
     }
-    rows.into_iter().filter(|r| r.2 > 0).map(|(p, o, n)| (p / n as f64, o / n as f64, n)).collect()
+    (0..bins)
+        .filter(|&b| count[b] > 0)
+        .map(|b| ReliabilityBin {
+            predicted: predicted[b] / count[b] as f64,
+            observed: observed[b] / count[b] as f64,
+        })
+        .collect()
 }
 
 /// Multi-class metrics of predicted against true classes.
@@ -139,7 +224,13 @@ pub fn multiclass(predicted: &[usize], truth: &[usize], classes: usize) -> Multi
         }
     }
     let recall: Vec<f64> = (0..classes)
-        .map(|c| if support[c] == 0 { f64::NAN } else { tp[c] as f64 / support[c] as f64 })
+        .map(|c| {
+            if support[c] == 0 {
+                f64::NAN
+            } else {
+                tp[c] as f64 / support[c] as f64
+            }
+        })
         .collect();
     let present: Vec<f64> = recall.iter().copied().filter(|r| !r.is_nan()).collect();
     let f1s: Vec<f64> = (0..classes)

@@ -6,11 +6,14 @@
 
 use std::io::Read;
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use thiserror::Error;
 
 /// The largest payload accepted (the 60,000 Fashion-MNIST training images are 47 MB).
 pub const MAX_PAYLOAD: u64 = 1 << 30;
+/// The largest file read: a raw file of [`MAX_PAYLOAD`] plus its header, or its gzip of
+/// incompressible bytes, whose overhead is far below 1/64.
+pub const MAX_FILE: u64 = MAX_PAYLOAD + MAX_PAYLOAD / 64;
 /// At most this many dimensions.
 pub const MAX_DIMS: u8 = 4;
 
@@ -26,7 +29,9 @@ pub enum IdxError {
         needed: usize,
     },
     /// Magic number not `00 00 08 nd` (unsigned bytes, `nd` dimensions).
-    #[error("wrong magic number {0:#010x} (expected 0x00000801 for labels or 0x00000803 for images)")]
+    #[error(
+        "wrong magic number {0:#010x} (expected 0x00000801 for labels or 0x00000803 for images)"
+    )]
     Magic(u32),
     /// Not the number of dimensions asked for (1 for labels, 3 for images).
     #[error("expected {expected} dimensions, the header has {found}")]
@@ -65,9 +70,11 @@ pub struct Idx {
 }
 
 /// Decodes raw or gzipped (`1f 8b`) IDX bytes with `ndims` dimensions of unsigned bytes.
+/// A gzip file may hold several members one after the other (`cat a.gz b.gz`), read as
+/// one stream as `zcat` does.
 pub fn decode(bytes: &[u8], ndims: u8) -> Result<Idx, IdxError> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        read_stream(GzDecoder::new(bytes), ndims)
+        read_stream(MultiGzDecoder::new(bytes), ndims)
     } else {
         read_stream(bytes, ndims)
     }
@@ -81,25 +88,37 @@ fn read_stream(mut reader: impl Read, ndims: u8) -> Result<Idx, IdxError> {
     let mut magic = [0u8; 4];
     let got = read_up_to(&mut reader, &mut magic).map_err(gzip_or_truncated)?;
     if got < 4 {
-        return Err(IdxError::TruncatedHeader { found: got, needed: 4 });
+        return Err(IdxError::TruncatedHeader {
+            found: got,
+            needed: 4,
+        });
     }
     let value = u32::from_be_bytes(magic);
     if magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] == 0 || magic[3] > MAX_DIMS {
         return Err(IdxError::Magic(value));
     }
     if magic[3] != ndims {
-        return Err(IdxError::Dims { expected: ndims, found: magic[3] });
+        return Err(IdxError::Dims {
+            expected: ndims,
+            found: magic[3],
+        });
     }
     let mut header = vec![0u8; 4 * ndims as usize];
     let got = read_up_to(&mut reader, &mut header).map_err(gzip_or_truncated)?;
     if got < header.len() {
-        return Err(IdxError::TruncatedHeader { found: 4 + got, needed: 4 + header.len() });
+        return Err(IdxError::TruncatedHeader {
+            found: 4 + got,
+            needed: 4 + header.len(),
+        });
     }
     let dims: Vec<usize> = header
         .chunks(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let expected = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64)).unwrap_or(u64::MAX);
+    let expected = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .unwrap_or(u64::MAX);
     if expected > MAX_PAYLOAD {
         return Err(IdxError::TooLarge(expected));
     }
@@ -164,31 +183,87 @@ mod tests {
     #[test]
     fn reads_raw_and_gzip() {
         let file = encode(&[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
-        let want = Idx { dims: vec![2, 2, 3], data: (1..=12).collect() };
+        let want = Idx {
+            dims: vec![2, 2, 3],
+            data: (1..=12).collect(),
+        };
         assert_eq!(decode(&file, 3), Ok(want.clone()));
         assert_eq!(decode(&gz(&file), 3), Ok(want));
     }
 
     #[test]
+    fn reads_a_gzip_file_of_several_members() {
+        let file = encode(&[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        // `cat header.gz data1.gz data2.gz`: the members split the header from the data.
+        let members = [gz(&file[..16]), gz(&file[16..20]), gz(&file[20..])].concat();
+        assert_eq!(
+            decode(&members, 3),
+            Ok(Idx {
+                dims: vec![2, 2, 3],
+                data: (1..=12).collect()
+            })
+        );
+        // The limits still hold across members: a second member past the header's size.
+        let long = [gz(&file), gz(&[0; 5])].concat();
+        assert_eq!(decode(&long, 3), Err(IdxError::Trailing(5)));
+    }
+
+    #[test]
     fn refuses_every_kind_of_bad_file() {
         let good = encode(&[3], &[1, 2, 3]);
-        assert_eq!(decode(&good[..3], 1), Err(IdxError::TruncatedHeader { found: 3, needed: 4 }));
-        assert_eq!(decode(&good[..6], 1), Err(IdxError::TruncatedHeader { found: 6, needed: 8 }));
-        assert_eq!(decode(&[0, 0, 0x0d, 1, 0, 0, 0, 0], 1), Err(IdxError::Magic(0x0000_0d01)));
-        assert_eq!(decode(&[8, 0, 0x08, 1, 0, 0, 0, 0], 1), Err(IdxError::Magic(0x0800_0801)));
-        assert_eq!(decode(&good, 3), Err(IdxError::Dims { expected: 3, found: 1 }));
-        assert_eq!(decode(&good[..10], 1), Err(IdxError::Truncated { expected: 3, found: 2 }));
+        assert_eq!(
+            decode(&good[..3], 1),
+            Err(IdxError::TruncatedHeader {
+                found: 3,
+                needed: 4
+            })
+        );
+        assert_eq!(
+            decode(&good[..6], 1),
+            Err(IdxError::TruncatedHeader {
+                found: 6,
+                needed: 8
+            })
+        );
+        assert_eq!(
+            decode(&[0, 0, 0x0d, 1, 0, 0, 0, 0], 1),
+            Err(IdxError::Magic(0x0000_0d01))
+        );
+        assert_eq!(
+            decode(&[8, 0, 0x08, 1, 0, 0, 0, 0], 1),
+            Err(IdxError::Magic(0x0800_0801))
+        );
+        assert_eq!(
+            decode(&good, 3),
+            Err(IdxError::Dims {
+                expected: 3,
+                found: 1
+            })
+        );
+        assert_eq!(
+            decode(&good[..10], 1),
+            Err(IdxError::Truncated {
+                expected: 3,
+                found: 2
+            })
+        );
         let mut long = good.clone();
         long.push(0);
         assert_eq!(decode(&long, 1), Err(IdxError::Trailing(1)));
         // A header that claims 4 GiB is refused before anything is allocated.
         let huge = encode(&[65536, 256, 256], &[]);
         assert_eq!(decode(&huge, 3), Err(IdxError::TooLarge(1 << 32)));
-        let overflow = encode(&[u32::MAX as usize, u32::MAX as usize, u32::MAX as usize], &[]);
+        let overflow = encode(
+            &[u32::MAX as usize, u32::MAX as usize, u32::MAX as usize],
+            &[],
+        );
         assert!(matches!(decode(&overflow, 3), Err(IdxError::TooLarge(_))));
         // Truncated and corrupt gzip streams.
         let z = gz(&encode(&[100], &[7; 100]));
-        assert!(matches!(decode(&z[..z.len() / 2], 1), Err(IdxError::Gzip(_) | IdxError::Truncated { .. })));
+        assert!(matches!(
+            decode(&z[..z.len() / 2], 1),
+            Err(IdxError::Gzip(_) | IdxError::Truncated { .. })
+        ));
         let mut corrupt = z.clone();
         let mid = corrupt.len() / 2;
         corrupt[mid] ^= 0xff;

@@ -4,6 +4,7 @@
 //! only ends at end of input.
 
 mod error;
+pub mod fuzzing;
 mod ops;
 mod wire;
 

@@ -1,393 +1,239 @@
 //! `losskit train`: the tutorial's MNIST run, with checkpoints, resume and reports.
+//!
+//! A run holds its directory's lock from start to end; it refuses a directory that holds
+//! files (unless `--overwrite`), and a resume refuses options that differ from its
+//! checkpoint's and data that changed since. Whatever stops it (an error, a closed stdout,
+//! a diverging loss), the directory is left with the last verified checkpoint or, when the
+//! run created the directory and wrote nothing, not left at all.
 
+mod args;
 mod checkpoint;
-pub(crate) mod model;
-pub(crate) mod report;
+mod config;
+mod console;
+mod error;
+mod evaluation;
+mod loss_plot;
+mod report;
+mod session;
+mod step;
 
-pub(crate) use checkpoint::write_atomic;
+pub use args::{Given, LossKind, TrainArgs};
+pub use error::{CheckpointError, Corruption, TrainError};
+pub use step::{Stepped, step};
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::io::Write;
+use std::path::Path;
 
-use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use clap::ValueEnum;
-use indicatif::{ProgressBar, ProgressStyle};
-use losskit::{
-    BceWithLogitsLossConfig, CrossEntropyLossConfig, FocalAlpha, NllLossConfig, SigmoidFocalLossConfig,
-    SoftmaxFocalLossConfig,
-};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
+use burn::tensor::Device;
 
-use crate::data::{self, CLASSES, Dataset, PIXELS, Split};
-use model::Mlp;
-use report::Summary;
+use crate::common::model::Mlp;
+use crate::common::run_dir::{Existing, RunDir, RunDirError};
+use crate::common::stdout::write_line;
+use crate::common::time::{now_secs, utc_stamp};
+use crate::data::{self, CLASSES, DataFile, Dataset, PIXELS};
+use checkpoint::State;
+use config::RunConfig;
+use session::Session;
 
-/// The loss the network trains with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LossKind {
-    /// `nn.CrossEntropyLoss` (with `--label-smoothing`).
-    CrossEntropy,
-    /// `nn.NLLLoss` on `log_softmax` of the logits.
-    Nll,
-    /// Softmax focal loss (`--gamma`, `--alpha`).
-    Focal,
-    /// Sigmoid focal loss on one-hot targets (`--gamma`, `--alpha`, default alpha 0.25).
-    SigmoidFocal,
-    /// BCE with logits on one-hot targets, one sigmoid per class.
-    BceWithLogits,
-}
-
-/// The options of `losskit train`; the defaults are the tutorial's.
-#[derive(Debug, Clone, clap::Args, Serialize, Deserialize)]
-pub struct TrainArgs {
-    /// An MNIST-format directory (the four standard files, raw or .gz); default: the embedded digits.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// The loss to train with.
-    #[arg(long, value_enum, default_value_t = LossKind::CrossEntropy)]
-    pub loss: LossKind,
-    /// Label smoothing of the cross entropy, in [0, 1].
-    #[arg(long, default_value_t = 0.0)]
-    pub label_smoothing: f64,
-    /// Focusing exponent of the focal losses.
-    #[arg(long, default_value_t = 2.0)]
-    pub gamma: f64,
-    /// Class balance of the focal losses (softmax: a factor on every class; sigmoid: positives).
-    #[arg(long)]
-    pub alpha: Option<f64>,
-    /// Epochs to train (with --resume: the total to reach).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Examples per batch.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    /// SGD learning rate.
-    #[arg(long, default_value_t = 0.01)]
-    pub lr: f64,
-    /// SGD momentum (dampening 0, as torch.optim.SGD).
-    #[arg(long, default_value_t = 0.9)]
-    pub momentum: f64,
-    /// L2 weight decay added to the gradient (as torch.optim.SGD).
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f64,
-    /// Seed of the initialisation and the shuffles: same seed, same numbers.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Accumulate gradients over N batches before each optimizer step (each batch's loss
-    /// divided by N, so N batches step like one batch N times larger).
-    #[arg(long, default_value_t = 1)]
-    pub accumulate: usize,
-    /// Print the loss every this many batches.
-    #[arg(long, default_value_t = 100)]
-    pub log_every: usize,
-    /// Run directory (default runs/<UTC timestamp>).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint, with its configuration.
-    #[arg(long)]
-    #[serde(skip)]
-    pub resume: Option<PathBuf>,
-}
-
-/// One optimizer step's record (a row of metrics.csv).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Metric {
-    /// Batches processed since the start (1-based).
-    pub step: usize,
-    /// Epoch (1-based).
-    pub epoch: usize,
-    /// The batch's loss.
-    pub loss: f64,
-    /// The learning rate.
-    pub lr: f64,
-}
-
-const DEFAULT_EPOCHS: usize = 5;
 const HIDDEN: usize = 500;
+/// Where runs go without `--out`.
+const RUNS: &str = "runs";
+/// The files of a run, which `--overwrite` deletes.
+const RUN_FILES: [&str; 6] = [
+    checkpoint::FILE,
+    checkpoint::PREVIOUS,
+    report::METRICS,
+    report::EPOCHS,
+    report::SUMMARY,
+    loss_plot::LOSS_PLOT,
+];
 
-impl TrainArgs {
-    fn epochs(&self) -> usize {
-        self.epochs.unwrap_or(DEFAULT_EPOCHS)
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
-        check(self.epochs() >= 1, format!("--epochs must be at least 1, got {}", self.epochs()))?;
-        check(self.batch_size >= 1, format!("--batch-size must be at least 1, got {}", self.batch_size))?;
-        check(self.accumulate >= 1, format!("--accumulate must be at least 1, got {}", self.accumulate))?;
-        check(self.log_every >= 1, format!("--log-every must be at least 1, got {}", self.log_every))?;
-        check(self.lr > 0.0 && self.lr.is_finite(), format!("--lr must be positive, got {}", self.lr))?;
-        check((0.0..1.0).contains(&self.momentum), format!("--momentum must be in [0, 1), got {}", self.momentum))?;
-        check(self.weight_decay >= 0.0 && self.weight_decay.is_finite(), format!("--weight-decay must be >= 0, got {}", self.weight_decay))?;
-        check((0.0..=1.0).contains(&self.label_smoothing), format!("--label-smoothing must be in [0, 1], got {}", self.label_smoothing))?;
-        check(self.gamma >= 0.0 && self.gamma.is_finite(), format!("--gamma must be >= 0, got {}", self.gamma))?;
-        check(self.alpha.is_none_or(|a| a.is_finite()), "--alpha must be a number".into())
-    }
-
-    fn optimizer(&self) -> ModuleOptimizer {
-        let momentum = (self.momentum > 0.0).then_some(MomentumConfig {
-            momentum: self.momentum,
-            dampening: 0.0,
-            nesterov: false,
-        });
-        let weight_decay = (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
-        SgdConfig::new().with_momentum(momentum).with_weight_decay(weight_decay).init()
-    }
-
-    /// The batch loss of `logits` against `labels`, by `--loss`.
-    fn loss(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Result<Tensor<1>, String> {
-        let one_hot = |labels: Tensor<1, Int>| labels.one_hot::<2>(CLASSES).float();
-        let device = logits.device();
-        let result = match self.loss {
-            LossKind::CrossEntropy => CrossEntropyLossConfig::new()
-                .with_label_smoothing(self.label_smoothing)
-                .init(&device)
-                .and_then(|loss| loss.forward(logits, labels)),
-            LossKind::Nll => losskit::log_softmax(logits, 1).and_then(|lp| NllLossConfig::new().init(&device).forward(lp, labels)),
-            LossKind::Focal => {
-                let alpha = self.alpha.map_or(FocalAlpha::None, FocalAlpha::Scalar);
-                SoftmaxFocalLossConfig::new()
-                    .with_gamma(self.gamma)
-                    .with_alpha(alpha)
-                    .init(&device)
-                    .and_then(|loss| loss.forward(logits, labels))
-            }
-            LossKind::SigmoidFocal => SigmoidFocalLossConfig::new()
-                .with_gamma(self.gamma)
-                .with_alpha(self.alpha.or(Some(0.25)))
-                .init(&device)
-                .and_then(|loss| loss.forward(logits, one_hot(labels))),
-            LossKind::BceWithLogits => {
-                BceWithLogitsLossConfig::new().init(&device).and_then(|loss| loss.forward(logits, one_hot(labels)))
-            }
-        };
-        result.map_err(|e| e.to_string())
-    }
-}
-
-/// Images `(n, 784)` normalised as the tutorial's `Normalize((0.5,), (0.5,))`, and labels.
-pub(crate) fn batch(split: &Split, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-    let pixels: Vec<f32> = indices
-        .iter()
-        .flat_map(|&i| split.image(i).iter().map(|&p| (p as f32 / 255.0 - 0.5) / 0.5))
-        .collect();
-    let labels: Vec<i64> = indices.iter().map(|&i| split.labels[i] as i64).collect();
-    (
-        Tensor::from_data(TensorData::new(pixels, [indices.len(), PIXELS]), device),
-        Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
-    )
-}
-
-/// The confusion matrix of `model` on `split`, without autodiff.
-fn evaluate(model: &Mlp, split: &Split) -> Vec<Vec<usize>> {
-    let model = model.valid();
-    let device = Device::flex();
-    let mut confusion = vec![vec![0usize; CLASSES]; CLASSES];
-    let all: Vec<usize> = (0..split.len()).collect();
-    for chunk in all.chunks(1000) {
-        let (x, _) = batch(split, chunk, &device);
-        let predicted = model.forward(x).argmax(1).try_into_vec_as::<i64>().expect("argmax reads as i64");
-        for (&i, &p) in chunk.iter().zip(&predicted) {
-            confusion[split.labels[i] as usize][p as usize] += 1;
-        }
-    }
-    confusion
-}
-
-/// `runs/YYYYMMDD-HHMMSS` in UTC.
-fn default_out_dir() -> PathBuf {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 1970-01-01 to a civil date (Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    PathBuf::from(format!(
-        "runs/{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    ))
-}
-
-/// Where the run's lines go: above a progress bar on a terminal, else plain stdout.
-struct Console {
-    bar: Option<ProgressBar>,
-}
-
-impl Console {
-    fn new(total_steps: u64, done: u64) -> Self {
-        let bar = std::io::stdout().is_terminal().then(|| {
-            let bar = ProgressBar::new(total_steps).with_position(done);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  ETA {eta}  loss {msg}")
-                    .expect("the template is valid"),
-            );
-            bar
-        });
-        Self { bar }
-    }
-
-    fn line(&self, text: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => println!("{text}"),
-        }
-    }
-
-    fn step(&self, loss: f64) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(format!("{loss:.4}"));
-            bar.inc(1);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// Runs (or resumes) a training run and writes its directory.
-pub fn run(args: TrainArgs) -> Result<(), String> {
-    let started = Instant::now();
-    let device = Device::flex().autodiff();
-    let (config, out, resumed) = match &args.resume {
-        Some(dir) => {
-            let state = checkpoint::peek(dir)?;
-            let mut config = state.config;
-            if args.epochs.is_some() {
-                config.epochs = args.epochs;
-            }
-            (config, dir.clone(), true)
-        }
-        None => {
-            let out = args.out.clone().unwrap_or_else(default_out_dir);
-            (args, out, false)
-        }
+/// Runs (or resumes) a training run and writes its directory; `given` are the options the
+/// command line gave.
+pub fn run(args: TrainArgs, given: &Given) -> Result<(), TrainError> {
+    let session = match &args.resume {
+        Some(dir) => resume(dir, &args, given)?,
+        None => start(&args, given)?,
     };
-    config.validate()?;
-    let data: Dataset = match &config.data {
+    // The loop runs on a worker of the pool that the matrix products split over
+    // (`RAYON_NUM_THREADS` threads, all cores by default): each product's halves are then a
+    // join with the pool's other thread, not a hand-off from a thread outside the pool and
+    // a wake-up back, twice a product (docs/performance.md, "Training loop").
+    let pool = rayon::ThreadPoolBuilder::new().build()?;
+    pool.install(|| session.train())
+}
+
+/// The network of the last checkpoint of run directory `dir`, on flex with autodiff.
+pub fn trained_model(dir: &Path) -> Result<Mlp, TrainError> {
+    let checkpoint = checkpoint::read_latest(dir)?;
+    let optim = checkpoint.state.config.optimizer();
+    let fresh = Mlp::new(PIXELS, HIDDEN, CLASSES, &Device::flex().autodiff());
+    let (model, _) = checkpoint.restore(&dir.join(checkpoint::FILE), fresh, optim)?;
+    Ok(model)
+}
+
+/// The absolute path of `--data`, checked to be a directory.
+fn data_path(args: &TrainArgs) -> Result<Option<std::path::PathBuf>, TrainError> {
+    Ok(args.data.as_deref().map(data::locate).transpose()?)
+}
+
+fn load(config: &RunConfig) -> Result<Dataset, TrainError> {
+    Ok(match &config.data {
         Some(dir) => data::load_dir(dir)?,
         None => data::embedded(),
-    };
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    })
+}
 
+/// Says so on stderr when the run took over the lock of a killed one.
+fn note_takeover(dir: &RunDir) {
+    if let Some(holder) = &dir.lock().took_over {
+        let _ = writeln!(
+            std::io::stderr(),
+            "losskit: note: {} was locked by process {}, which is no longer running; took the lock over",
+            dir.path().display(),
+            holder.pid
+        );
+    }
+}
+
+/// A new run: options checked, directory held, data read, network initialised.
+fn start(args: &TrainArgs, given: &Given) -> Result<Session, TrainError> {
+    let config = RunConfig::new(args, given, data_path(args)?)?;
+    let dir = match &args.out {
+        Some(out) => {
+            let existing = if args.overwrite {
+                Existing::Replace(&RUN_FILES)
+            } else {
+                Existing::Refuse
+            };
+            RunDir::for_new_run(out, existing)?
+        }
+        None => RunDir::create_unique(Path::new(RUNS), &utc_stamp(now_secs()))?,
+    };
+    note_takeover(&dir);
+    let data = load(&config)?;
+    let device = Device::flex().autodiff();
     device.seed(config.seed);
-    let mut model = Mlp::new(PIXELS, HIDDEN, CLASSES, &device);
-    let mut optim = config.optimizer();
-    let mut state = checkpoint::State {
+    let model = Mlp::new(PIXELS, HIDDEN, CLASSES, &device);
+    let optim = config.optimizer();
+    let state = State {
         config: config.clone(),
+        data_files: data.files.clone(),
         epochs_done: 0,
         global_step: 0,
         train_seconds: 0.0,
         metrics: Vec::new(),
+        epochs: Vec::new(),
     };
-    if resumed {
-        let (saved, m, o) = checkpoint::load(&out, model, optim)?;
-        (model, optim) = (m, o);
-        state = checkpoint::State { config: config.clone(), ..saved };
-        println!("Resuming {} after epoch {}", out.display(), state.epochs_done);
-    }
+    Ok(Session {
+        dir,
+        config,
+        data,
+        state,
+        model,
+        optim,
+        device,
+    })
+}
 
-    let epochs = config.epochs();
-    let n = data.train.len();
-    let steps_per_epoch = n.div_ceil(config.batch_size);
-    let console = Console::new((epochs * steps_per_epoch) as u64, (state.epochs_done * steps_per_epoch) as u64);
-    let mut accumulator = GradientsAccumulator::<Mlp>::new();
-    let scale = 1.0 / config.accumulate as f64;
-    for epoch in state.epochs_done..epochs {
-        let epoch_start = Instant::now();
-        let mut order: Vec<usize> = (0..n).collect();
-        // Each epoch's shuffle depends on the seed and the epoch alone, so a resumed run
-        // replays exactly the batches an uninterrupted one would have drawn.
-        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(config.seed ^ ((epoch as u64 + 1) << 32)));
-        for (i, indices) in order.chunks(config.batch_size).enumerate() {
-            let (x, y) = batch(&data.train, indices, &device);
-            let loss = config.loss(model.forward(x), y)?;
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            let step = state.global_step + 1;
-            if !value.is_finite() {
-                console.finish();
-                return Err(format!(
-                    "loss became {value} at epoch {}, step {} (batch {step} of the run); stopped, the last good checkpoint is {}",
-                    epoch + 1,
-                    i + 1,
-                    if state.epochs_done > 0 { out.join(checkpoint::FILE).display().to_string() } else { "none (no epoch finished)".into() }
-                ));
-            }
-            let grads = GradientsParams::from_grads(loss.mul_scalar(scale).backward(), &model);
-            if config.accumulate == 1 {
-                model = optim.step(config.lr, model, grads);
-            } else {
-                accumulator.accumulate(&model, grads);
-                if (i + 1) % config.accumulate == 0 || i + 1 == steps_per_epoch {
-                    model = optim.step(config.lr, model, accumulator.grads());
-                }
-            }
-            state.global_step = step;
-            state.metrics.push(Metric { step, epoch: epoch + 1, loss: value, lr: config.lr });
-            console.step(value);
-            if (i + 1) % config.log_every == 0 {
-                console.line(&format!(
-                    "Epoch [{}/{epochs}], Step [{}/{steps_per_epoch}], Loss: {value:.4}",
-                    epoch + 1,
-                    i + 1
-                ));
-            }
+/// Refuses data files that are not the ones the checkpoint recorded, naming the first.
+fn changed_data(
+    config: &RunConfig,
+    saved: &[DataFile],
+    now: &[DataFile],
+) -> Result<(), TrainError> {
+    if saved.len() != now.len() {
+        return Err(TrainError::DataUnrecorded);
+    }
+    for (was, now) in saved.iter().zip(now) {
+        if was != now {
+            let file = match &config.data {
+                Some(dir) => dir.join(&was.name).display().to_string(),
+                None => format!("{} (embedded in this losskit)", was.name),
+            };
+            return Err(TrainError::DataChanged {
+                file,
+                was: was.clone(),
+                now: now.clone(),
+            });
         }
-        state.epochs_done = epoch + 1;
-        state.train_seconds += epoch_start.elapsed().as_secs_f64();
-        checkpoint::save(&out, &state, &model, &optim)?;
-        report::write_metrics(&out, &state.metrics)?;
     }
-    console.finish();
-    println!("Finished Training");
-
-    let (test_accuracy, correct, total, per_class_accuracy, confusion_matrix) =
-        Summary::from_confusion(evaluate(&model, &data.test));
-    println!("Test accuracy: {test_accuracy:.4} ({correct}/{total})");
-    let trained = state.metrics.len() as f64 * config.batch_size as f64;
-    let summary = Summary {
-        test_accuracy,
-        correct,
-        test_examples: total,
-        per_class_accuracy,
-        confusion_matrix,
-        final_loss: state.metrics.last().map_or(f64::NAN, |m| m.loss),
-        train_seconds: state.train_seconds,
-        wall_seconds: started.elapsed().as_secs_f64(),
-        samples_per_second: trained.min((epochs * n) as f64) / state.train_seconds.max(1e-9),
-        data: data.source.clone(),
-        weights_fingerprint: model.fingerprint(),
-        config: serde_json::to_value(&config).map_err(|e| e.to_string())?,
-    };
-    report::write_metrics(&out, &state.metrics)?;
-    report::write_summary(&out, &summary)?;
-    let loss_name = config.loss.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string());
-    let title = format!("{loss_name} loss, {} ({epochs} epochs)", short(&data.source));
-    report::write_loss_plot(&out, &state.metrics, &title)?;
-    println!("Wrote {}/{{metrics.csv, summary.json, loss.png, checkpoint.bin}}", out.display());
     Ok(())
 }
 
-fn short(source: &str) -> &str {
-    Path::new(source).file_name().and_then(|s| s.to_str()).filter(|_| source.starts_with('/')).unwrap_or(source)
+/// A resumed run: directory held, checkpoint verified, options and data checked against it.
+fn resume(dir: &Path, args: &TrainArgs, given: &Given) -> Result<Session, TrainError> {
+    let run_dir = RunDir::for_resume(dir)?;
+    note_takeover(&run_dir);
+    let checkpoint = checkpoint::read_latest(dir)?;
+    let saved = checkpoint.state.clone();
+    let config = RunConfig::resumed(
+        &saved.config,
+        args,
+        given,
+        data_path(args)?,
+        saved.epochs_done,
+    )?;
+    let data = load(&config)?;
+    changed_data(&config, &saved.data_files, &data.files)?;
+    if config.epochs > saved.epochs_done {
+        // The summary and plot of the epochs done would describe a run that goes on.
+        for file in [report::SUMMARY, loss_plot::LOSS_PLOT] {
+            let path = dir.join(file);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .map_err(|source| RunDirError::Prepare { path, source })?;
+            }
+        }
+    }
+    let device = Device::flex().autodiff();
+    device.seed(config.seed);
+    let fresh = Mlp::new(PIXELS, HIDDEN, CLASSES, &device);
+    let (model, optim) =
+        checkpoint.restore(&dir.join(checkpoint::FILE), fresh, config.optimizer())?;
+    let state = State {
+        config: config.clone(),
+        ..saved
+    };
+    write_line(format_args!(
+        "Resuming {} after epoch {}",
+        dir.display(),
+        state.epochs_done
+    ))?;
+    Ok(Session {
+        dir: run_dir,
+        config,
+        data,
+        state,
+        model,
+        optim,
+        device,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_files_must_match_the_checkpoints_one_for_one() {
+        let files = data::embedded().files;
+        let config = checkpoint::tests::config();
+        assert!(changed_data(&config, &files, &files).is_ok());
+        assert!(matches!(
+            changed_data(&config, &[], &files),
+            Err(TrainError::DataUnrecorded)
+        ));
+        let mut other = files.clone();
+        other[2].crc32 ^= 1;
+        let err = changed_data(&config, &files, &other)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "data file t10k-images-idx3-ubyte.gz (embedded in this losskit) changed"
+            ),
+            "{err}"
+        );
+    }
 }

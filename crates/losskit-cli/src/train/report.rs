@@ -1,30 +1,84 @@
-//! What a run leaves in its directory: metrics.csv, summary.json, loss.png.
+//! What a run leaves in its directory besides its checkpoint and loss.png: metrics.csv
+//! (one row per optimizer step), epochs.csv (one row per epoch, with the test set's loss and
+//! accuracy) and summary.json (the final network's test figures and the run's
+//! configuration).
 
 use std::path::Path;
 
-use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::Metric;
-use super::checkpoint::write_atomic;
-use crate::data::CLASSES;
+use super::config::RunConfig;
+use super::evaluation::{Accuracy, Evaluation};
+use crate::common::fs::{WriteError, write_atomic};
 
-/// Test-set results, with the run's configuration and speed.
-#[derive(Debug, Serialize)]
-pub struct Summary {
-    /// Correct predictions over test examples.
+/// The per-step losses.
+pub const METRICS: &str = "metrics.csv";
+/// The per-epoch losses and test figures.
+pub const EPOCHS: &str = "epochs.csv";
+/// The test set's results and the run's configuration.
+pub const SUMMARY: &str = "summary.json";
+
+/// One optimizer step's record (a row of metrics.csv).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metric {
+    /// Optimizer steps since the start (1-based).
+    pub step: usize,
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// The loss over the step's examples (all its micro-batches with `--accumulate`).
+    pub loss: f64,
+    /// The learning rate.
+    pub lr: f64,
+}
+
+/// One epoch's record (a row of epochs.csv): its training loss and the network's test
+/// figures at its end.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochMetric {
+    /// Epoch (1-based).
+    pub epoch: usize,
+    /// The epoch's last optimizer step.
+    pub step: usize,
+    /// The mean of the epoch's step losses.
+    pub train_loss: f64,
+    /// The loss over the test set.
+    pub test_loss: f64,
+    /// Correct test predictions over test examples.
     pub test_accuracy: f64,
     /// Correct test predictions.
     pub correct: usize,
     /// Test examples.
     pub test_examples: usize,
-    /// Accuracy of each true class.
-    pub per_class_accuracy: Vec<f64>,
-    /// `confusion_matrix[true][predicted]` counts.
-    pub confusion_matrix: Vec<Vec<usize>>,
+}
+
+impl EpochMetric {
+    /// The record of epoch `epoch`, whose steps are `steps`, evaluated as `evaluation`.
+    pub fn new(epoch: usize, steps: &[Metric], evaluation: &Evaluation) -> Self {
+        let a = &evaluation.accuracy;
+        Self {
+            epoch,
+            step: steps.last().map_or(0, |m| m.step),
+            train_loss: steps.iter().map(|m| m.loss).sum::<f64>() / steps.len().max(1) as f64,
+            test_loss: evaluation.test_loss,
+            test_accuracy: a.test_accuracy,
+            correct: a.correct,
+            test_examples: a.test_examples,
+        }
+    }
+}
+
+/// Test-set results, with the run's configuration and speed.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// The test set's figures.
+    #[serde(flatten)]
+    pub accuracy: Accuracy,
+    /// The final network's loss over the test set.
+    pub test_loss: f64,
     /// Loss of the last step.
     pub final_loss: f64,
+    /// Each epoch's training loss and test figures.
+    pub epochs: Vec<EpochMetric>,
     /// Seconds spent training (all sessions of a resumed run).
     pub train_seconds: f64,
     /// Wall-clock seconds of this process.
@@ -36,89 +90,33 @@ pub struct Summary {
     /// Hash of the final weights: equal runs have equal fingerprints.
     pub weights_fingerprint: String,
     /// The full configuration.
-    pub config: serde_json::Value,
-}
-
-impl Summary {
-    /// Accuracy figures from a confusion matrix.
-    pub fn from_confusion(confusion: Vec<Vec<usize>>) -> (f64, usize, usize, Vec<f64>, Vec<Vec<usize>>) {
-        let correct = (0..CLASSES).map(|c| confusion[c][c]).sum::<usize>();
-        let total = confusion.iter().flatten().sum::<usize>();
-        let per_class = (0..CLASSES)
-            .map(|c| {
-                let n = confusion[c].iter().sum::<usize>();
-                if n == 0 { f64::NAN } else { confusion[c][c] as f64 / n as f64 }
-            })
-            .collect();
-        (correct as f64 / total as f64, correct, total, per_class, confusion)
-    }
+    pub config: RunConfig,
 }
 
 /// `metrics.csv`: one row per optimizer step.
-pub fn write_metrics(dir: &Path, metrics: &[Metric]) -> Result<(), String> {
+pub fn write_metrics(dir: &Path, metrics: &[Metric]) -> Result<(), WriteError> {
     let mut csv = String::from("step,epoch,loss,lr\n");
     for m in metrics {
         csv.push_str(&format!("{},{},{},{}\n", m.step, m.epoch, m.loss, m.lr));
     }
-    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())
+    write_atomic(&dir.join(METRICS), csv.as_bytes())
+}
+
+/// `epochs.csv`: one row per epoch.
+pub fn write_epochs(dir: &Path, epochs: &[EpochMetric]) -> Result<(), WriteError> {
+    let mut csv =
+        String::from("epoch,step,train_loss,test_loss,test_accuracy,correct,test_examples\n");
+    for e in epochs {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            e.epoch, e.step, e.train_loss, e.test_loss, e.test_accuracy, e.correct, e.test_examples
+        ));
+    }
+    write_atomic(&dir.join(EPOCHS), csv.as_bytes())
 }
 
 /// `summary.json`.
-pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), String> {
-    let json = serde_json::to_vec_pretty(summary).map_err(|e| e.to_string())?;
-    write_atomic(&dir.join("summary.json"), &json)
-}
-
-static FONT: &[u8] = include_bytes!("../../../../data/fonts/DejaVuSans.ttf");
-
-/// Makes plotters' "sans-serif" the embedded DejaVu Sans (no system fonts needed).
-pub(crate) fn use_embedded_font() {
-    // Registering twice is harmless: the font is the same.
-    let _ = register_font("sans-serif", FontStyle::Normal, FONT);
-}
-
-/// `loss.png`: the per-step loss and its per-epoch mean, drawn with plotters.
-pub fn write_loss_plot(dir: &Path, metrics: &[Metric], title: &str) -> Result<(), String> {
-    if metrics.is_empty() {
-        return Ok(());
-    }
-    use_embedded_font();
-    let path = dir.join("loss.tmp.png");
-    draw(&path, metrics, title).map_err(|e| format!("cannot draw {}: {e}", path.display()))?;
-    std::fs::rename(&path, dir.join("loss.png")).map_err(|e| format!("cannot write loss.png: {e}"))
-}
-
-fn draw(path: &Path, metrics: &[Metric], title: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let max_step = metrics.last().map_or(1, |m| m.step).max(1);
-    let max_loss = metrics.iter().map(|m| m.loss).fold(0.0f64, f64::max).max(1e-3) * 1.05;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0..max_step, 0.0..max_loss)?;
-    chart.configure_mesh().x_desc("step").y_desc("training loss").draw()?;
-    chart
-        .draw_series(LineSeries::new(metrics.iter().map(|m| (m.step, m.loss)), BLUE.mix(0.35)))?
-        .label("per step")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE.mix(0.35)));
-    let epochs = metrics.last().map_or(0, |m| m.epoch);
-    let means: Vec<(usize, f64)> = (1..=epochs)
-        .filter_map(|e| {
-            let rows: Vec<&Metric> = metrics.iter().filter(|m| m.epoch == e).collect();
-            (!rows.is_empty()).then(|| {
-                (rows.last().unwrap().step, rows.iter().map(|m| m.loss).sum::<f64>() / rows.len() as f64)
-            })
-        })
-        .collect();
-    chart
-        .draw_series(LineSeries::new(means.iter().copied(), RED.stroke_width(2)))?
-        .label("epoch mean")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
-    chart.draw_series(means.iter().map(|&p| Circle::new(p, 4, RED.filled())))?;
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-    root.present()?;
-    Ok(())
+pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), WriteError> {
+    let json = serde_json::to_vec_pretty(summary).expect("the summary serialises");
+    write_atomic(&dir.join(SUMMARY), &json)
 }

@@ -9,10 +9,11 @@
 //!
 //! Layers, from the loss down: this file (the extension trait, the options of each call,
 //! the entry points) -> [`autodiff`] (the backward nodes) -> `flex` (typed slices, one
-//! dtype dispatch) -> [`scheduler`] and the kernels' math ([`row`], [`pointwise`]) ->
-//! [`simd`], [`mem`], [`math`].
+//! dtype dispatch) -> [`scheduler`] and the kernels' math ([`row`], [`pointwise`],
+//! [`sequence`]) -> [`simd`], [`mem`], [`math`].
 
 mod autodiff;
+mod boxes;
 mod flex;
 mod gemm;
 mod linear;
@@ -21,10 +22,14 @@ mod mem;
 mod pointwise;
 mod row;
 mod scheduler;
+mod sequence;
 mod simd;
 mod switch;
 
+pub(crate) use boxes::BoxKind;
 pub(crate) use linear::{LinearRows, default_chunk_rows, linear_cross_entropy};
+pub(crate) use sequence::ctc::{CtcPlan, CtcShape};
+pub(crate) use sequence::rnnt::{RnntPlan, RnntShape};
 pub use switch::with_composed;
 pub(crate) use switch::{first_outside_unit, kernels_can_take};
 
@@ -32,12 +37,12 @@ use burn::backend::Dispatch;
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::tensor::Tensor;
 
-use crate::Reduction;
 use crate::input::broadcast::Broadcast;
 use linear::{LinearCall, LinearOutput};
 use crate::input::checks::cast;
 use crate::input::class_index::{ClassWeight, class_rows};
 use crate::reduction::sum_factor;
+use crate::{LossError, Reduction};
 
 /// The loss a fused row kernel computes over the rows of `(N, C)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,7 +98,23 @@ pub(crate) struct RowLossCall {
     pub form: LossForm,
 }
 
-/// One fused BCE-with-logits or sigmoid focal call.
+/// One fused elementwise call: each element's loss from one input and one target value.
+#[derive(Debug, Clone)]
+pub(crate) struct PointwiseCall {
+    pub loss: PointwiseLoss,
+    pub form: LossForm,
+}
+
+/// The elementwise losses the kernels compute.
+#[derive(Debug, Clone)]
+pub(crate) enum PointwiseLoss {
+    /// BCE with logits or the sigmoid focal loss.
+    Sigmoid(SigmoidCall),
+    /// A regression loss of `input - target`.
+    Regression(RegressionLoss),
+}
+
+/// BCE with logits or the sigmoid focal loss, with its weights.
 #[derive(Debug, Clone)]
 pub(crate) struct SigmoidCall {
     /// `pos_weight` along the last dimension (one value, or one per last-dimension index).
@@ -102,7 +123,24 @@ pub(crate) struct SigmoidCall {
     pub weight: Option<Vec<f64>>,
     /// The focal factor; `None` for BCE with logits.
     pub focal: Option<SigmoidFocalOptions>,
-    pub form: LossForm,
+}
+
+/// The regression losses of `d = input - target`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum RegressionLoss {
+    L1,
+    Mse,
+    /// `beta >= 0`; 0 is the L1 loss.
+    SmoothL1 { beta: f64 },
+    /// `delta > 0`.
+    Huber { delta: f64 },
+}
+
+/// One fused box-loss call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct BoxCall {
+    pub kind: BoxKind,
+    pub eps: f64,
 }
 
 /// The focal options of a [`SigmoidCall`].
@@ -111,6 +149,44 @@ pub(crate) struct SigmoidFocalOptions {
     pub gamma: f64,
     /// `None` when the alpha factor is off.
     pub alpha: Option<f64>,
+}
+
+/// What a fused sequence call returns: each sample's loss, or their sum with a weight per
+/// sample (the reduction folded into the pass, each sample's weight on its gradient too).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SampleForm {
+    /// The unreduced losses `(N)`.
+    PerSample,
+    /// `sum_n weights[n] * loss_n` as a `[1]` tensor (CTC's mean weighs sample n by
+    /// `1 / (N max(L_n, 1))`).
+    WeightedSum(Vec<f64>),
+}
+
+/// One fused CTC call: the targets and lengths as the loss read and checked them on the host.
+#[derive(Debug, Clone)]
+pub(crate) struct CtcCall {
+    /// Every sample's labels one after another (padded targets without their padding).
+    pub labels: Vec<i64>,
+    pub input_lengths: Vec<usize>,
+    pub target_lengths: Vec<usize>,
+    pub blank: usize,
+    pub zero_infinity: bool,
+    pub form: SampleForm,
+}
+
+/// One fused RNN-T call: the targets and lengths as the loss read and checked them on the host.
+#[derive(Debug, Clone)]
+pub(crate) struct RnntCall {
+    /// `(N, U)` row-major: sample n's labels are the first `target_lengths[n]` of its row.
+    pub targets: Vec<i64>,
+    pub logit_lengths: Vec<usize>,
+    pub target_lengths: Vec<usize>,
+    /// In `[0, V)` (torchaudio's negative blanks resolved).
+    pub blank: usize,
+    /// Each gradient element clamped to `[-c, c]` for `Some(c)` with c > 0.
+    pub clamp: Option<f64>,
+    pub fused_log_softmax: bool,
+    pub form: SampleForm,
 }
 
 /// Loss kernels a backend can run fused.
@@ -134,14 +210,31 @@ pub trait LossKernels: Backend {
     /// `output` and the upstream gradient `grad`.
     fn softmax_rows_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, log: bool) -> FloatTensor<Self>;
 
-    /// Elementwise BCE-with-logits or sigmoid focal losses of `logits` against `target`
-    /// (same shape) and, when `with_grad`, their gradient with respect to the logits.
-    fn sigmoid_losses(
-        logits: FloatTensor<Self>,
+    /// Elementwise losses of `input` against `target` (same shape) and, when `with_grad`,
+    /// their gradient with respect to `input`.
+    fn pointwise_losses(
+        input: FloatTensor<Self>,
         target: FloatTensor<Self>,
-        call: SigmoidCall,
+        call: PointwiseCall,
         with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// IoU losses `(N)` of boxes `boxes1` against `boxes2` (both `(N, 4)`) and, when
+    /// `with_grad`, the gradient of each box set (empty tensors otherwise).
+    fn box_losses(
+        boxes1: FloatTensor<Self>,
+        boxes2: FloatTensor<Self>,
+        call: BoxCall,
+        with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// CTC losses of `log_probs` `(T, N, C)` in the plan's [`SampleForm`] and, when
+    /// `with_grad`, their gradient in PyTorch's convention (otherwise an empty tensor).
+    fn ctc_losses(log_probs: FloatTensor<Self>, plan: CtcPlan, with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// RNN-T costs of `logits` `(N, T, U + 1, V)` in the plan's [`SampleForm`] and, when
+    /// `with_grad`, torchaudio's gradient (otherwise an empty tensor).
+    fn rnnt_losses(logits: FloatTensor<Self>, plan: RnntPlan, with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// `grad * upstream` for a one-element `upstream`, in place when `grad` is not shared,
     /// and free when `upstream` is 1 (the usual `loss.backward()`).
@@ -305,28 +398,65 @@ pub(crate) fn sigmoid_losses<const D: usize>(
     focal: Option<SigmoidFocalOptions>,
     reduction: Option<Reduction>,
 ) -> Option<Tensor<D>> {
-    if !kernels_can_take(logits, &[target.is_require_grad()]) {
-        return None;
-    }
-    let dims = logits.dims();
-    let last = dims.last().copied().unwrap_or(1);
+    let last = logits.dims().last().copied().unwrap_or(1);
     let along = |b: Option<&Broadcast>| match b {
         None => Some(None),
         Some(b) => b.along_last_dim(last).map(Some),
     };
-    let form = loss_form(reduction, logits.shape().num_elements() as f64)?;
-    let call = SigmoidCall { pos_weight: along(weights.pos_weight)?, weight: along(weights.weight)?, focal, form };
-    let target = cast(target.clone(), logits.dtype());
-    let (loss, _) = <Dispatch as LossKernels>::sigmoid_losses(
-        logits.clone().into_dispatch(),
+    let call = SigmoidCall { pos_weight: along(weights.pos_weight)?, weight: along(weights.weight)?, focal };
+    pointwise(logits, target, PointwiseLoss::Sigmoid(call), reduction)
+}
+
+/// A regression loss of `input - target` (same shape), unreduced or reduced to `[1; D]`,
+/// through the fused kernel; `None` where the kernels cannot take it.
+pub(crate) fn regression<const D: usize>(
+    input: &Tensor<D>,
+    target: &Tensor<D>,
+    loss: RegressionLoss,
+    reduction: Option<Reduction>,
+) -> Option<Tensor<D>> {
+    pointwise(input, target, PointwiseLoss::Regression(loss), reduction)
+}
+
+/// An elementwise loss through the fused kernel (the mean over every element).
+fn pointwise<const D: usize>(
+    input: &Tensor<D>,
+    target: &Tensor<D>,
+    loss: PointwiseLoss,
+    reduction: Option<Reduction>,
+) -> Option<Tensor<D>> {
+    if !kernels_can_take(input, &[target.is_require_grad()]) {
+        return None;
+    }
+    let form = loss_form(reduction, input.shape().num_elements() as f64)?;
+    let target = cast(target.clone(), input.dtype());
+    let (loss, _) = <Dispatch as LossKernels>::pointwise_losses(
+        input.clone().into_dispatch(),
         target.into_dispatch(),
-        call,
-        logits.is_require_grad(),
+        PointwiseCall { loss, form },
+        input.is_require_grad(),
     );
     Some(match form {
         LossForm::PerItem => Tensor::from_dispatch(loss),
         LossForm::ScaledSum(_) => Tensor::<1>::from_dispatch(loss).reshape([1; D]),
     })
+}
+
+/// IoU losses `(N)` of boxes `(N, 4)` through the fused kernel, with both box sets'
+/// gradients kept for autodiff; `None` where the kernels cannot take it.
+pub(crate) fn box_iou(boxes1: &Tensor<2>, boxes2: &Tensor<2>, kind: BoxKind, eps: f64) -> Option<Tensor<1>> {
+    if !kernels_can_take(boxes1, &[]) || !kernels_can_take(boxes2, &[]) {
+        return None;
+    }
+    let with_grad = boxes1.is_require_grad() || boxes2.is_require_grad();
+    let boxes2 = cast(boxes2.clone(), boxes1.dtype());
+    let (loss, _, _) = <Dispatch as LossKernels>::box_losses(
+        boxes1.clone().into_dispatch(),
+        boxes2.into_dispatch(),
+        BoxCall { kind, eps },
+        with_grad,
+    );
+    Some(Tensor::from_dispatch(loss))
 }
 
 /// Softmax (or log-softmax) of the rows of `input` `(N, C)` through the fused kernel, with a
@@ -336,4 +466,30 @@ pub(crate) fn softmax_rows(input: &Tensor<2>, log: bool) -> Option<Tensor<2>> {
         return None;
     }
     Some(Tensor::from_dispatch(<Dispatch as LossKernels>::softmax_rows(input.clone().into_dispatch(), log)))
+}
+
+/// CTC losses of `log_probs` `(T, N, C)` through the fused kernel, with the gradient kept for
+/// autodiff: `(N)` per sample, or `[1]` for [`SampleForm::WeightedSum`]; `None` where the
+/// kernels cannot take it. Errors only on a call that the loss should have refused.
+pub(crate) fn ctc_losses(log_probs: &Tensor<3>, call: &CtcCall) -> Result<Option<Tensor<1>>, LossError> {
+    if !kernels_can_take(log_probs, &[]) {
+        return Ok(None);
+    }
+    let [max_time, batch, classes] = log_probs.dims();
+    let plan = CtcPlan::new(CtcShape { max_time, batch, classes }, call)?;
+    let (loss, _) = <Dispatch as LossKernels>::ctc_losses(log_probs.clone().into_dispatch(), plan, log_probs.is_require_grad());
+    Ok(Some(Tensor::from_dispatch(loss)))
+}
+
+/// RNN-T costs of `logits` `(N, T, U + 1, V)` through the fused kernel, with the gradient kept
+/// for autodiff: `(N)` per sample, or `[1]` for [`SampleForm::WeightedSum`]; `None` where the
+/// kernels cannot take it. Errors only on a call that the loss should have refused.
+pub(crate) fn rnnt_losses(logits: &Tensor<4>, call: &RnntCall) -> Result<Option<Tensor<1>>, LossError> {
+    if !kernels_can_take(logits, &[]) {
+        return Ok(None);
+    }
+    let [batch, max_time, nodes, classes] = logits.dims();
+    let plan = RnntPlan::new(RnntShape { batch, max_time, max_target: nodes - 1, classes }, call)?;
+    let (loss, _) = <Dispatch as LossKernels>::rnnt_losses(logits.clone().into_dispatch(), plan, logits.is_require_grad());
+    Ok(Some(Tensor::from_dispatch(loss)))
 }

@@ -62,3 +62,36 @@ pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<(), L
     }
     Ok(())
 }
+
+/// The shape two same-rank tensors broadcast to (NumPy's rule: each dimension equal, or 1
+/// in one of them), or PyTorch's error naming the first dimension that does not fit.
+pub(crate) fn broadcast_dims<const D: usize>(a: &[usize; D], b: &[usize; D]) -> Result<[usize; D], LossError> {
+    let mut out = [0usize; D];
+    for k in 0..D {
+        out[k] = match (a[k], b[k]) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            (x, y) => {
+                return Err(LossError::Shape(format!(
+                    "The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton dimension {k}"
+                )));
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// Refuses a value of `tensor` for which `bad` holds, naming the first; reads it on the host.
+pub(crate) fn check_values<const D: usize>(
+    name: &'static str,
+    expected: &'static str,
+    tensor: &Tensor<D>,
+    bad: impl Fn(f64) -> bool,
+) -> Result<(), LossError> {
+    let data = tensor.clone().detach().into_data();
+    match data.iter::<f64>().find(|&v| bad(v)) {
+        Some(value) => Err(LossError::Value { name, expected, value }),
+        None => Ok(()),
+    }
+}

@@ -108,6 +108,18 @@ pub(crate) fn ignored<const T: usize>(target: &Tensor<T, Int>, ignore_index: i64
     }
 }
 
+/// `input` `(N, C, d1..dk)` with the rows of ignored targets set to 0: they take no part in
+/// the loss, and then none in the gradient either (through a log-softmax, a row holding an
+/// infinity would otherwise give NaN there, as PyTorch's does, although its upstream is 0).
+pub(crate) fn without_ignored_rows<const D: usize, const T: usize>(
+    input: Tensor<D>,
+    target: &Tensor<T, Int>,
+    ignore_index: i64,
+) -> Tensor<D> {
+    let rows = ignored(target, ignore_index).unsqueeze_dim::<D>(1).expand(input.dims());
+    input.mask_fill(rows, 0.0)
+}
+
 /// What the class-index losses share: the picked values and the target weights.
 pub(crate) struct PickedTargets<const T: usize> {
     /// `x[i, y_i]`, 0 where ignored.

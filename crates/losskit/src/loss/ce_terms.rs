@@ -6,7 +6,7 @@
 use burn::tensor::{Bool, DType, Int, Tensor, activation::log_softmax};
 
 use crate::input::checks::cast;
-use crate::input::class_index::{ClassWeight, along_classes, pick_targets, target_weights};
+use crate::input::class_index::{ClassWeight, along_classes, pick_targets, target_weights, without_ignored_rows};
 use crate::reduction::{Denominator, Reduction, reduce};
 
 /// The options of a class-index cross entropy.
@@ -63,7 +63,8 @@ impl<const T: usize> CeTerms<T> {
 }
 
 /// The cross-entropy terms of logits `input` `(N, C, d1..dk)` against class indices
-/// `target` `(N, d1..dk)` (checked by the caller), and their means' denominators.
+/// `target` `(N, d1..dk)` (checked by the caller), and their means' denominators; the rows
+/// of ignored targets are zeroed first, so that their gradient is 0 whatever they hold.
 ///
 /// With `softcap` the softmax sees `c tanh(x / c)`; the z term uses the log-sum-exp of those
 /// logits, `lse = m + ln sum_c e^(x_c - m)` with `m` the row maximum held constant (its
@@ -75,6 +76,9 @@ pub(crate) fn ce_terms<const D: usize, const T: usize>(
 ) -> (CeTerms<T>, MeanDenominators) {
     let dtype = input.dtype();
     let classes = input.dims()[1];
+    // Ignored rows take no part, and then none in the gradient (an infinity there would
+    // give NaN through the log-softmax).
+    let input = without_ignored_rows(input, &target, o.ignore_index);
     // Multiplied by the reciprocal: burn 0.22.1's autodiff takes `div_scalar`'s reciprocal
     // in f32, which costs f64 gradients 1e-8.
     let x = match o.softcap {

@@ -79,7 +79,8 @@ impl CrossEntropyLossConfig {
 /// ```
 /// The smoothing term carries every class's weight and shares the target-weight
 /// denominator, as PyTorch's does. A mean over nothing (empty batch, every target ignored)
-/// is NaN; a sum over nothing is 0.
+/// is NaN; a sum over nothing is 0. An ignored row gets a zero gradient even when it holds
+/// an infinity (PyTorch's log-softmax backward gives NaN there).
 ///
 /// `softcap` (`c`) and `z_loss` (`z`), beyond PyTorch, are what LLM training adds to the
 /// loss (`docs/eval-protocol.md`, "Beyond PyTorch"):
@@ -111,15 +112,15 @@ impl CrossEntropyLossConfig {
 /// of length `C`, or `ignore_index`, `softcap` or `z_loss` set with probability targets.
 #[derive(Module, Debug)]
 pub struct CrossEntropyLoss {
-    weight: Option<ClassWeight>,
-    ignore_index: i64,
+    pub(super) weight: Option<ClassWeight>,
+    pub(super) ignore_index: i64,
     label_smoothing: f64,
     #[module(skip)]
     reduction: Reduction,
     #[module(skip)]
     softcap: Option<f64>,
     z_loss: f64,
-    check_values: bool,
+    pub(super) check_values: bool,
 }
 
 impl CrossEntropyLoss {
@@ -247,7 +248,10 @@ impl CrossEntropyLoss {
             target = target.mul(along_classes::<D>(w.tensor(dtype)));
         }
         let loss = log_softmax(input, 1).mul(target).sum_dim(1).neg();
-        let loss = reduce(loss, reduction, Denominator::Numel);
-        Ok(if reduction.is_none() { loss.reshape(shape) } else { loss.reshape([1; O]) })
+        Ok(match reduction {
+            // squeeze, not reshape: burn's reshape reads a 0 in the shape as "keep".
+            None => loss.squeeze_dim::<O>(1),
+            Some(_) => reduce(loss, reduction, Denominator::Numel).reshape([1; O]),
+        })
     }
 }

@@ -56,7 +56,7 @@ impl KlDivLossConfig {
 #[derive(Module, Debug)]
 pub struct KlDivLoss {
     #[module(skip)]
-    reduction: KlReduction,
+    pub(super) reduction: KlReduction,
     log_target: bool,
 }
 

@@ -56,11 +56,11 @@ impl NllLossConfig {
 /// - reduced: `[1]`; unreduced: the target's shape
 #[derive(Module, Debug)]
 pub struct NllLoss {
-    weight: Option<ClassWeight>,
-    ignore_index: i64,
+    pub(super) weight: Option<ClassWeight>,
+    pub(super) ignore_index: i64,
     #[module(skip)]
     reduction: Reduction,
-    check_values: bool,
+    pub(super) check_values: bool,
 }
 
 impl NllLoss {

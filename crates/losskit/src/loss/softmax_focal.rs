@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::class_loss::{empty_class_loss, host_targets};
 use crate::fused::{self, ClassIndexRows, MeanOver, RowLoss};
 use crate::input::checks::{cast, check_non_negative};
-use crate::input::class_index::{ClassWeight, IGNORE_INDEX, check_index_target, pick_targets};
+use crate::input::class_index::{ClassWeight, IGNORE_INDEX, check_index_target, pick_targets, without_ignored_rows};
 use crate::reduction::{Denominator, reduce};
 use crate::{LossError, Reduction};
 
@@ -88,12 +88,12 @@ impl SoftmaxFocalLossConfig {
 pub struct SoftmaxFocalLoss {
     /// The scalar alpha (1 without one, or with a per-class alpha).
     alpha: f64,
-    alpha_per_class: Option<ClassWeight>,
+    pub(super) alpha_per_class: Option<ClassWeight>,
     gamma: f64,
-    ignore_index: i64,
+    pub(super) ignore_index: i64,
     #[module(skip)]
     reduction: Reduction,
-    check_values: bool,
+    pub(super) check_values: bool,
 }
 
 impl SoftmaxFocalLoss {
@@ -138,7 +138,8 @@ impl SoftmaxFocalLoss {
                 return Ok(loss);
             }
         }
-        let log_probs = log_softmax(input, 1);
+        let log_probs = log_softmax(without_ignored_rows(input, &target, self.ignore_index), 1);
+        let log_probs_dims = log_probs.dims();
         let target_class = {
             let mut class_dims = [1usize; D];
             class_dims[1] = classes;
@@ -153,9 +154,16 @@ impl SoftmaxFocalLoss {
             // ln(1 - p_t) = logsumexp over the other classes of lp; no classes besides the
             // target (C = 1) means 1 - p_t = 0.
             let log_one_minus_pt = if classes > 1 {
+                // A row whose other classes are all -inf has ln(1 - p_t) = -inf, and then a
+                // focal factor of 0 whose gradient is 0 (the limit; the log-sum-exp alone
+                // would give 0 / 0 there).
                 let others = log_probs.mask_fill(target_class, f64::NEG_INFINITY);
                 let max = others.clone().max_dim(1).detach();
-                ((others - max.clone()).exp().sum_dim(1).log() + max).squeeze_dim::<T>(1)
+                let nothing = max.clone().equal_elem(f64::NEG_INFINITY);
+                let others = others.mask_fill(nothing.clone().expand(log_probs_dims), 0.0);
+                let max = max.mask_fill(nothing.clone(), 0.0);
+                let lse = ((others - max.clone()).exp().sum_dim(1).log() + max).mask_fill(nothing, f64::NEG_INFINITY);
+                lse.squeeze_dim::<T>(1)
             } else {
                 loss.zeros_like().add_scalar(f64::NEG_INFINITY)
             };

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod sequence;
+
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use losskit::Reduction;
 

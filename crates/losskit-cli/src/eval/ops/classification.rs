@@ -7,7 +7,8 @@ use losskit::{
 };
 use serde_json::Value;
 
-use super::{Call, Op, Output, by_reduction, pad_left};
+use super::pair::{PairLoss, run_pair};
+use super::{Call, Op, Output, by_reduction, lay_out};
 use crate::eval::error::RequestError;
 use crate::eval::wire::{Checked, Field};
 
@@ -22,52 +23,47 @@ pub(super) fn same_shape(input: &Checked, target: &Checked) -> Result<(), Reques
     Ok(())
 }
 
-/// A tensor option as a weight broadcast from the trailing dimension.
-fn broadcast(t: Checked) -> BroadcastWeight {
-    BroadcastWeight::new(t.floats(), t.shape)
-}
-
 /// BCE, BCE with logits and sigmoid focal: same-shape input and target, broadcast weights,
 /// run at a fixed rank with the shapes padded on the left.
 pub(super) fn elementwise(call: &mut Call) -> Result<Value, RequestError> {
     let opts = call.options();
     let reduction = opts.reduction()?;
-    let weight = opts.tensor("weight")?.map(broadcast);
-    let pos_weight = opts.tensor("pos_weight")?.map(broadcast);
+    let (weight, pos_weight) = (opts.tensor("weight")?, opts.tensor("pos_weight")?);
     let (alpha, gamma) = (opts.optional_number("alpha")?, opts.number("gamma", 2.0)?);
     let input = call.require(Field::Input)?.clone();
     let target = call.require_float(Field::Target)?;
     same_shape(&input, target)?;
-    let dims = pad_left(&input.shape);
-    let y = call.float(target.floats(), dims);
-    let x = call.leaf(Field::Input, dims)?;
+    // The weights are laid out with the input, so that they still broadcast against it.
+    let mut shapes = vec![&input.shape[..]];
+    shapes.extend(weight.iter().chain(&pos_weight).map(|w| &w.shape[..]));
+    let laid = lay_out(&shapes)?;
+    let mut weights = laid[1..].iter();
+    let mut as_broadcast = |w: Checked| BroadcastWeight::new(w.floats(), weights.next().expect("one shape per weight").to_vec());
+    let (weight, pos_weight) = (weight.map(&mut as_broadcast), pos_weight.map(&mut as_broadcast));
+    let y = call.float(target.floats(), laid[0]);
+    let x = call.leaf(Field::Input, laid[0])?;
     let device = x.device();
     let configured = reduction.unwrap_or_default();
-    let unreduced = input.shape.clone();
-    let output = match call.op() {
-        Op::Bce => {
-            let loss = BceLossConfig::new().with_weight(weight).with_reduction(configured).init(&device)?;
-            by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?
-        }
-        Op::BceWithLogits => {
-            let loss = BceWithLogitsLossConfig::new()
+    let loss: Box<dyn PairLoss> = match call.op() {
+        Op::Bce => Box::new(BceLossConfig::new().with_weight(weight).with_reduction(configured).init(&device)?),
+        Op::BceWithLogits => Box::new(
+            BceWithLogitsLossConfig::new()
                 .with_weight(weight)
                 .with_pos_weight(pos_weight)
                 .with_reduction(configured)
-                .init(&device)?;
-            by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?
-        }
-        _ => {
-            let loss = SigmoidFocalLossConfig::new()
+                .init(&device)?,
+        ),
+        _ => Box::new(
+            SigmoidFocalLossConfig::new()
                 .with_alpha(alpha)
                 .with_gamma(gamma)
                 .with_weight(weight)
                 .with_pos_weight(pos_weight)
                 .with_reduction(configured)
-                .init(&device)?;
-            by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?
-        }
+                .init(&device)?,
+        ),
     };
+    let output = run_pair(loss.as_ref(), reduction, input.shape.clone(), x, y)?;
     call.respond(output)
 }
 

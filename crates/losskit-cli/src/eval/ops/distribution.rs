@@ -4,7 +4,7 @@ use losskit::{KlDivLossConfig, KlReduction, LossError, entropy, log_softmax, sof
 use serde_json::Value;
 
 use super::classification::same_shape;
-use super::{Call, Op, Output, pad_right};
+use super::{Call, Op, Output, by_reduction};
 use crate::eval::error::RequestError;
 use crate::eval::wire::Field;
 
@@ -47,13 +47,14 @@ pub(super) fn kl_div(call: &mut Call) -> Result<Value, RequestError> {
     let input = call.require(Field::Input)?.clone();
     let target = call.require_float(Field::Target)?;
     same_shape(&input, target)?;
-    let dims = pad_right(&input.shape);
-    let y = call.float(target.floats(), dims);
-    let x = call.leaf(Field::Input, dims)?;
+    // (batch, the rest): batchmean divides by dimension 0, everything else is elementwise.
+    let batch = input.shape.first().copied().unwrap_or(1);
+    let rest = input.shape.iter().skip(1).product();
+    let y = call.float(target.floats(), [batch, rest]);
+    let x = call.leaf(Field::Input, [batch, rest])?;
     let loss = KlDivLossConfig::new().with_reduction(reduction.unwrap_or_default()).with_log_target(log_target).init();
-    let output = match reduction {
-        None => Output { tensor: loss.forward_no_reduction(x, y)?, shape: input.shape },
-        Some(_) => Output { tensor: loss.forward(x, y)?.reshape([1; 8]), shape: Vec::new() },
-    };
+    // by_reduction tells reduced from unreduced; the KL reduction itself is the loss's own.
+    let reduced = reduction.map(|_| losskit::Reduction::Mean);
+    let output: Output<2> = by_reduction(reduced, input.shape, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?;
     call.respond(output)
 }

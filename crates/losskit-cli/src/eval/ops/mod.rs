@@ -2,9 +2,15 @@
 //! options; a [`Call`] holds a request's checked tensors and options while an op reads
 //! them, and builds the response (output and every float tensor's gradient).
 
+mod boxes;
 mod classification;
 mod distribution;
+mod embedding;
 mod linear;
+mod multiclass;
+mod pair;
+mod regression;
+mod sequence;
 
 use std::collections::BTreeMap;
 
@@ -13,7 +19,7 @@ use losskit::{LossError, Reduction};
 use serde_json::{Map, Value};
 
 use super::error::RequestError;
-use super::wire::{Checked, Field, MAX_RANK, Request, check_tensor, tensor_json};
+use super::wire::{Checked, Field, Request, check_tensor, tensor_json};
 
 /// One op of the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +34,26 @@ pub enum Op {
     LogSoftmax,
     Entropy,
     KlDiv,
+    L1,
+    Mse,
+    SmoothL1,
+    Huber,
+    SoftMargin,
+    PoissonNll,
+    GaussianNll,
+    HingeEmbedding,
+    MultiLabelSoftMargin,
+    MultiLabelMargin,
+    MultiMargin,
+    MarginRanking,
+    CosineEmbedding,
+    TripletMargin,
+    TripletMarginWithDistance,
+    GeneralizedBoxIou,
+    DistanceBoxIou,
+    CompleteBoxIou,
+    Ctc,
+    Rnnt,
     LinearCrossEntropy,
 }
 
@@ -39,7 +65,7 @@ struct OpSpec {
 }
 
 impl Op {
-    const ALL: [Op; 11] = [
+    const ALL: [Op; 31] = [
         Op::Bce,
         Op::BceWithLogits,
         Op::SigmoidFocal,
@@ -50,11 +76,33 @@ impl Op {
         Op::LogSoftmax,
         Op::Entropy,
         Op::KlDiv,
+        Op::L1,
+        Op::Mse,
+        Op::SmoothL1,
+        Op::Huber,
+        Op::SoftMargin,
+        Op::PoissonNll,
+        Op::GaussianNll,
+        Op::HingeEmbedding,
+        Op::MultiLabelSoftMargin,
+        Op::MultiLabelMargin,
+        Op::MultiMargin,
+        Op::MarginRanking,
+        Op::CosineEmbedding,
+        Op::TripletMargin,
+        Op::TripletMarginWithDistance,
+        Op::GeneralizedBoxIou,
+        Op::DistanceBoxIou,
+        Op::CompleteBoxIou,
+        Op::Ctc,
+        Op::Rnnt,
         Op::LinearCrossEntropy,
     ];
 
     fn spec(self) -> OpSpec {
-        use Field::{Bias, Classifier, Target};
+        use Field::{Bias, Classifier, Input2, InputLengths, Negative, Positive, Target, TargetLengths, Var};
+        const REDUCTION: &[&str] = &["reduction"];
+        const BOX: &[&str] = &["eps", "reduction"];
         let spec = |name, fields, options| OpSpec { name, fields, options };
         match self {
             Op::Bce => spec("bce", &[Target], &["weight", "reduction"]),
@@ -71,6 +119,28 @@ impl Op {
             Op::LogSoftmax => spec("log_softmax", &[], &["dim"]),
             Op::Entropy => spec("entropy", &[], &["dim"]),
             Op::KlDiv => spec("kl_div", &[Target], &["reduction", "log_target"]),
+            Op::L1 => spec("l1", &[Target], REDUCTION),
+            Op::Mse => spec("mse", &[Target], REDUCTION),
+            Op::SmoothL1 => spec("smooth_l1", &[Target], &["beta", "reduction"]),
+            Op::Huber => spec("huber", &[Target], &["delta", "reduction"]),
+            Op::SoftMargin => spec("soft_margin", &[Target], REDUCTION),
+            Op::PoissonNll => spec("poisson_nll", &[Target], &["log_input", "full", "eps", "reduction"]),
+            Op::GaussianNll => spec("gaussian_nll", &[Target, Var], &["full", "eps", "reduction"]),
+            Op::HingeEmbedding => spec("hinge_embedding", &[Target], &["margin", "reduction"]),
+            Op::MultiLabelSoftMargin => spec("multilabel_soft_margin", &[Target], &["weight", "reduction"]),
+            Op::MultiLabelMargin => spec("multilabel_margin", &[Target], REDUCTION),
+            Op::MultiMargin => spec("multi_margin", &[Target], &["p", "margin", "weight", "reduction"]),
+            Op::MarginRanking => spec("margin_ranking", &[Input2, Target], &["margin", "reduction"]),
+            Op::CosineEmbedding => spec("cosine_embedding", &[Input2, Target], &["margin", "reduction"]),
+            Op::TripletMargin => spec("triplet_margin", &[Positive, Negative], &["margin", "p", "eps", "swap", "reduction"]),
+            Op::TripletMarginWithDistance => {
+                spec("triplet_margin_with_distance", &[Positive, Negative], &["distance", "margin", "swap", "reduction"])
+            }
+            Op::GeneralizedBoxIou => spec("generalized_box_iou", &[Target], BOX),
+            Op::DistanceBoxIou => spec("distance_box_iou", &[Target], BOX),
+            Op::CompleteBoxIou => spec("complete_box_iou", &[Target], BOX),
+            Op::Ctc => spec("ctc", &[Target, InputLengths, TargetLengths], &["blank", "zero_infinity", "reduction"]),
+            Op::Rnnt => spec("rnnt", &[Target, InputLengths, TargetLengths], &["blank", "clamp", "fused_log_softmax", "reduction"]),
             Op::LinearCrossEntropy => spec(
                 "linear_cross_entropy",
                 &[Target, Classifier, Bias],
@@ -100,6 +170,19 @@ pub fn serve(request: Request, device: &Device) -> Result<Value, RequestError> {
         Op::CrossEntropy | Op::Nll | Op::SoftmaxFocal => classification::class_loss(&mut call),
         Op::Softmax | Op::LogSoftmax | Op::Entropy => distribution::along_dim(&mut call),
         Op::KlDiv => distribution::kl_div(&mut call),
+        Op::L1 | Op::Mse | Op::SmoothL1 | Op::Huber | Op::SoftMargin | Op::PoissonNll | Op::HingeEmbedding => {
+            regression::elementwise(&mut call)
+        }
+        Op::GaussianNll => regression::gaussian_nll(&mut call),
+        Op::MarginRanking => regression::margin_ranking(&mut call),
+        Op::MultiMargin => multiclass::multi_margin(&mut call),
+        Op::MultiLabelMargin => multiclass::multilabel_margin(&mut call),
+        Op::MultiLabelSoftMargin => multiclass::multilabel_soft_margin(&mut call),
+        Op::CosineEmbedding => embedding::cosine_embedding(&mut call),
+        Op::TripletMargin | Op::TripletMarginWithDistance => embedding::triplet(&mut call),
+        Op::GeneralizedBoxIou | Op::DistanceBoxIou | Op::CompleteBoxIou => boxes::box_iou(&mut call),
+        Op::Ctc => sequence::ctc(&mut call),
+        Op::Rnnt => sequence::rnnt(&mut call),
         Op::LinearCrossEntropy => linear::linear_cross_entropy(&mut call),
     }
 }
@@ -154,6 +237,10 @@ impl Call {
 
     pub fn op(&self) -> Op {
         self.op
+    }
+
+    pub fn device(&self) -> Device {
+        self.device.clone()
     }
 
     pub fn options(&self) -> &Options {
@@ -241,19 +328,36 @@ fn read<const D: usize>(t: &Tensor<D>) -> Vec<f64> {
     t.clone().try_into_vec_as::<f64>().expect("a float tensor reads as f64")
 }
 
-/// `shape` padded with leading 1s to the fixed rank of the elementwise losses (which
-/// leaves trailing broadcasting as it was).
-pub(super) fn pad_left(shape: &[usize]) -> [usize; MAX_RANK] {
-    let mut dims = [1; MAX_RANK];
-    dims[MAX_RANK - shape.len()..].copy_from_slice(shape);
-    dims
-}
+/// The rank the elementwise ops run at: burn's ndarray backend takes at most 6 dimensions.
+pub(super) const ELEMENTWISE_RANK: usize = 6;
 
-/// `shape` padded with trailing 1s (dimension 0 stays the batch).
-pub(super) fn pad_right(shape: &[usize]) -> [usize; MAX_RANK] {
-    let mut dims = [1; MAX_RANK];
-    dims[..shape.len()].copy_from_slice(shape);
-    dims
+/// The shapes of tensors that broadcast together, laid out at [`ELEMENTWISE_RANK`]:
+/// right-aligned and padded with leading 1s (which leaves broadcasting as it was); beyond
+/// that rank, neighbouring dimensions are merged where every tensor spans both or neither.
+pub(super) fn lay_out(shapes: &[&[usize]]) -> Result<Vec<[usize; ELEMENTWISE_RANK]>, RequestError> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut aligned: Vec<Vec<usize>> = shapes.iter().map(|s| [vec![1; rank - s.len()], s.to_vec()].concat()).collect();
+    while aligned.first().is_some_and(|s| s.len() > ELEMENTWISE_RANK) {
+        let full = |k: usize| aligned.iter().map(|s| s[k]).max().unwrap_or(1);
+        let mergeable = |k: usize| aligned.iter().all(|s| (s[k] == full(k) && s[k + 1] == full(k + 1)) || (s[k] == 1 && s[k + 1] == 1));
+        let Some(k) = (0..aligned[0].len() - 1).find(|&k| mergeable(k)) else {
+            return Err(RequestError::Shape(format!(
+                "shapes {shapes:?} broadcast along more than {ELEMENTWISE_RANK} separate dimensions"
+            )));
+        };
+        for s in &mut aligned {
+            let merged = s[k] * s[k + 1];
+            s.splice(k..k + 2, [merged]);
+        }
+    }
+    Ok(aligned
+        .into_iter()
+        .map(|s| {
+            let mut dims = [1; ELEMENTWISE_RANK];
+            dims[ELEMENTWISE_RANK - s.len()..].copy_from_slice(&s);
+            dims
+        })
+        .collect())
 }
 
 /// A loss's output by the requested reduction: `forward` (PyTorch's 0-dim scalar on the

@@ -15,7 +15,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
 use super::linear::{LinearCall, LinearOutput};
-use super::{LossForm, LossKernels, RowLossCall, SigmoidCall};
+use super::{BoxCall, CtcPlan, LossForm, LossKernels, PointwiseCall, RnntPlan, RowLossCall, SampleForm};
 
 /// How a gradient computed in the forward pass meets the upstream gradient.
 #[derive(Debug, Clone)]
@@ -92,16 +92,54 @@ fn ignored_rows<B: Backend>(call: &RowLossCall, device: &B::Device) -> Option<Bo
     })
 }
 
+/// How the gradient of a sequence loss's input of `dims` meets the upstream: a weighted
+/// sum's carries its weights and meets one upstream value; per-sample losses meet theirs
+/// along the batch axis `batch_axis`.
+fn per_sample<B: Backend>(form: &SampleForm, dims: &[usize], batch_axis: usize) -> Combine<B> {
+    match form {
+        SampleForm::WeightedSum(_) => Combine::Scalar,
+        SampleForm::PerSample => {
+            let mut shape = vec![1; dims.len()];
+            shape[batch_axis] = dims[batch_axis];
+            Combine::Broadcast { shape: Shape::from(shape), ignored: None }
+        }
+    }
+}
+
+/// A kernel's loss and the untracked handle of its gradient, under autodiff.
+type LossAndGrad<B, C> = (FloatTensor<Autodiff<B, C>>, FloatTensor<Autodiff<B, C>>);
+
+/// A kernel call `run(input, with_grad) -> (loss, gradient)` on one input, its gradient kept
+/// for the backward when the input is tracked.
+fn with_precomputed_grad<B: Backend + LossKernels, C: CheckpointStrategy>(
+    input: FloatTensor<Autodiff<B, C>>,
+    combine: Combine<B>,
+    run: impl FnOnce(FloatTensor<B>, bool) -> (FloatTensor<B>, FloatTensor<B>),
+) -> LossAndGrad<B, C> {
+    match PrecomputedBackward.prepare::<C>([input.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (loss, grad) = run(input.into_primitive(), true);
+            // The caller drops this second handle at once (see `row_losses`).
+            let untracked = Autodiff::<B, C>::from_inner(grad.clone());
+            (prep.finish([Some(LocalGrad { grad, combine })], loss), untracked)
+        }
+        OpsKind::UnTracked(prep) => {
+            let (loss, empty) = run(input.into_primitive(), false);
+            (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
+        }
+    }
+}
+
 impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B, C> {
     /// Only backward passes call this, on inner tensors; at this level it is not tracked.
     fn scale_gradient(grad: FloatTensor<Self>, upstream: FloatTensor<Self>) -> FloatTensor<Self> {
         Autodiff::<B, C>::from_inner(B::scale_gradient(grad.into_primitive(), upstream.into_primitive()))
     }
 
-    fn sigmoid_losses(
+    fn pointwise_losses(
         logits: FloatTensor<Self>,
         target: FloatTensor<Self>,
-        call: SigmoidCall,
+        call: PointwiseCall,
         _with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         // Targets are constants here: the caller sends operands that need a gradient to
@@ -113,12 +151,12 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         };
         match PrecomputedBackward.prepare::<C>([logits.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (loss, grad) = B::sigmoid_losses(logits.into_primitive(), target, call, true);
+                let (loss, grad) = B::pointwise_losses(logits.into_primitive(), target, call, true);
                 let untracked = Autodiff::<B, C>::from_inner(grad.clone());
                 (prep.finish([Some(LocalGrad { grad, combine })], loss), untracked)
             }
             OpsKind::UnTracked(prep) => {
-                let (loss, empty) = B::sigmoid_losses(logits.into_primitive(), target, call, false);
+                let (loss, empty) = B::pointwise_losses(logits.into_primitive(), target, call, false);
                 (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
             }
         }
@@ -147,6 +185,38 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
                 (prep.finish(loss), Autodiff::<B, C>::from_inner(empty))
             }
         }
+    }
+
+    fn box_losses(
+        boxes1: FloatTensor<Self>,
+        boxes2: FloatTensor<Self>,
+        call: BoxCall,
+        _with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let rows = boxes1.primitive().shape()[0];
+        let untracked = |t: FloatTensor<B>| Autodiff::<B, C>::from_inner(t);
+        match PrecomputedBackward.prepare::<C>([boxes1.node(), boxes2.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (loss, ga, gb) = B::box_losses(boxes1.into_primitive(), boxes2.into_primitive(), call, true);
+                let local = |grad| Some(LocalGrad { grad, combine: per_row::<B>(LossForm::PerItem, rows, None) });
+                let handles = (untracked(ga.clone()), untracked(gb.clone()));
+                (prep.finish([local(ga), local(gb)], loss), handles.0, handles.1)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (loss, ga, gb) = B::box_losses(boxes1.into_primitive(), boxes2.into_primitive(), call, false);
+                (prep.finish(loss), untracked(ga), untracked(gb))
+            }
+        }
+    }
+
+    fn ctc_losses(log_probs: FloatTensor<Self>, plan: CtcPlan, _with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let combine = per_sample::<B>(plan.form(), log_probs.primitive().shape().as_slice(), 1);
+        with_precomputed_grad::<B, C>(log_probs, combine, |x, with_grad| B::ctc_losses(x, plan, with_grad))
+    }
+
+    fn rnnt_losses(logits: FloatTensor<Self>, plan: RnntPlan, _with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let combine = per_sample::<B>(plan.form(), logits.primitive().shape().as_slice(), 0);
+        with_precomputed_grad::<B, C>(logits, combine, |x, with_grad| B::rnnt_losses(x, plan, with_grad))
     }
 
     fn softmax_rows(input: FloatTensor<Self>, log: bool) -> FloatTensor<Self> {

@@ -1,9 +1,13 @@
 //! The kernels on burn's flex backend: flex tensors read as typed slices, one dtype
 //! dispatch, outputs built from the kernels' vectors.
 
+mod boxes;
+mod elementwise;
 mod linear;
 mod linear_backward;
+mod regression;
 mod rows;
+mod sequence;
 mod sigmoid;
 
 use burn::backend::Flex;
@@ -14,7 +18,7 @@ use rayon::prelude::*;
 
 use super::math::Real;
 use super::linear::{LinearCall, LinearOutput};
-use super::{LossKernels, RowLossCall, SigmoidCall};
+use super::{BoxCall, CtcPlan, LossKernels, PointwiseCall, PointwiseLoss, RnntPlan, RowLossCall};
 
 /// The element types the kernels run on flex storage in.
 pub(crate) trait FlexReal: Real + bytemuck::Pod + burn::tensor::Element {}
@@ -85,14 +89,18 @@ impl LossKernels for Flex {
         by_dtype!(grad, scale_in_place(grad, &upstream))
     }
 
-    fn sigmoid_losses(
-        logits: FloatTensor<Flex>,
+    fn pointwise_losses(
+        input: FloatTensor<Flex>,
         target: FloatTensor<Flex>,
-        call: SigmoidCall,
+        call: PointwiseCall,
         with_grad: bool,
     ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        use regression::run_regression;
         use sigmoid::run_sigmoid;
-        by_dtype!(logits, run_sigmoid(&logits, &target, &call, with_grad))
+        match &call.loss {
+            PointwiseLoss::Sigmoid(sigmoid) => by_dtype!(input, run_sigmoid(&input, &target, sigmoid, call.form, with_grad)),
+            PointwiseLoss::Regression(loss) => by_dtype!(input, run_regression(&input, &target, *loss, call.form, with_grad)),
+        }
     }
 
     fn row_losses(
@@ -114,6 +122,29 @@ impl LossKernels for Flex {
     ) -> LinearOutput<Flex> {
         use linear::run_linear;
         by_dtype!(input, run_linear(&input, &classifier, &bias, &upstream, &call))
+    }
+
+    fn box_losses(
+        boxes1: FloatTensor<Flex>,
+        boxes2: FloatTensor<Flex>,
+        call: BoxCall,
+        with_grad: bool,
+    ) -> (FloatTensor<Flex>, FloatTensor<Flex>, FloatTensor<Flex>) {
+        use boxes::run_boxes;
+        let [loss, ga, gb] = by_dtype!(boxes1, run_boxes(&boxes1, &boxes2, &call, with_grad));
+        (loss, ga, gb)
+    }
+
+    fn ctc_losses(log_probs: FloatTensor<Flex>, plan: CtcPlan, with_grad: bool) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        use sequence::run_ctc;
+        let [loss, grad] = by_dtype!(log_probs, run_ctc(&log_probs, &plan, with_grad));
+        (loss, grad)
+    }
+
+    fn rnnt_losses(logits: FloatTensor<Flex>, plan: RnntPlan, with_grad: bool) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+        use sequence::run_rnnt;
+        let [loss, grad] = by_dtype!(logits, run_rnnt(&logits, &plan, with_grad));
+        (loss, grad)
     }
 
     fn softmax_rows(input: FloatTensor<Flex>, log: bool) -> FloatTensor<Flex> {

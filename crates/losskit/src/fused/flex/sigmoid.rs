@@ -1,30 +1,14 @@
-//! The elementwise BCE-with-logits and sigmoid focal kernel over flex tensors: chunks of
-//! elements over threads, the reduction folded into each chunk.
+//! The elementwise BCE-with-logits and sigmoid focal kernel over flex tensors.
 
 use core::mem::MaybeUninit;
 
 use burn_flex::FlexTensor;
-use rayon::prelude::*;
 
-use super::{FlexReal, contiguous, data, gradient, tensor};
-use crate::fused::mem::{assume_init, written};
-use crate::fused::pointwise::sigmoid::{SigmoidFocal, sigmoid_element};
-use crate::fused::simd::{Fma, multiversion};
+use super::FlexReal;
+use super::elementwise::{Chunk, ElementKernel, run_elementwise};
 use crate::fused::{LossForm, SigmoidCall};
-
-/// Elements per task, and per buffer of a reduced call's losses (kept on the stack).
-const CHUNK: usize = 8192;
-
-/// What one chunk of the elementwise kernel needs besides its data.
-#[derive(Clone, Copy)]
-struct SigmoidParams<'a, T> {
-    /// `pos_weight` and `weight` per last-dimension index (both of length `last`), or one
-    /// value each.
-    weights: Weights<'a, T>,
-    focal: Option<SigmoidFocal<T>>,
-    /// Factor on the gradient (the reduction's `1 / numel`, or 1).
-    grad_scale: T,
-}
+use crate::fused::pointwise::sigmoid::{SigmoidFocal, sigmoid_element};
+use crate::fused::simd::Fma;
 
 /// The two weights of the elementwise kernel.
 #[derive(Clone, Copy)]
@@ -35,17 +19,29 @@ enum Weights<'a, T> {
     PerIndex { pos_weight: &'a [T], weight: &'a [T] },
 }
 
+/// BCE with logits (`focal: None`) or the sigmoid focal loss, with its weights.
+#[derive(Clone, Copy)]
+struct SigmoidKernel<'a, T> {
+    weights: Weights<'a, T>,
+    focal: Option<SigmoidFocal<T>>,
+}
+
+impl<T: FlexReal> ElementKernel<T> for SigmoidKernel<'_, T> {
+    #[inline(always)]
+    fn chunk(&self, fma: impl Fma, chunk: Chunk<'_, T>) {
+        sigmoid_chunk(fma, chunk, *self)
+    }
+}
+
 pub(super) fn run_sigmoid<T: FlexReal>(
     logits: &FlexTensor,
     target: &FlexTensor,
     call: &SigmoidCall,
+    form: LossForm,
     with_grad: bool,
 ) -> (FlexTensor, FlexTensor) {
-    let dims = logits.layout().shape().as_slice().to_vec();
+    let dims = logits.layout().shape().as_slice();
     let last = dims.last().copied().unwrap_or(1).max(1);
-    let (logits, target) = (contiguous::<T>(logits), contiguous::<T>(target));
-    let (x, y) = (data::<T>(&logits), data::<T>(&target));
-    assert_eq!(x.len(), y.len(), "the target has the logits' shape");
     let convert = |v: &Option<Vec<f64>>| match v {
         Some(v) => v.iter().map(|&u| T::from_f64(u)).collect::<Vec<T>>(),
         None => vec![T::ONE],
@@ -62,137 +58,38 @@ pub(super) fn run_sigmoid<T: FlexReal>(
         Weights::Scalar { pos_weight: pos_weight[0], weight: weight[0] }
     };
     let focal = call.focal.map(|f| SigmoidFocal { gamma: T::from_f64(f.gamma), alpha: f.alpha.map(T::from_f64) });
-    let params = SigmoidParams { weights, focal, grad_scale: T::from_f64(call.form.grad_scale()) };
-    let n = x.len();
-    let chunks = || x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)).enumerate();
-    let LossForm::ScaledSum(factor) = call.form else {
-        let mut grad = None;
-        // SAFETY: every chunk's kernel writes all of its losses (and gradients).
-        let loss = unsafe {
-            written(n, |loss| {
-                if with_grad {
-                    grad = Some(written(n, |grad| {
-                        loss.par_chunks_mut(CHUNK)
-                            .zip(grad.par_chunks_mut(CHUNK))
-                            .zip(chunks())
-                            .for_each(|((ls, gs), (k, (xs, ys)))| simd_sigmoid(k * CHUNK, xs, ys, ls, Some(gs), params));
-                    }));
-                } else {
-                    loss.par_chunks_mut(CHUNK)
-                        .zip(chunks())
-                        .for_each(|(ls, (k, (xs, ys)))| simd_sigmoid(k * CHUNK, xs, ys, ls, None, params));
-                }
-            })
-        };
-        return (tensor(loss, dims.clone()), gradient(grad, dims));
-    };
-    // Reduced: each task keeps its losses in a chunk-sized buffer and returns their sum, so
-    // no loss tensor is written; the gradient carries the reduction's factor.
-    let chunk_sum = |start: usize, xs: &[T], ys: &[T], gs: Option<&mut [MaybeUninit<T>]>| {
-        let mut ls = [MaybeUninit::<T>::uninit(); CHUNK];
-        let ls = &mut ls[..xs.len()];
-        simd_sigmoid(start, xs, ys, ls, gs, params);
-        // SAFETY: the elementwise kernel wrote every loss of the chunk.
-        sum_f64(unsafe { assume_init(ls) })
-    };
-    let mut total = 0.0;
-    let grad = with_grad.then(|| {
-        // SAFETY: every chunk's kernel writes all of its gradients.
-        unsafe {
-            written(n, |grad| {
-                total = grad
-                    .par_chunks_mut(CHUNK)
-                    .zip(chunks())
-                    .map(|(gs, (k, (xs, ys)))| chunk_sum(k * CHUNK, xs, ys, Some(gs)))
-                    .sum();
-            })
-        }
-    });
-    if !with_grad {
-        total = chunks().map(|(k, (xs, ys))| chunk_sum(k * CHUNK, xs, ys, None)).sum();
-    }
-    (tensor(vec![T::from_f64(factor * total)], vec![1]), gradient(grad, dims))
-}
-
-/// The sum of `values` in f64, in sixteen independent lanes: one running sum ties each
-/// addition to the last, which cost the focal loss a fifth of its time.
-fn sum_f64<T: FlexReal>(values: &[T]) -> f64 {
-    let mut lanes = [0.0f64; 16];
-    let mut blocks = values.chunks_exact(16);
-    for block in &mut blocks {
-        for (lane, &v) in lanes.iter_mut().zip(block) {
-            *lane += v.to_f64();
-        }
-    }
-    let tail: f64 = blocks.remainder().iter().map(|v| v.to_f64()).sum();
-    lanes.iter().sum::<f64>() + tail
-}
-
-multiversion! {
-    /// The elementwise kernel on one chunk, the elements `start..start + xs.len()` of the
-    /// tensor, compiled for the widest vector unit this processor has. Writes every element
-    /// of `ls` (and `gs`), which must be as long as `xs` and `ys`.
-    fn simd_sigmoid[T: FlexReal](
-        fma,
-        start: usize,
-        xs: &[T],
-        ys: &[T],
-        ls: &mut [MaybeUninit<T>],
-        gs: Option<&mut [MaybeUninit<T>]>,
-        p: SigmoidParams<'_, T>,
-    ) -> () {
-        assert!(ys.len() == xs.len() && ls.len() == xs.len() && gs.as_ref().is_none_or(|g| g.len() == xs.len()));
-        sigmoid_chunk(fma, start, xs, ys, ls, gs, p)
-    }
+    run_elementwise(logits, target, SigmoidKernel { weights, focal }, form, with_grad)
 }
 
 /// One chunk, with the branches that do not depend on the element taken outside the loops:
 /// each arm hands the loops a constant focal variant and target kind, which inlining folds.
 #[inline(always)]
-fn sigmoid_chunk<T: FlexReal>(
-    fma: impl Fma,
-    start: usize,
-    xs: &[T],
-    ys: &[T],
-    ls: &mut [MaybeUninit<T>],
-    gs: Option<&mut [MaybeUninit<T>]>,
-    p: SigmoidParams<'_, T>,
-) {
-    let hard = p.focal.is_some() && ys.iter().fold(true, |all, &y| all & ((y == T::ZERO) | (y == T::ONE)));
-    let chunk = Chunk { start, xs, ys, ls, gs };
+fn sigmoid_chunk<T: FlexReal>(fma: impl Fma, chunk: Chunk<'_, T>, p: SigmoidKernel<'_, T>) {
+    let hard = p.focal.is_some() && chunk.ys.iter().fold(true, |all, &y| all & ((y == T::ZERO) | (y == T::ONE)));
     match (p.focal, hard) {
-        (None, _) => sigmoid_loops(fma, chunk, SigmoidParams { focal: None, ..p }, false),
+        (None, _) => sigmoid_loops(fma, chunk, SigmoidKernel { focal: None, ..p }, false),
         (Some(SigmoidFocal { gamma, alpha: None }), true) => {
-            sigmoid_loops(fma, chunk, SigmoidParams { focal: Some(SigmoidFocal { gamma, alpha: None }), ..p }, true)
+            sigmoid_loops(fma, chunk, SigmoidKernel { focal: Some(SigmoidFocal { gamma, alpha: None }), ..p }, true)
         }
         (Some(SigmoidFocal { gamma, alpha: None }), false) => {
-            sigmoid_loops(fma, chunk, SigmoidParams { focal: Some(SigmoidFocal { gamma, alpha: None }), ..p }, false)
+            sigmoid_loops(fma, chunk, SigmoidKernel { focal: Some(SigmoidFocal { gamma, alpha: None }), ..p }, false)
         }
         (Some(SigmoidFocal { gamma, alpha: Some(alpha) }), true) => {
             let focal = Some(SigmoidFocal { gamma, alpha: Some(alpha) });
-            sigmoid_loops(fma, chunk, SigmoidParams { focal, ..p }, true)
+            sigmoid_loops(fma, chunk, SigmoidKernel { focal, ..p }, true)
         }
         (Some(SigmoidFocal { gamma, alpha: Some(alpha) }), false) => {
             let focal = Some(SigmoidFocal { gamma, alpha: Some(alpha) });
-            sigmoid_loops(fma, chunk, SigmoidParams { focal, ..p }, false)
+            sigmoid_loops(fma, chunk, SigmoidKernel { focal, ..p }, false)
         }
     }
 }
 
-/// One chunk's data: the elements `start..start + xs.len()`, all slices the same length.
-struct Chunk<'a, T> {
-    start: usize,
-    xs: &'a [T],
-    ys: &'a [T],
-    ls: &'a mut [MaybeUninit<T>],
-    gs: Option<&'a mut [MaybeUninit<T>]>,
-}
-
 /// The elementwise loops; `hard` promises every target is 0 or 1.
 #[inline(always)]
-fn sigmoid_loops<T: FlexReal>(fma: impl Fma, chunk: Chunk<'_, T>, p: SigmoidParams<'_, T>, hard: bool) {
-    let Chunk { start, xs, ys, ls, gs } = chunk;
-    let (focal, grad_scale) = (p.focal, p.grad_scale);
+fn sigmoid_loops<T: FlexReal>(fma: impl Fma, chunk: Chunk<'_, T>, p: SigmoidKernel<'_, T>, hard: bool) {
+    let Chunk { start, xs, ys, ls, gs, grad_scale } = chunk;
+    let focal = p.focal;
     let (pos_weight, weight) = match p.weights {
         Weights::Scalar { pos_weight, weight } => {
             segment(fma, xs, ys, ls, gs, core::iter::repeat((pos_weight, weight)), focal, grad_scale, hard);

@@ -1,5 +1,6 @@
 //! The elementwise kernels' math: loss and gradient of one element.
 
+pub(crate) mod regression;
 pub(crate) mod sigmoid;
 
 /// Loss and d(loss)/d(input) of one element.

@@ -56,12 +56,16 @@ pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, f
         };
         (log_q, T::select(hard_one, sig, T::select(hard_zero, sig_neg, r_soft)))
     };
-    let (m, dm) = if gamma == zero {
-        (one, zero)
-    } else {
-        let m = (gamma * log_q).exp_with(fma);
-        let m = T::select(log_q == T::NEG_INFINITY, zero, m);
-        (m, gamma * m * (one - y - y) * r)
-    };
-    ElementLoss { loss: w * alpha_t * bce * m, grad: w * alpha_t * (dbce * m + bce * dm) }
+    if gamma == zero {
+        // (1 - p_t)^0 is the constant 1 with no gradient (PyTorch's pow_backward returns 0
+        // for a zero exponent, not inf * 0), so an infinite BCE term keeps its own slope.
+        return ElementLoss { loss: w * alpha_t * bce, grad: w * alpha_t * dbce };
+    }
+    let m = (gamma * log_q).exp_with(fma);
+    let m = T::select(log_q == T::NEG_INFINITY, zero, m);
+    let dm = gamma * m * (one - y - y) * r;
+    // An infinite BCE term has no derivative through the focal factor: autograd (PyTorch's and
+    // the composed path's) meets it as inf * 0, a NaN, whatever the factor's slope.
+    let grad = T::select(bce == T::INFINITY, T::NAN, w * alpha_t * (dbce * m + bce * dm));
+    ElementLoss { loss: w * alpha_t * bce * m, grad }
 }

@@ -44,6 +44,11 @@ pub(crate) fn focal_row<T: Real>(
     // ln p: from r while it is small (accurate as p -> 1), else from the log-sum (e_y may
     // have underflowed, r = inf).
     let log_p = if r <= T::ONE { T::ZERO - r.ln_1p_unit(fma) } else { (x[y] - s.max) - s.log_sum };
+    if log_p == T::NEG_INFINITY && t.gamma != T::ZERO {
+        // p = 0: an infinite loss whose derivative through the focal factor autograd meets as
+        // inf * 0, a NaN over the row (PyTorch's and the composed path's answer).
+        return RowResult { loss: T::ZERO - t.alpha * log_p, output: RowResult::<T>::nan().output };
+    }
     let log_p_over_r = if r == T::ZERO { T::ZERO - T::ONE } else { log_p / r };
     let modulating = if t.gamma == T::ZERO {
         T::ONE
@@ -52,7 +57,10 @@ pub(crate) fn focal_row<T: Real>(
     } else {
         (t.gamma * (others / s.sum).ln()).exp()
     };
-    let k = t.grad_scale * t.alpha * modulating * (T::ONE - t.gamma * log_p_over_r);
+    // gamma = 0 is cross entropy: no focal term, even where ln(p) / r is NaN (a target of
+    // -inf, where r = inf).
+    let focal_term = if t.gamma == T::ZERO { T::ZERO } else { t.gamma * log_p_over_r };
+    let k = t.grad_scale * t.alpha * modulating * (T::ONE - focal_term);
     let output = RowOutput::Softmax {
         scale: k / s.sum,
         shift: T::ZERO,

@@ -2,7 +2,7 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Element, Tensor, activation::relu};
 
 /// `nn.Linear(784, 500)`, ReLU, `nn.Linear(500, 10)`. burn's default Linear initialisation
 /// is PyTorch's: weights and biases uniform in `+-1/sqrt(fan_in)`.
@@ -21,24 +21,40 @@ impl Mlp {
         }
     }
 
-    /// A 64-bit FNV-1a hash of every parameter value, in a fixed order: equal for runs
-    /// that end with bit-identical weights (the record's parameter ids are random per run).
-    pub fn fingerprint(&self) -> String {
-        let values = [
+    /// Every parameter value, in a fixed order (fc1's weight and bias, then fc2's).
+    pub fn parameters(&self) -> Vec<f64> {
+        self.values()
+    }
+
+    /// Every parameter value as `E`, in [`parameters`](Self::parameters)' order.
+    fn values<E: Element>(&self) -> Vec<E> {
+        let tensors = [
             self.fc1.weight.val().reshape([-1]),
             self.fc1.bias.as_ref().expect("fc1 has a bias").val(),
             self.fc2.weight.val().reshape([-1]),
             self.fc2.bias.as_ref().expect("fc2 has a bias").val(),
         ];
+        tensors
+            .into_iter()
+            .flat_map(|t| t.try_into_vec_as::<E>().expect("parameters read as floats"))
+            .collect()
+    }
+
+    /// A 64-bit FNV-1a hash of every parameter value, in a fixed order: equal for runs
+    /// that end with bit-identical weights (the record's parameter ids are random per run).
+    pub fn fingerprint(&self) -> String {
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for tensor in values {
-            for v in tensor.try_into_vec_as::<f32>().expect("parameters read as f32") {
-                for byte in v.to_le_bytes() {
-                    hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
-                }
+        for v in self.values::<f32>() {
+            for byte in v.to_le_bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
             }
         }
         format!("{hash:016x}")
+    }
+
+    /// Whether no parameter is NaN or infinite.
+    pub fn is_finite(&self) -> bool {
+        self.values::<f32>().iter().all(|v| v.is_finite())
     }
 
     /// Logits `(N, classes)` of flattened images `(N, inputs)`.

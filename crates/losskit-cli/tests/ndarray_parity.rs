@@ -1,0 +1,34 @@
+//! The PyTorch fixtures on a second backend, burn's ndarray: there the fused kernels never
+//! run (they take flex tensors), so this holds the composed path, what CUDA and wgpu run, to
+//! PyTorch's numbers on a backend other than flex.
+
+mod common;
+
+use burn::tensor::Device;
+use serde_json::Value;
+
+#[allow(deprecated)] // burn 0.22 deprecates ndarray for flex; it is kept here as a second backend
+fn ndarray() -> Device {
+    Device::ndarray().autodiff()
+}
+
+#[test]
+fn the_first_ops_match_pytorch_on_ndarray() {
+    assert!(common::check_cases_on(include_str!("fixtures/pytorch_cases.jsonl"), &ndarray()) >= 249);
+}
+
+#[test]
+fn the_catalogue_matches_pytorch_on_ndarray() {
+    // Every op of the catalogue that has landed in this build's eval.
+    let served = |op: &str| !matches!(op, "ctc" | "rnnt" | "linear_cross_entropy") ;
+    let text: String = include_str!("fixtures/catalogue_cases.jsonl")
+        .lines()
+        .filter(|line| {
+            let case: Value = serde_json::from_str(line).unwrap();
+            let request = &case["request"];
+            served(request["op"].as_str().unwrap()) && request["options"].get("softcap").is_none() && request["options"].get("z_loss").is_none()
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert!(common::check_cases_on(&text, &ndarray()) >= 470);
+}
