@@ -19,14 +19,14 @@ fn the_first_ops_match_pytorch_on_ndarray() {
 
 #[test]
 fn the_catalogue_matches_pytorch_on_ndarray() {
-    // Every op of the catalogue that has landed in this build's eval.
-    let served = |op: &str| !matches!(op, "ctc" | "rnnt" | "linear_cross_entropy") ;
+    // Every op of the catalogue but the sequence losses, the softcap, z-loss and linear
+    // cross entropy of the "Beyond PyTorch" cases included (their composed path is burn ops).
+    let served = |op: &str| !matches!(op, "ctc" | "rnnt");
     let text: String = include_str!("fixtures/catalogue_cases.jsonl")
         .lines()
         .filter(|line| {
             let case: Value = serde_json::from_str(line).unwrap();
-            let request = &case["request"];
-            served(request["op"].as_str().unwrap()) && request["options"].get("softcap").is_none() && request["options"].get("z_loss").is_none()
+            served(case["request"]["op"].as_str().unwrap())
         })
         .map(|line| format!("{line}\n"))
         .collect();

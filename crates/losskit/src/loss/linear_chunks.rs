@@ -25,7 +25,15 @@ impl LinearOperands {
 
 /// `F.linear(input, classifier, bias)`: `input @ classifier^T + bias`.
 pub(crate) fn linear(input: Tensor<2>, classifier: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
-    let logits = input.matmul(classifier.transpose());
+    let [n, h] = input.dims();
+    let logits = if n == 0 || h == 0 {
+        // Empty (N = 0) or zeros (H = 0, where both sums over H are 0), without a product
+        // over an empty dimension (burn-ndarray's matmul divides by the operands' sizes),
+        // and with each operand's (zero) gradient.
+        input.sum_dim(1) + classifier.sum_dim(1).transpose()
+    } else {
+        input.matmul(classifier.transpose())
+    };
     match bias {
         Some(b) => logits + b.unsqueeze_dim::<2>(0),
         None => logits,
