@@ -4,6 +4,10 @@
     python3 bench/torch_losses.py --threads 2 --repeats 15 'cross_entropy:64x10' ...
 
 Prints one JSON line per case: {"op", "shape", "dtype", "impl", "median_ms", "peak_bytes"}.
+`peak_bytes` is measured for linear_cross_entropy alone (NxHxV: `F.cross_entropy(F.linear(x,
+W), target)` with the gradients of x and W): the peak of the bytes PyTorch's CPU allocator
+holds beyond the inputs during one extra, untimed step, gradients included, from the
+profiler's allocation events.
 The sigmoid focal loss and the box losses are torchvision's when torchvision imports (else
 the focal loss is the same formula and the box losses are skipped); the RNN-T loss is
 torchaudio's, skipped without it. ctc's shape is TxNxCxS, rnnt's NxTxUxV, as in `losskit bench`.
@@ -15,6 +19,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch._C._profiler import _EventType
+from torch.profiler import ProfilerActivity, profile
 
 try:
     from torchvision.ops import sigmoid_focal_loss
@@ -48,14 +54,42 @@ except ImportError:
 BOX_OPS = ("generalized_box_iou", "distance_box_iou", "complete_box_iou")
 
 
+def peak_bytes(step):
+    """The peak of live bytes `step()` allocates beyond what was live before it."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    sizes = []
+
+    def walk(nodes):
+        for node in nodes:
+            if node.tag == _EventType.Allocation:
+                sizes.append((node.start_time_ns, node.extra_fields.alloc_size))
+            walk(node.children)
+
+    walk(prof.profiler.kineto_results.experimental_event_tree())
+    live = peak = 0
+    for _, size in sorted(sizes):
+        live += size
+        peak = max(peak, live)
+    return peak
+
+
 def case(op, shape, repeats):
     """The case's measurement, or None for a box loss without torchvision or rnnt without torchaudio."""
     if (op in BOX_OPS and not BOX_LOSSES) or (op == "rnnt" and rnnt_loss is None):
         return None
     g = torch.Generator().manual_seed(0)
-    if op not in ("ctc", "rnnt"):
+    if op not in ("ctc", "rnnt", "linear_cross_entropy"):
         x = (torch.randn(shape, generator=g) * 3).requires_grad_(True)
-    if op == "ctc":
+    leaves = []
+    if op == "linear_cross_entropy":
+        N, H, V = shape
+        x = torch.randn(N, H, generator=g).requires_grad_(True)
+        w = (torch.randn(V, H, generator=g) / H ** 0.5).requires_grad_(True)
+        leaves = [w]
+        target = torch.randint(0, V, (N,), generator=g)
+        fn = lambda: F.cross_entropy(F.linear(x, w), target)
+    elif op == "ctc":
         # Log-probabilities of full-length samples, targets without the blank (0).
         T, N, C, S = shape
         x = torch.log_softmax(torch.rand(T, N, C, generator=g) * 6 - 3, -1).requires_grad_(True)
@@ -106,17 +140,28 @@ def case(op, shape, repeats):
         fn = lambda: sigmoid_focal_loss(x, target, reduction="mean")
     else:
         raise SystemExit(f"unknown op {op}")
+    leaves = [x] + leaves
+
+    def step():
+        for leaf in leaves:
+            leaf.grad = None
+        fn().backward()
+        return [leaf.grad for leaf in leaves]
+
     times = []
     for i in range(repeats + 2):
-        x.grad = None
         t0 = time.perf_counter()
-        fn().backward()
-        _ = x.grad
+        step()
         if i >= 2:
             times.append((time.perf_counter() - t0) * 1e3)
+    peak = None
+    if op == "linear_cross_entropy":
+        for leaf in leaves:
+            leaf.grad = None
+        peak = peak_bytes(step)
     impl = FOCAL_IMPL if op == "sigmoid_focal" or op in BOX_LOSSES else "torchaudio" if op == "rnnt" else "pytorch"
     return {"op": op, "shape": list(shape), "dtype": "f32", "impl": impl,
-            "median_ms": statistics.median(times), "peak_bytes": None}
+            "median_ms": statistics.median(times), "peak_bytes": peak}
 
 
 def main():

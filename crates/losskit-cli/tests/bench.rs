@@ -80,6 +80,41 @@ fn quick_bench_reports_every_op_on_every_path() {
             );
         }
     }
+    for implementation in ["losskit", "losskit-unfused"] {
+        assert!(
+            seen.contains(&("linear_cross_entropy".to_string(), implementation.to_string())),
+            "no {implementation} line for linear_cross_entropy"
+        );
+    }
+}
+
+#[test]
+fn the_linear_cross_entropy_rows_have_peaks_and_plot_against_v() {
+    let dir = scratch("linear-plot");
+    let png = dir.join("memory.png");
+    let shapes = "64x16x500,64x16x4000";
+    let args = ["--op", "linear_cross_entropy", "--shape", shapes, "--json", "--no-torch", "--repeats", "1"];
+    let lines = json_lines(&bench(&[&args[..], &["--plot", png.to_str().unwrap()]].concat()));
+    let rows: Vec<(&str, Vec<u64>, u64)> = lines
+        .iter()
+        .map(|m| {
+            let shape = m["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
+            (m["impl"].as_str().unwrap(), shape, m["peak_bytes"].as_u64().expect("a peak"))
+        })
+        .collect();
+    let impls: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(impls, ["losskit", "losskit-unfused", "losskit", "losskit-unfused"]);
+    // At V = 4000 the unfused path holds at least the (64, 4000) f32 logits (1 MB; the
+    // fused cross entropy writes their gradient in their place) beyond the gradients of
+    // input and classifier (0.26 MB); the chunked one, a chunk of 32 rows.
+    let gradients = (64 * 16 + 4000 * 16) * 4;
+    let (fused, unfused) = (rows[2].2 - gradients, rows[3].2 - gradients);
+    assert!(unfused >= 64 * 4000 * 4 && fused * 2 < unfused, "{rows:?}");
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    // The plot takes one N and H.
+    let out = bench(&["--op", "linear_cross_entropy", "--shape", "8x4x10,16x4x10", "--no-torch", "--repeats", "1", "--plot", png.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--plot draws linear_cross_entropy shapes of one N and H"));
 }
 
 #[test]

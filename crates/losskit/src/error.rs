@@ -52,6 +52,10 @@ pub enum LossError {
     /// `ignore_index` given together with probability targets.
     #[error("ignore_index is not supported for floating point target (got ignore_index {0})")]
     IgnoreIndexWithProbabilities(i64),
+    /// An option of class-index cross entropy (`softcap`, `z_loss`) set for probability
+    /// targets, where it is not defined.
+    #[error("{0} is defined for class-index targets only, not for class probabilities")]
+    ClassIndexOnly(&'static str),
     /// A numeric option outside its domain (a negative or NaN `gamma`, say).
     #[error("{name} must be {expected}, found {value}")]
     Option {

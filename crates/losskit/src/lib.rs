@@ -11,6 +11,7 @@
 //! | KL divergence | [`KlDivLossConfig`] / [`KlDivLoss`] | `nn.KLDivLoss` |
 //! | connectionist temporal classification | [`CtcLossConfig`] / [`CtcLoss`] | `nn.CTCLoss` |
 //! | RNN transducer | [`RnntLossConfig`] / [`RnntLoss`] | `torchaudio.functional.rnnt_loss` |
+//! | cross entropy of a linear layer, in chunks (no `(N, V)` logits) | [`LinearCrossEntropyLossConfig`] / [`LinearCrossEntropyLoss`], the head [`LinearCrossEntropyHead`] | `F.cross_entropy(F.linear(x, W, b), y)` |
 //! | softmax, log-softmax, entropy | functions [`softmax`], [`log_softmax`], [`entropy`] | `torch.softmax`, `torch.log_softmax`, `Categorical(probs).entropy()` |
 //!
 //! Each loss is a burn [`Config`](burn::config::Config) (serde, `save` and `load`) with
@@ -111,8 +112,10 @@ pub use loss::embedding::{
     TripletMarginWithDistanceLoss, TripletMarginWithDistanceLossConfig,
 };
 pub use loss::kl_div::{KlDivLoss, KlDivLossConfig, KlReduction};
-pub use loss::mean_denominator::MeanDenominator;
 pub use loss::likelihood::{GaussianNllLoss, GaussianNllLossConfig, PoissonNllLoss, PoissonNllLossConfig};
+pub use loss::linear_cross_entropy::{LinearCrossEntropyLoss, LinearCrossEntropyLossConfig};
+pub use loss::linear_head::{LinearCrossEntropyHead, LinearCrossEntropyHeadConfig};
+pub use loss::mean_denominator::MeanDenominator;
 pub use loss::margin::{
     HingeEmbeddingLoss, HingeEmbeddingLossConfig, MarginRankingLoss, MarginRankingLossConfig, MultiMarginLoss,
     MultiMarginLossConfig, SoftMarginLoss, SoftMarginLossConfig,

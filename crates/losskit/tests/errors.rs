@@ -85,6 +85,25 @@ fn options_out_of_their_domain() {
 }
 
 #[test]
+fn softcap_and_z_loss_out_of_their_domain() {
+    let device = device();
+    for cap in [0.0, -2.0, f64::NAN, f64::INFINITY] {
+        let err = CrossEntropyLossConfig::new().with_softcap(Some(cap)).init(&device).unwrap_err();
+        assert!(err.to_string().starts_with("softcap must be finite and > 0, found"), "{err}");
+    }
+    for z in [-1e-4, f64::NAN, f64::INFINITY] {
+        let err = CrossEntropyLossConfig::new().with_z_loss(z).init(&device).unwrap_err();
+        assert!(err.to_string().starts_with("z_loss must be finite and >= 0, found"), "{err}");
+    }
+    let probs = f64s(&[0.5; 4], [2, 2]);
+    let capped = CrossEntropyLossConfig::new().with_softcap(Some(5.0)).init(&device).unwrap();
+    assert_eq!(capped.forward_probs(probs.clone(), probs.clone()).unwrap_err(), LossError::ClassIndexOnly("softcap"));
+    let z = CrossEntropyLossConfig::new().with_z_loss(0.1).init(&device).unwrap();
+    let err = z.forward_probs_no_reduction::<2, 1>(probs.clone(), probs).unwrap_err();
+    assert_eq!(err.to_string(), "z_loss is defined for class-index targets only, not for class probabilities");
+}
+
+#[test]
 fn dimension_out_of_range() {
     let err = softmax(f64s(&[0.0; 6], [2, 3]), 2).unwrap_err();
     assert_eq!(err.to_string(), "Dimension out of range (expected to be in range of [-2, 1], but got 2)");

@@ -50,6 +50,17 @@ fn cross_entropy_and_nll() {
         check(&x, [2, 4, 3], "cross_entropy", |x| {
             by(r, || ce.forward(x.clone(), target.clone()), || ce.forward_no_reduction(x.clone(), target.clone()))
         });
+        let capped = CrossEntropyLossConfig::new()
+            .with_weight(weight.clone())
+            .with_label_smoothing(0.1)
+            .with_softcap(Some(2.5))
+            .with_z_loss(0.03)
+            .with_reduction(configured(r))
+            .init(&device())
+            .unwrap();
+        check(&x, [2, 4, 3], "cross_entropy softcap z_loss", |x| {
+            by(r, || capped.forward(x.clone(), target.clone()), || capped.forward_no_reduction(x.clone(), target.clone()))
+        });
         check(&x, [2, 4, 3], "cross_entropy probabilities", |x| {
             by::<2, _>(r, || ce.forward_probs(x.clone(), probs.clone()), || ce.forward_probs_no_reduction(x.clone(), probs.clone()))
         });

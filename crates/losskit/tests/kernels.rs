@@ -56,6 +56,15 @@ fn class_index_losses(n: usize, c: usize, d: usize) {
             CrossEntropyLossConfig::new().with_weight(weight.clone()).with_ignore_index(1),
             CrossEntropyLossConfig::new().with_label_smoothing(0.2),
             CrossEntropyLossConfig::new().with_weight(weight.clone()).with_label_smoothing(0.1).with_ignore_index(-100),
+            CrossEntropyLossConfig::new().with_softcap(Some(3.0)).with_z_loss(0.01),
+            CrossEntropyLossConfig::new()
+                .with_weight(weight.clone())
+                .with_ignore_index(1)
+                .with_label_smoothing(0.1)
+                .with_softcap(Some(6.0))
+                .with_z_loss(0.002),
+            CrossEntropyLossConfig::new().with_weight(weight.clone()).with_label_smoothing(0.2).with_softcap(Some(2.0)),
+            CrossEntropyLossConfig::new().with_weight(weight.clone()).with_ignore_index(2).with_z_loss(0.05),
         ];
         for (k, config) in ce_configs.iter().enumerate() {
             let ignore = (k % 2 == 1).then_some(config.ignore_index);
@@ -236,6 +245,8 @@ fn fused_matches_composed_when_the_gradient_is_streamed() {
     let t = targets([n], c, Some(-100), 21);
     let ce = CrossEntropyLossConfig::new().with_weight(Some(uniform(c, 22, 0.5, 1.5))).with_label_smoothing(0.1).init(&device()).unwrap();
     agree("cross_entropy streamed", &x, [n, c], &|x| ce.forward(x, t.clone()).unwrap());
+    let capped = CrossEntropyLossConfig::new().with_weight(Some(uniform(c, 23, 0.5, 1.5))).with_softcap(Some(4.0)).with_z_loss(1e-3).init(&device()).unwrap();
+    agree("cross_entropy softcap streamed", &x, [n, c], &|x| capped.forward_no_reduction(x, t.clone()).unwrap());
     let focal = SoftmaxFocalLossConfig::new().init(&device()).unwrap();
     agree("softmax_focal streamed", &x, [n, c], &|x| focal.forward_no_reduction(x, t.clone().clamp_min(0)).unwrap());
     agree("log_softmax streamed", &x, [n, c], &|x| log_softmax(x, 1).unwrap());

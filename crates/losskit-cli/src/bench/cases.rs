@@ -45,6 +45,8 @@ pub enum Op {
     Ctc,
     /// RNN-T loss of `(N, T, U + 1, V)` logits against `(N, U)` targets.
     Rnnt,
+    /// Cross entropy of a linear layer, `(N, H)` inputs and a `(V, H)` classifier.
+    LinearCrossEntropy,
 }
 
 /// How an op's shape is read.
@@ -60,11 +62,13 @@ pub enum Family {
     Boxes,
     /// A sequence loss's four sizes: `TxNxCxS` (CTC), `NxTxUxV` (RNN-T).
     Sequence,
+    /// A linear layer and its loss: `NxHxV` (rows, hidden size, classes).
+    Linear,
 }
 
 impl Op {
     /// Every op, in the order of the report.
-    pub const ALL: [Op; 17] = [
+    pub const ALL: [Op; 18] = [
         Op::CrossEntropy,
         Op::CrossEntropyProbs,
         Op::Nll,
@@ -82,6 +86,7 @@ impl Op {
         Op::CompleteBoxIou,
         Op::Ctc,
         Op::Rnnt,
+        Op::LinearCrossEntropy,
     ];
 
     /// The name in the report, on the command line and in PyTorch's script.
@@ -104,6 +109,7 @@ impl Op {
             Op::CompleteBoxIou => "complete_box_iou",
             Op::Ctc => "ctc",
             Op::Rnnt => "rnnt",
+            Op::LinearCrossEntropy => "linear_cross_entropy",
         }
     }
 
@@ -119,7 +125,17 @@ impl Op {
             Op::L1 | Op::Mse | Op::SmoothL1 | Op::Huber => Family::Regression,
             Op::GeneralizedBoxIou | Op::DistanceBoxIou | Op::CompleteBoxIou => Family::Boxes,
             Op::Ctc | Op::Rnnt => Family::Sequence,
+            Op::LinearCrossEntropy => Family::Linear,
             _ => Family::Rows,
+        }
+    }
+
+    /// The elements of the largest tensor a case of `shape` holds (which parsing keeps
+    /// within `usize`).
+    fn largest_tensor(self, shape: &Shape) -> usize {
+        match (self.family(), shape.0.as_slice()) {
+            (Family::Linear, &[n, h, v]) => (n * v).max(v * h).max(n * h),
+            (_, dims) => dims.iter().product(),
         }
     }
 
@@ -129,6 +145,7 @@ impl Op {
             Family::Rows => shape.0.len() == 2,
             Family::Boxes => shape.0.len() == 2 && shape.0[1] == 4,
             Family::Sequence => shape.0.len() == 4,
+            Family::Linear => shape.0.len() == 3,
             Family::Sigmoid | Family::Regression => true,
         }
     }
@@ -146,9 +163,11 @@ impl ValueEnum for Op {
 
 /// The most dimensions a shape may have (the elementwise ops are timed up to rank 4).
 pub const MAX_RANK: usize = 4;
-/// The most elements a shape may have: a case holds about six buffers of its size (input,
-/// gradient, targets, the bound's copy source and destination), 3 GiB of `f32` at this
-/// size, four times the largest default case.
+/// The most elements a case's largest tensor may have: a case holds about six buffers of
+/// its size (input, gradient, targets, the bound's copy source and destination), 3 GiB of
+/// `f32` at this size, four times the largest default case. Every op's largest tensor is
+/// its shape's product but the linear cross entropy's, its `(N, V)` logits or `(V, H)`
+/// classifier.
 pub const MAX_ELEMENTS: usize = 1 << 27;
 
 /// A tensor shape, written `4096x1000`.
@@ -172,8 +191,8 @@ pub enum ShapeError {
         /// Its dimensions.
         rank: usize,
     },
-    /// More elements than [`MAX_ELEMENTS`].
-    #[error("more than {MAX_ELEMENTS} elements")]
+    /// A product of dimensions past `usize`.
+    #[error("more than {} elements", usize::MAX)]
     Elements,
 }
 
@@ -194,9 +213,7 @@ impl FromStr for Shape {
             return Err(ShapeError::Rank { rank: dims.len() });
         }
         dims.iter()
-            .try_fold(1usize, |n, &d| {
-                n.checked_mul(d).filter(|&n| n <= MAX_ELEMENTS)
-            })
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
             .ok_or(ShapeError::Elements)?;
         Ok(Shape(dims))
     }
@@ -261,6 +278,12 @@ fn defaults(quick: bool) -> Vec<Case> {
         cases.push(case(Op::Ctc, &[250, 32, 40, 60]));
         cases.push(case(Op::Rnnt, &[8, 100, 30, 100]));
     }
+    if quick {
+        cases.push(case(Op::LinearCrossEntropy, &[256, 128, 4000]));
+    } else {
+        cases.push(case(Op::LinearCrossEntropy, &[1024, 512, 32000]));
+        cases.push(case(Op::LinearCrossEntropy, &[512, 512, 128000]));
+    }
     cases
 }
 
@@ -291,6 +314,12 @@ pub fn select(ops: &[Op], shapes: &[Shape], quick: bool) -> Result<Vec<Case>, Be
         for op in takers {
             if !op.takes(shape) {
                 return Err(BenchError::Rank {
+                    op: op.name(),
+                    shape: shape.clone(),
+                });
+            }
+            if op.largest_tensor(shape) > MAX_ELEMENTS {
+                return Err(BenchError::Elements {
                     op: op.name(),
                     shape: shape.clone(),
                 });
@@ -332,7 +361,6 @@ mod tests {
             "1x2x3x4x5".parse::<Shape>(),
             Err(ShapeError::Rank { rank: 5 })
         );
-        assert_eq!("65536x65536".parse::<Shape>(), Err(ShapeError::Elements));
         assert_eq!(
             "1024x131072".parse::<Shape>(),
             Ok(Shape(vec![1024, 131072]))
@@ -366,6 +394,16 @@ mod tests {
         assert_eq!(every.len(), takers);
         assert!(every.iter().all(|case| case.op != Op::Ctc), "{every:?}");
         assert!(every.iter().any(|case| case.op == Op::Mse), "{every:?}");
+        let two_d: Vec<Op> = Op::ALL.into_iter().filter(|op| !matches!(op.family(), Family::Linear | Family::Sequence)).collect();
+        assert_eq!(select(&two_d, &[shape("8x4")], false).unwrap().len(), two_d.len());
+        let err = select(&[Op::LinearCrossEntropy], &[shape("8x4")], false).unwrap_err();
+        assert_eq!(err.to_string(), "linear_cross_entropy times NxHxV (rows, hidden size, classes) like 1024x512x32000, not 8x4");
+        let err = select(&[Op::CrossEntropy], &[shape("65536x65536")], false).unwrap_err();
+        assert_eq!(err.to_string(), format!("cross_entropy at 65536x65536 holds a tensor of more than {MAX_ELEMENTS} elements"));
+        // The linear cross entropy's largest tensor is its logits or its classifier.
+        assert_eq!(select(&[Op::LinearCrossEntropy], &[shape("1024x512x32000")], false).unwrap().len(), 1);
+        let err = select(&[Op::LinearCrossEntropy], &[shape("2x70000x2000")], false).unwrap_err();
+        assert_eq!(err.to_string(), format!("linear_cross_entropy at 2x70000x2000 holds a tensor of more than {MAX_ELEMENTS} elements"));
         let err = select(&[Op::CompleteBoxIou], &[shape("8x5")], false).unwrap_err();
         assert_eq!(err.to_string(), "complete_box_iou times boxes (N, 4) like 100000x4, not 8x5");
         let err = select(&[Op::BceWithLogits, Op::Softmax], &[shape("2x3x4")], false).unwrap_err();

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use super::Measurement;
 use super::alloc;
 use super::cases::{Case, Family, Op};
-use super::{boxes, classification, regression, sequence};
+use super::{boxes, classification, linear, regression, sequence};
 
 /// The measurements of `case`, `repeats` timed runs each.
 pub fn measure(case: &Case, repeats: usize) -> Vec<Measurement> {
@@ -17,6 +17,7 @@ pub fn measure(case: &Case, repeats: usize) -> Vec<Measurement> {
     match (case.op.family(), d.as_slice()) {
         (Family::Boxes, &[n, _]) => boxes::measure(case.op, n, repeats),
         (Family::Sequence, _) => sequence::measure(case.op, d, repeats),
+        (Family::Linear, &[n, h, v]) => linear::measure([n, h, v], repeats),
         (_, &[a]) => by_family(case.op, [a], repeats),
         (_, &[a, b]) => by_family(case.op, [a, b], repeats),
         (_, &[a, b, c]) => by_family(case.op, [a, b, c], repeats),
@@ -69,6 +70,13 @@ pub(super) fn time<const D: usize, const O: usize>(
         }
     }
     Timing { median_ms: median(times), peak_bytes: peak, copy_ms: (!copies.is_empty()).then(|| median(copies)) }
+}
+
+impl Timing {
+    /// The timing of runs timed elsewhere: their median and their highest peak.
+    pub(super) fn of(times: Vec<f64>, peak_bytes: usize) -> Self {
+        Timing { median_ms: median(times), peak_bytes, copy_ms: None }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

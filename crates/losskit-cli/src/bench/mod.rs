@@ -5,6 +5,7 @@ pub mod alloc;
 mod boxes;
 mod cases;
 mod classification;
+mod linear;
 mod measure;
 mod regression;
 mod sequence;
@@ -37,12 +38,17 @@ pub struct BenchArgs {
     pub op: Vec<Op>,
     /// Time the ops at these shapes instead of their default ones (repeatable), e.g.
     /// 4096x1000; the ops over classes take (rows, classes) shapes, the sigmoid ones up to 4-D,
-    /// ctc TxNxCxS (frames, batch, classes, target length) and rnnt NxTxUxV.
+    /// ctc TxNxCxS (frames, batch, classes, target length), rnnt NxTxUxV and
+    /// linear_cross_entropy NxHxV (rows, hidden size, classes).
     #[arg(long, value_delimiter = ',', value_name = "AxB...")]
     pub shape: Vec<Shape>,
     /// Skip PyTorch even when `python3 -c "import torch"` works.
     #[arg(long)]
     pub no_torch: bool,
+    /// Draw the peak memory of the linear_cross_entropy rows (beyond the inputs and the
+    /// gradients) against V into this PNG; their shapes share N and H.
+    #[arg(long, value_name = "PATH")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// Why `losskit bench` stopped.
@@ -59,6 +65,17 @@ pub enum BenchError {
         /// The shape given.
         shape: Shape,
     },
+    /// A shape whose largest tensor is past [`cases::MAX_ELEMENTS`].
+    #[error("{op} at {shape} holds a tensor of more than {} elements", cases::MAX_ELEMENTS)]
+    Elements {
+        /// The op.
+        op: &'static str,
+        /// The shape given.
+        shape: Shape,
+    },
+    /// The memory plot could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] linear::PlotError),
     /// `python3` could not be run.
     #[error("cannot run python3 for PyTorch's side: {0} (--no-torch skips it)")]
     TorchStart(std::io::Error),
@@ -86,6 +103,7 @@ fn expected_shape(op: &str) -> &'static str {
     match Op::from_name(op).map(Op::family) {
         Some(cases::Family::Boxes) => "boxes (N, 4) like 100000x4",
         Some(cases::Family::Sequence) => "four sizes, TxNxCxS (ctc) or NxTxUxV (rnnt), like 250x32x40x60",
+        Some(cases::Family::Linear) => "NxHxV (rows, hidden size, classes) like 1024x512x32000",
         _ => "(rows, classes) shapes like 4096x1000",
     }
 }
@@ -115,6 +133,9 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
     let has_torch = !args.no_torch && torch::available();
     if has_torch {
         all.extend(torch::measure(&cases, args.repeats)?);
+    }
+    if let Some(path) = &args.plot {
+        linear::write_memory_plot(path, &all)?;
     }
     if args.json {
         for m in &all {

@@ -89,6 +89,6 @@ fn row(line: &str) -> Option<Measurement> {
         dtype: "f32",
         implementation: v["impl"].as_str()?.to_string(),
         median_ms: v["median_ms"].as_f64()?,
-        peak_bytes: None,
+        peak_bytes: v["peak_bytes"].as_u64().map(|b| b as usize),
     })
 }

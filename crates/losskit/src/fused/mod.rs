@@ -15,6 +15,8 @@
 mod autodiff;
 mod boxes;
 mod flex;
+mod gemm;
+mod linear;
 mod math;
 mod mem;
 mod pointwise;
@@ -25,6 +27,7 @@ mod simd;
 mod switch;
 
 pub(crate) use boxes::BoxKind;
+pub(crate) use linear::{LinearRows, default_chunk_rows, linear_cross_entropy};
 pub(crate) use sequence::ctc::{CtcPlan, CtcShape};
 pub(crate) use sequence::rnnt::{RnntPlan, RnntShape};
 pub use switch::with_composed;
@@ -35,6 +38,7 @@ use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::tensor::Tensor;
 
 use crate::input::broadcast::Broadcast;
+use linear::{LinearCall, LinearOutput};
 use crate::input::checks::cast;
 use crate::input::class_index::{ClassWeight, class_rows};
 use crate::reduction::sum_factor;
@@ -43,8 +47,12 @@ use crate::{LossError, Reduction};
 /// The loss a fused row kernel computes over the rows of `(N, C)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum RowLoss {
-    /// Cross entropy of logits with class-index targets and label smoothing in `[0, 1]`.
-    CrossEntropy { label_smoothing: f64 },
+    /// Cross entropy of logits with class-index targets, label smoothing in `[0, 1]`, the
+    /// logits soft-capped to `softcap tanh(x / softcap)` when set, and a z-loss
+    /// `z_loss lse^2` per counted row. In a [`RowLossCall`], `z_loss` is in units of the
+    /// call's [`LossForm`] factor (see [`class_index_rows`]): the z term's mean has a
+    /// denominator of its own.
+    CrossEntropy { label_smoothing: f64, softcap: Option<f64>, z_loss: f64 },
     /// Cross entropy of logits with a probability row per row (the `target` tensor).
     Probabilities { label_smoothing: f64 },
     /// Negative log likelihood of log-probabilities with class-index targets.
@@ -69,7 +77,7 @@ pub(crate) enum LossForm {
 
 impl LossForm {
     /// The factor on the gradient.
-    fn grad_scale(self) -> f64 {
+    pub(crate) fn grad_scale(self) -> f64 {
         match self {
             LossForm::PerItem => 1.0,
             LossForm::ScaledSum(factor) => factor,
@@ -231,6 +239,20 @@ pub trait LossKernels: Backend {
     /// `grad * upstream` for a one-element `upstream`, in place when `grad` is not shared,
     /// and free when `upstream` is 1 (the usual `loss.backward()`).
     fn scale_gradient(grad: FloatTensor<Self>, upstream: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// The cross entropy of the logits `input @ classifier^T + bias` (`input` `(N, H)`,
+    /// `classifier` `(V, H)`, `bias` `(V)` or empty for none) over chunks of
+    /// `call.chunk_rows` rows, never all `(N, V)` logits at once: the per-row losses `(N)`
+    /// (or their scaled sum `[1]`), and the gradients `call.grads` asks for with respect to
+    /// `input`, `classifier` and `bias` (each an empty tensor otherwise). `upstream` `(N)`
+    /// multiplies each row's gradient (the backward of the unreduced loss), or is empty.
+    fn linear_cross_entropy(
+        input: FloatTensor<Self>,
+        classifier: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        upstream: FloatTensor<Self>,
+        call: LinearCall,
+    ) -> LinearOutput<Self>;
 }
 
 /// What the mean of a class-index loss divides by.
@@ -294,14 +316,46 @@ pub(crate) fn class_index_rows<const D: usize, const T: usize>(
         return None;
     }
     let weight = rows.weight.map(|w| w.host().to_vec());
-    let counted = rows.targets.iter().filter(|&&t| t != rows.ignore_index);
-    let denominator: f64 = match rows.mean_over {
-        MeanOver::Weights => counted.map(|&t| weight.as_ref().map_or(1.0, |w| w[t as usize])).sum(),
-        MeanOver::Count => counted.count() as f64,
+    let counted = Counted::of(rows.targets, rows.ignore_index, weight.as_deref());
+    let denominator = match rows.mean_over {
+        MeanOver::Weights => counted.weights,
+        MeanOver::Count => counted.rows as f64,
     };
     let form = loss_form(rows.reduction, denominator)?;
-    let call = RowLossCall { loss: rows.loss, targets: rows.targets.to_vec(), weight, ignore_index: rows.ignore_index, form };
+    let loss = with_z_in_form_units(rows.loss, rows.reduction, form, counted.rows)?;
+    let call = RowLossCall { loss, targets: rows.targets.to_vec(), weight, ignore_index: rows.ignore_index, form };
     Some(shaped(run_rows(class_rows(input.clone()), None, call), form, target_dims))
+}
+
+/// The targets that count (are not ignored): how many, and their summed class weights.
+pub(crate) struct Counted {
+    pub rows: usize,
+    pub weights: f64,
+}
+
+impl Counted {
+    pub(crate) fn of(targets: &[i64], ignore_index: i64, weight: Option<&[f64]>) -> Self {
+        let counted = targets.iter().filter(|&&t| t != ignore_index);
+        counted.fold(Counted { rows: 0, weights: 0.0 }, |c, &t| Counted {
+            rows: c.rows + 1,
+            weights: c.weights + weight.map_or(1.0, |w| w[t as usize]),
+        })
+    }
+}
+
+/// `loss` with its z-loss coefficient in units of `form`'s factor: the z term's mean divides
+/// by the `counted` rows, where the cross entropy's may divide by their weights, so the
+/// kernel's one factor carries `z_loss * (1 / counted) / factor`. `None` when the z term's
+/// mean is over nothing (then so is the cross entropy's, which the composed path takes).
+pub(crate) fn with_z_in_form_units(loss: RowLoss, reduction: Option<Reduction>, form: LossForm, counted: usize) -> Option<RowLoss> {
+    match loss {
+        RowLoss::CrossEntropy { label_smoothing, softcap, z_loss } if z_loss != 0.0 => {
+            let z_form = loss_form(reduction, counted as f64)?;
+            let z_loss = z_loss * z_form.grad_scale() / form.grad_scale();
+            Some(RowLoss::CrossEntropy { label_smoothing, softcap, z_loss })
+        }
+        other => Some(other),
+    }
 }
 
 /// Cross entropy of `input` `(N, C, d1..dk)` against probability rows `target` (same shape)

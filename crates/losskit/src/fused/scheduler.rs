@@ -1,6 +1,7 @@
 //! Rows over threads: the `(n, c)` data cut into rayon tasks of whole rows, each task's
 //! rows run through a [`RowKernel`] with two scratch rows, each row's output written
-//! between the next row's exponential blocks (software pipelining).
+//! between the next row's exponential blocks (software pipelining), into an output of its
+//! own ([`map_rows`]) or over the input row ([`map_rows_in_place`]).
 
 use core::mem::MaybeUninit;
 
@@ -58,8 +59,7 @@ pub(crate) fn map_rows<T: Real, K: RowKernel<T>>(x: &[T], c: usize, out: Option<
     }
     assert!(n * c == x.len() && out.as_ref().is_none_or(|o| o.len() == x.len()), "whole rows in and out");
     let stream = out.is_some() && streams::<T>(n, c);
-    // A row's stores overlap the next row's arithmetic, so tasks hold several rows.
-    let per_task = min_rows(c).max(8.min(n.div_ceil(16)));
+    let per_task = rows_per_task(n, c);
     let init = Vec::<T>::new;
     let task = |scratch: &mut Vec<T>, t: usize, ls: &mut [T], outs: Option<&mut [MaybeUninit<T>]>| {
         scratch.resize(2 * c, T::ZERO);
@@ -78,6 +78,95 @@ pub(crate) fn map_rows<T: Real, K: RowKernel<T>>(x: &[T], c: usize, out: Option<
             .for_each_init(init, |scratch, (t, ls)| task(scratch, t, ls, None)),
     }
     losses
+}
+
+/// Rows per rayon task: a row's stores overlap the next row's arithmetic, so tasks hold
+/// several rows.
+fn rows_per_task(n: usize, c: usize) -> usize {
+    min_rows(c).max(8.min(n.div_ceil(16)))
+}
+
+/// [`map_rows`] writing each output row over its input row, in `rows` `(n, c)`: no second
+/// buffer, for kernels whose [`RowOutput`] does not read the input row (cross entropy's:
+/// they read the scratch row), which [`RowData::x`] leaves empty here. Returns each row's
+/// loss.
+pub(crate) fn map_rows_in_place<T: Real, K: RowKernel<T>>(rows: &mut [T], c: usize, kernel: &K) -> Vec<T> {
+    let n = rows.len().checked_div(c).unwrap_or(0);
+    let mut losses = vec![T::ZERO; n];
+    if n == 0 {
+        return losses;
+    }
+    assert!(n * c == rows.len(), "whole rows");
+    let stream = streams::<T>(n, c);
+    let per_task = rows_per_task(n, c);
+    losses.par_chunks_mut(per_task).zip(rows.par_chunks_mut(per_task * c)).enumerate().for_each_init(
+        Vec::<T>::new,
+        |scratch, (t, (ls, task_rows))| {
+            scratch.resize(2 * c, T::ZERO);
+            simd_rows_in_place(kernel, InPlace { rows: task_rows, c, first: t * per_task, stream }, ls, scratch);
+        },
+    );
+    losses
+}
+
+/// The rows one in-place task runs: `rows`, rows `first..` of the whole.
+struct InPlace<'a, T> {
+    rows: &'a mut [T],
+    c: usize,
+    first: usize,
+    stream: bool,
+}
+
+/// The slice as storage to write: every element stays initialised, the writer only ever
+/// writes values into it.
+fn as_uninit<T>(row: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: MaybeUninit<T> has T's layout, and nothing writes an uninitialised value.
+    unsafe { &mut *(row as *mut [T] as *mut [MaybeUninit<T>]) }
+}
+
+multiversion! {
+    /// [`simd_rows`] over one task's rows in place: row `k`'s output is written over it while
+    /// row `k + 1`'s exponentials are computed, after row `k` has been read whole.
+    fn simd_rows_in_place[T: Real, K: RowKernel<T>](
+        fma,
+        kernel: &K,
+        task: InPlace<'_, T>,
+        losses: &mut [T],
+        scratch: &mut [T],
+    ) -> () {
+        let InPlace { rows, c, first, stream } = task;
+        let (mut current, mut previous) = scratch.split_at_mut(c);
+        let mut rest = rows;
+        let mut pending: Option<Pending<'_, T>> = None;
+        let mut pending_row = first;
+        for (k, loss) in losses.iter_mut().enumerate() {
+            let i = first + k;
+            let (row, tail) = core::mem::take(&mut rest).split_at_mut(c);
+            let input = Input { x: &*row, scratch: &mut *current, next: tail.get(..c).unwrap_or(&[]) };
+            let mut before = Previous { pending: pending.take(), data: in_place_data(kernel, pending_row, &*previous) };
+            let result = kernel.row(fma, i, input, &mut before);
+            if let Some(mut p) = before.pending {
+                p.writer.finish(&p.output, before.data);
+            }
+            *loss = result.loss;
+            pending = Some(Pending { output: result.output, writer: RowWriter::new(as_uninit(row), stream) });
+            pending_row = i;
+            rest = tail;
+            core::mem::swap(&mut current, &mut previous);
+        }
+        if let Some(mut p) = pending {
+            p.writer.finish(&p.output, in_place_data(kernel, pending_row, &*previous));
+        }
+        if stream {
+            stream_fence();
+        }
+    }
+}
+
+/// What a [`RowOutput`] of row `i` reads in place: no input row (it is being overwritten).
+#[inline(always)]
+fn in_place_data<'a, T: Real, K: RowKernel<T>>(kernel: &'a K, i: usize, e: &'a [T]) -> RowData<'a, T> {
+    RowData { e, x: &[], other: kernel.other(i), weights: kernel.weights() }
 }
 
 /// The rows one task runs: all of `x`, `(n, c)`, from row `first` on.

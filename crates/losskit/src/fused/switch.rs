@@ -33,6 +33,11 @@ fn flex_primitive<const D: usize>(tensor: &Tensor<D>) -> Option<burn_flex::FlexT
         .or_else(|| t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>().ok().map(|p| p.primitive().clone()))
 }
 
+/// Whether `tensor` is on flex (with or without autodiff), where the kernels read storage.
+pub(crate) fn is_flex<const D: usize>(tensor: &Tensor<D>) -> bool {
+    flex_primitive(tensor).is_some()
+}
+
 /// Whether a fused kernel may take `input`: kernels on, a non-empty f32 or f64 tensor on
 /// flex, and no other operand needing a gradient (`operands_need_grad`: one flag per other
 /// floating-point operand), since the kernels differentiate `input` alone. Empty inputs

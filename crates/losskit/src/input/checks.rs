@@ -44,6 +44,17 @@ pub(crate) fn check_label_smoothing(label_smoothing: f64) -> Result<(), LossErro
     Ok(())
 }
 
+/// Refuses a soft cap that is not finite and positive (`tanh(x / 0)` has no meaning, and a
+/// negative cap would flip the logits).
+pub(crate) fn check_softcap(softcap: Option<f64>) -> Result<(), LossError> {
+    match softcap {
+        Some(value) if !(value > 0.0 && value.is_finite()) => {
+            Err(LossError::Option { name: "softcap", expected: "finite and > 0", value })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Refuses an option that is negative, NaN or infinite.
 pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<(), LossError> {
     if !(value >= 0.0 && value.is_finite()) {

@@ -130,6 +130,30 @@ pub(crate) struct PickedTargets<const T: usize> {
     pub ignored: Tensor<T, Bool>,
 }
 
+/// `w[y_i]` (1 without weight) for each target, 0 where ignored, in `dtype`; and where the
+/// target is ignored.
+pub(crate) fn target_weights<const T: usize>(
+    target: Tensor<T, Int>,
+    weight: Option<Tensor<1>>,
+    ignore_index: i64,
+    dtype: DType,
+) -> (Tensor<T>, Tensor<T, Bool>) {
+    let target_dims = target.dims();
+    let ignored = ignored(&target, ignore_index);
+    let weights = match weight {
+        Some(w) => {
+            // An ignored index (-100 by default) cannot be selected: any valid class stands
+            // in, and its weight is zeroed below.
+            let safe = target.mask_fill(ignored.clone(), 0);
+            let n = target_dims.iter().product::<usize>();
+            w.select(0, safe.reshape([n])).reshape(target_dims)
+        }
+        None => cast(ignored.clone().bool_not().float(), dtype),
+    }
+    .mask_fill(ignored.clone(), 0.0);
+    (weights, ignored)
+}
+
 /// Gathers `values[i, y_i]` along dimension 1 and the matching class weights.
 pub(crate) fn pick_targets<const D: usize, const T: usize>(
     values: Tensor<D>,
@@ -138,19 +162,10 @@ pub(crate) fn pick_targets<const D: usize, const T: usize>(
     ignore_index: i64,
 ) -> PickedTargets<T> {
     let dtype = values.dtype();
-    let target_dims = target.dims();
-    let ignored = ignored(&target, ignore_index);
-    // An ignored index (-100 by default) cannot be gathered: any valid class stands in,
-    // and its terms are zeroed below.
+    let (target_weight, ignored) = target_weights(target.clone(), weight, ignore_index, dtype);
+    // An ignored index cannot be gathered: any valid class stands in, and its term is
+    // zeroed.
     let safe = target.mask_fill(ignored.clone(), 0);
-    let picked = values.gather(1, safe.clone().unsqueeze_dim::<D>(1)).squeeze_dim::<T>(1).mask_fill(ignored.clone(), 0.0);
-    let target_weight = match weight {
-        Some(w) => {
-            let n = target_dims.iter().product::<usize>();
-            w.select(0, safe.reshape([n])).reshape(target_dims)
-        }
-        None => cast(ignored.clone().bool_not().float(), dtype),
-    }
-    .mask_fill(ignored.clone(), 0.0);
+    let picked = values.gather(1, safe.unsqueeze_dim::<D>(1)).squeeze_dim::<T>(1).mask_fill(ignored.clone(), 0.0);
     PickedTargets { picked, target_weight, ignored }
 }

@@ -5,17 +5,17 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, activation::log_softmax};
 
-use super::class_loss::{host_targets, empty_class_loss};
+use super::ce_terms::{CeOptions, ce_terms};
+use super::class_loss::{empty_class_loss, host_targets};
 use crate::fused::{self, ClassIndexRows, MeanOver, RowLoss};
-use crate::input::checks::{cast, check_label_smoothing, check_same_shape};
-use crate::input::class_index::{
-    ClassWeight, IGNORE_INDEX, along_classes, check_index_target, pick_targets, without_ignored_rows,
-};
+use crate::input::checks::{cast, check_label_smoothing, check_non_negative, check_same_shape, check_softcap};
+use crate::input::class_index::{ClassWeight, IGNORE_INDEX, along_classes, check_index_target};
 use crate::reduction::{Denominator, reduce};
 use crate::{LossError, Reduction};
 
 /// Configuration of [`CrossEntropyLoss`]: `torch.nn.CrossEntropyLoss(weight=None,
-/// ignore_index=-100, reduction='mean', label_smoothing=0.0)`.
+/// ignore_index=-100, reduction='mean', label_smoothing=0.0)`, plus two options of LLM
+/// training that PyTorch does not have, `softcap` and `z_loss` (class indices only).
 #[derive(Config, Debug)]
 pub struct CrossEntropyLossConfig {
     /// Per-class weight `(C)`; none (1 for every class) by default.
@@ -32,6 +32,14 @@ pub struct CrossEntropyLossConfig {
     /// (probabilities).
     #[config(default = "Reduction::Mean")]
     pub reduction: Reduction,
+    /// Gemma 2's logit soft-capping: the softmax sees `softcap * tanh(x / softcap)` instead
+    /// of `x`. Finite and > 0; none by default. Class indices only.
+    pub softcap: Option<f64>,
+    /// PaLM's z-loss: each position that is not ignored adds `z_loss * lse^2`, with `lse`
+    /// the log-sum-exp of its (capped) logits, unweighted; its mean divides by the number
+    /// of positions not ignored. Finite and >= 0; 0 (off) by default. Class indices only.
+    #[config(default = 0.0)]
+    pub z_loss: f64,
     /// Check every class index against `[0, C)`, as PyTorch does. On the CPU the fused
     /// kernel reads the targets anyway; on an accelerator the check is a synchronisation
     /// per call and can be turned off (an index out of range then gives an unspecified
@@ -41,14 +49,19 @@ pub struct CrossEntropyLossConfig {
 }
 
 impl CrossEntropyLossConfig {
-    /// Checks `label_smoothing` and builds the loss with its weight on `device`.
+    /// Checks `label_smoothing`, `softcap` and `z_loss` and builds the loss with its
+    /// weight on `device`.
     pub fn init(&self, device: &Device) -> Result<CrossEntropyLoss, LossError> {
         check_label_smoothing(self.label_smoothing)?;
+        check_softcap(self.softcap)?;
+        check_non_negative("z_loss", self.z_loss)?;
         Ok(CrossEntropyLoss {
             weight: self.weight.as_deref().map(|w| ClassWeight::new(w, device)),
             ignore_index: self.ignore_index,
             label_smoothing: self.label_smoothing,
             reduction: self.reduction,
+            softcap: self.softcap,
+            z_loss: self.z_loss,
             check_values: self.check_values,
         })
     }
@@ -69,6 +82,18 @@ impl CrossEntropyLossConfig {
 /// is NaN; a sum over nothing is 0. An ignored row gets a zero gradient even when it holds
 /// an infinity (PyTorch's log-softmax backward gives NaN there).
 ///
+/// `softcap` (`c`) and `z_loss` (`z`), beyond PyTorch, are what LLM training adds to the
+/// loss (`docs/eval-protocol.md`, "Beyond PyTorch"):
+/// ```text
+/// x' = c tanh(x / c)                          (the softmax sees x'; dx'/dx = 1 - tanh^2(x / c))
+/// lse_i = logsumexp_c x'[i, c]
+/// l_i = ce_i(x') + z lse_i^2                  (0 where ignored; the z term is unweighted)
+/// mean = sum_i ce_i / sum_{i not ignored} w[y_i] + z sum_i lse_i^2 / #{i not ignored}
+/// ```
+/// which is `F.cross_entropy(c * torch.tanh(x / c), y, ...)` plus
+/// `z * (torch.logsumexp(x', 1)[y != ignore_index] ** 2).mean()` for the mean (`.sum()` for
+/// the sum).
+///
 /// With class probabilities ([`forward_probs`](Self::forward_probs)), a target of the
 /// input's shape:
 /// ```text
@@ -84,7 +109,7 @@ impl CrossEntropyLossConfig {
 /// - reduced: `[1]`; unreduced: `(N)` or `(N, d1..dk)`, PyTorch's `reduction='none'`
 ///
 /// Errors on a class index out of range, a target shape that does not fit, a `weight` not
-/// of length `C`, or `ignore_index` set with probability targets.
+/// of length `C`, or `ignore_index`, `softcap` or `z_loss` set with probability targets.
 #[derive(Module, Debug)]
 pub struct CrossEntropyLoss {
     pub(super) weight: Option<ClassWeight>,
@@ -92,6 +117,9 @@ pub struct CrossEntropyLoss {
     label_smoothing: f64,
     #[module(skip)]
     reduction: Reduction,
+    #[module(skip)]
+    softcap: Option<f64>,
+    z_loss: f64,
     pub(super) check_values: bool,
 }
 
@@ -144,11 +172,11 @@ impl CrossEntropyLoss {
         if target.shape().num_elements() == 0 {
             return Ok(empty_class_loss(input, reduction));
         }
-        let dtype = input.dtype();
         let host = host_targets(&input, &target, classes, self.ignore_index, self.check_values)?;
+        let options = self.options();
         if let Some(targets) = &host {
             let rows = ClassIndexRows {
-                loss: RowLoss::CrossEntropy { label_smoothing: self.label_smoothing },
+                loss: RowLoss::CrossEntropy { label_smoothing: self.label_smoothing, softcap: self.softcap, z_loss: self.z_loss },
                 targets,
                 weight: self.weight.as_ref(),
                 ignore_index: self.ignore_index,
@@ -159,23 +187,19 @@ impl CrossEntropyLoss {
                 return Ok(loss);
             }
         }
-        let weight = self.weight.as_ref().map(|w| w.tensor(dtype));
-        let log_probs = log_softmax(without_ignored_rows(input, &target, self.ignore_index), 1);
-        let picked = pick_targets(log_probs.clone(), target, weight.clone(), self.ignore_index);
-        let nll = picked.picked.mul(picked.target_weight.clone()).neg();
-        let e = self.label_smoothing;
-        let loss = if e > 0.0 {
-            let weighted = match weight {
-                Some(w) => log_probs.mul(along_classes::<D>(w)),
-                None => log_probs,
-            };
-            let smooth = weighted.sum_dim(1).squeeze_dim::<T>(1).neg().mask_fill(picked.ignored, 0.0);
-            nll.mul_scalar(1.0 - e) + smooth.mul_scalar(e / classes as f64)
-        } else {
-            nll
-        };
-        let total = picked.target_weight.sum();
-        Ok(reduce(loss, reduction, Denominator::Total(total)))
+        let (terms, denominators) = ce_terms(input, target, &options);
+        Ok(terms.reduce(reduction, denominators))
+    }
+
+    /// The class-index options, as the composed path takes them.
+    fn options(&self) -> CeOptions<'_> {
+        CeOptions {
+            weight: self.weight.as_ref(),
+            ignore_index: self.ignore_index,
+            label_smoothing: self.label_smoothing,
+            softcap: self.softcap,
+            z_loss: self.z_loss,
+        }
     }
 
     fn probabilities<const D: usize, const O: usize>(
@@ -189,6 +213,13 @@ impl CrossEntropyLoss {
         check_same_shape(&dims, &target.dims())?;
         if self.ignore_index >= 0 {
             return Err(LossError::IgnoreIndexWithProbabilities(self.ignore_index));
+        }
+        // Both are defined for class indices only (the protocol's "Beyond PyTorch").
+        if self.softcap.is_some() {
+            return Err(LossError::ClassIndexOnly("softcap"));
+        }
+        if self.z_loss != 0.0 {
+            return Err(LossError::ClassIndexOnly("z_loss"));
         }
         let classes = dims[1];
         if let Some(w) = &self.weight {

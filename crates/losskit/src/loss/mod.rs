@@ -1,9 +1,11 @@
 //! The losses, one file per PyTorch loss (or family of one formula), each a burn `Config`
-//! and `Module` pair; `class_loss`, `logits` and `sequence` are what several of them share.
+//! and `Module` pair; `ce_terms`, `class_loss`, `logits` and `sequence` are what several of
+//! them share.
 
 pub(crate) mod bce;
 pub(crate) mod bce_with_logits;
 pub(crate) mod boxes;
+mod ce_terms;
 mod class_loss;
 mod kinks;
 pub(crate) mod cross_entropy;
@@ -13,6 +15,9 @@ pub(crate) mod mean_denominator;
 pub(crate) mod embedding;
 pub(crate) mod kl_div;
 pub(crate) mod likelihood;
+mod linear_chunks;
+pub(crate) mod linear_cross_entropy;
+pub(crate) mod linear_head;
 mod logits;
 pub(crate) mod margin;
 pub(crate) mod multilabel;

@@ -21,7 +21,7 @@ pub trait Choices {
 }
 
 /// The ops the generator draws from, each with how its request is built.
-const OPS: [&str; 28] = [
+const OPS: [&str; 29] = [
     "bce",
     "bce_with_logits",
     "sigmoid_focal",
@@ -50,6 +50,7 @@ const OPS: [&str; 28] = [
     "generalized_box_iou",
     "distance_box_iou",
     "complete_box_iou",
+    "linear_cross_entropy",
 ];
 
 /// A dimension: mostly small, sometimes 0, rarely longer than a kernel's chunk.
@@ -138,6 +139,7 @@ pub fn request(c: &mut impl Choices) -> Value {
     match op {
         "bce" | "bce_with_logits" | "sigmoid_focal" => elementwise_classification(c, op, &mut request, &mut options),
         "cross_entropy" | "nll" | "softmax_focal" => class_indices(c, op, &mut request, &mut options),
+        "linear_cross_entropy" => linear(c, &mut request, &mut options),
         "softmax" | "log_softmax" | "entropy" => {
             let rank = c.below(4) as usize;
             let dims = shape(c, rank);
@@ -254,12 +256,57 @@ fn class_indices(c: &mut impl Choices, op: &str, request: &mut Map<String, Value
     if op == "cross_entropy" && c.one_in(2) {
         options.insert("label_smoothing".into(), json!(c.pick(&[0.0, 0.1, 0.5, 1.0])));
     }
+    if op == "cross_entropy" {
+        llm_options(c, options);
+    }
     if op == "softmax_focal" {
         options.insert("gamma".into(), json!(c.pick(&[0.0, 0.5, 2.0])));
         if c.one_in(2) {
             options.insert("alpha".into(), if c.one_in(2) { json!(0.25) } else { tensor(c, &[classes], |b| json!(0.1 + f64::from(b(9)) / 10.0)) });
         }
     }
+    reduction(c, options);
+}
+
+/// `softcap` and `z_loss` (the protocol's "Beyond PyTorch"), each sometimes, sometimes
+/// outside its domain.
+fn llm_options(c: &mut impl Choices, options: &mut Map<String, Value>) {
+    if c.one_in(3) {
+        options.insert("softcap".into(), c.pick(&[json!(0.5), json!(3.0), json!(30.0), json!(null), json!(0.0)]));
+    }
+    if c.one_in(3) {
+        options.insert("z_loss".into(), json!(c.pick(&[0.0, 1e-4, 0.1, -1.0])));
+    }
+}
+
+/// `linear_cross_entropy`: `input` `(N, H)`, `classifier` `(V, H)`, sometimes a bias, finite
+/// values (an infinity in an ignored row meets the classifier's gradient as `0 * inf`,
+/// NaN in PyTorch's product, a row the chunked path never reads); sometimes enough classes
+/// for several of the fused backward's blocks, sometimes shapes that do not fit.
+fn linear(c: &mut impl Choices, request: &mut Map<String, Value>, options: &mut Map<String, Value>) {
+    let n = dim(c).min(40);
+    let h = c.below(6) as usize;
+    let v = if c.one_in(10) { 300 + c.below(400) as usize } else { 1 + c.below(7) as usize };
+    let finite = |c: &mut dyn FnMut(u32) -> u32| json!(-4.0 + 8.0 * f64::from(c(10_001)) / 10_000.0);
+    let hc = if c.one_in(20) { h + 1 } else { h };
+    request.insert("input".into(), tensor(c, &[n, h], finite));
+    request.insert("classifier".into(), tensor(c, &[v, hc], finite));
+    if c.one_in(2) {
+        let b = if c.one_in(20) { v + 1 } else { v };
+        request.insert("bias".into(), tensor(c, &[b], finite));
+    }
+    let ignore = c.pick(&[-100i64, 0, 1]);
+    request.insert("target".into(), indices(c, &[n], v, &[ignore, -100, v as i64]));
+    if c.one_in(2) {
+        options.insert("ignore_index".into(), json!(ignore));
+    }
+    if c.one_in(3) {
+        options.insert("weight".into(), tensor(c, &[v], |b| json!(0.1 + f64::from(b(30)) / 10.0)));
+    }
+    if c.one_in(2) {
+        options.insert("label_smoothing".into(), json!(c.pick(&[0.0, 0.1, 0.5])));
+    }
+    llm_options(c, options);
     reduction(c, options);
 }
 

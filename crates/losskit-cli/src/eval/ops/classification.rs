@@ -102,6 +102,8 @@ pub(super) fn class_loss(call: &mut Call) -> Result<Value, RequestError> {
     let ignore_index = opts.integer("ignore_index", IGNORE_INDEX)?;
     let label_smoothing = opts.number("label_smoothing", 0.0)?;
     let gamma = opts.number("gamma", 2.0)?;
+    let softcap = opts.optional_number("softcap")?;
+    let z_loss = opts.number("z_loss", 0.0)?;
     let input = call.require(Field::Input)?.clone();
     let layout = ClassLayout::of(op, &input.shape)?;
     let (n, c, s) = (layout.n, layout.c, layout.s);
@@ -121,6 +123,8 @@ pub(super) fn class_loss(call: &mut Call) -> Result<Value, RequestError> {
             .with_weight(weight)
             .with_ignore_index(ignore_index)
             .with_label_smoothing(label_smoothing)
+            .with_softcap(softcap)
+            .with_z_loss(z_loss)
             .with_reduction(configured)
             .init(&device)?;
         let y = call.float(target.floats(), [n, c, s]);
@@ -152,6 +156,8 @@ pub(super) fn class_loss(call: &mut Call) -> Result<Value, RequestError> {
                 .with_weight(weight)
                 .with_ignore_index(ignore_index)
                 .with_label_smoothing(label_smoothing)
+                .with_softcap(softcap)
+                .with_z_loss(z_loss)
                 .with_reduction(configured)
                 .init(&device)?;
             by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?

@@ -6,6 +6,7 @@ mod boxes;
 mod classification;
 mod distribution;
 mod embedding;
+mod linear;
 mod multiclass;
 mod pair;
 mod regression;
@@ -53,6 +54,7 @@ pub enum Op {
     CompleteBoxIou,
     Ctc,
     Rnnt,
+    LinearCrossEntropy,
 }
 
 /// What an op takes: its name, its tensors besides `input` and `grad_output`, its options.
@@ -63,7 +65,7 @@ struct OpSpec {
 }
 
 impl Op {
-    const ALL: [Op; 30] = [
+    const ALL: [Op; 31] = [
         Op::Bce,
         Op::BceWithLogits,
         Op::SigmoidFocal,
@@ -94,10 +96,11 @@ impl Op {
         Op::CompleteBoxIou,
         Op::Ctc,
         Op::Rnnt,
+        Op::LinearCrossEntropy,
     ];
 
     fn spec(self) -> OpSpec {
-        use Field::{Input2, InputLengths, Negative, Positive, Target, TargetLengths, Var};
+        use Field::{Bias, Classifier, Input2, InputLengths, Negative, Positive, Target, TargetLengths, Var};
         const REDUCTION: &[&str] = &["reduction"];
         const BOX: &[&str] = &["eps", "reduction"];
         let spec = |name, fields, options| OpSpec { name, fields, options };
@@ -108,7 +111,7 @@ impl Op {
             Op::CrossEntropy => spec(
                 "cross_entropy",
                 &[Target],
-                &["weight", "ignore_index", "label_smoothing", "reduction"],
+                &["weight", "ignore_index", "label_smoothing", "reduction", "softcap", "z_loss"],
             ),
             Op::Nll => spec("nll", &[Target], &["weight", "ignore_index", "reduction"]),
             Op::SoftmaxFocal => spec("softmax_focal", &[Target], &["alpha", "gamma", "ignore_index", "reduction"]),
@@ -138,6 +141,11 @@ impl Op {
             Op::CompleteBoxIou => spec("complete_box_iou", &[Target], BOX),
             Op::Ctc => spec("ctc", &[Target, InputLengths, TargetLengths], &["blank", "zero_infinity", "reduction"]),
             Op::Rnnt => spec("rnnt", &[Target, InputLengths, TargetLengths], &["blank", "clamp", "fused_log_softmax", "reduction"]),
+            Op::LinearCrossEntropy => spec(
+                "linear_cross_entropy",
+                &[Target, Classifier, Bias],
+                &["weight", "ignore_index", "label_smoothing", "reduction", "softcap", "z_loss"],
+            ),
         }
     }
 
@@ -175,6 +183,7 @@ pub fn serve(request: Request, device: &Device) -> Result<Value, RequestError> {
         Op::GeneralizedBoxIou | Op::DistanceBoxIou | Op::CompleteBoxIou => boxes::box_iou(&mut call),
         Op::Ctc => sequence::ctc(&mut call),
         Op::Rnnt => sequence::rnnt(&mut call),
+        Op::LinearCrossEntropy => linear::linear_cross_entropy(&mut call),
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod boxes;
 mod elementwise;
+mod linear;
+mod linear_backward;
 mod regression;
 mod rows;
 mod sequence;
@@ -15,6 +17,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::math::Real;
+use super::linear::{LinearCall, LinearOutput};
 use super::{BoxCall, CtcPlan, LossKernels, PointwiseCall, PointwiseLoss, RnntPlan, RowLossCall};
 
 /// The element types the kernels run on flex storage in.
@@ -108,6 +111,17 @@ impl LossKernels for Flex {
     ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
         use rows::run_rows;
         by_dtype!(input, run_rows(&input, &target, &call, with_grad))
+    }
+
+    fn linear_cross_entropy(
+        input: FloatTensor<Flex>,
+        classifier: FloatTensor<Flex>,
+        bias: FloatTensor<Flex>,
+        upstream: FloatTensor<Flex>,
+        call: LinearCall,
+    ) -> LinearOutput<Flex> {
+        use linear::run_linear;
+        by_dtype!(input, run_linear(&input, &classifier, &bias, &upstream, &call))
     }
 
     fn box_losses(

@@ -7,51 +7,103 @@ use super::{FlexReal, contiguous, data, gradient, scaled_sum, tensor};
 use crate::fused::mem::written;
 use crate::fused::row::{
     Between, FocalTarget, Input, ProbTarget, RowResult, RowTarget, cross_entropy_row, focal_row, nll_row,
-    probabilities_row, softmax_backward_row, softmax_row,
+    probabilities_row, softcapped_cross_entropy_row, softmax_backward_row, softmax_row,
 };
 use crate::fused::scheduler::{RowKernel, map_rows};
 use crate::fused::simd::Fma;
 use crate::fused::{LossForm, RowLoss, RowLossCall};
 
-/// The row losses of a [`RowLossCall`], with the per-class values converted once.
-struct LossRows<'a, T> {
-    call: &'a RowLossCall,
+/// What every row of a [`RowLossCall`] shares, with the per-class values converted once.
+pub(super) struct ClassOptions<T> {
+    loss: RowLoss,
+    ignore_index: i64,
     weights: Option<Vec<T>>,
     weight_total: T,
-    /// The probability rows of [`RowLoss::Probabilities`] (empty otherwise).
-    probabilities: &'a [T],
-    c: usize,
     grad_scale: T,
     smooth: T,
     keep: T,
+    /// The soft cap of [`RowLoss::CrossEntropy`], if any.
+    cap: Option<T>,
+    /// The z-loss coefficient of [`RowLoss::CrossEntropy`] (0 for the other losses).
+    z: T,
+}
+
+impl<T: FlexReal> ClassOptions<T> {
+    /// The options of `call` over rows of `c` classes.
+    pub(super) fn new(call: &RowLossCall, c: usize) -> Self {
+        let (label_smoothing, cap, z) = match call.loss {
+            RowLoss::CrossEntropy { label_smoothing, softcap, z_loss } => (label_smoothing, softcap, z_loss),
+            RowLoss::Probabilities { label_smoothing } => (label_smoothing, None, 0.0),
+            RowLoss::Nll | RowLoss::SoftmaxFocal { .. } => (0.0, None, 0.0),
+        };
+        let weights: Option<Vec<T>> = call.weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect());
+        let weight_total = match &weights {
+            Some(w) => w.iter().fold(T::ZERO, |a, &v| a + v),
+            None => T::from_f64(c as f64),
+        };
+        Self {
+            loss: call.loss,
+            ignore_index: call.ignore_index,
+            weights,
+            weight_total,
+            grad_scale: T::from_f64(call.form.grad_scale()),
+            smooth: T::from_f64(label_smoothing / c as f64),
+            keep: T::from_f64(1.0 - label_smoothing),
+            cap: cap.map(T::from_f64),
+            z: T::from_f64(z),
+        }
+    }
+}
+
+/// The row losses over some rows: their class indices (or probability rows), and an
+/// optional factor per row on the gradient (an upstream gradient met in the pass).
+pub(super) struct LossRows<'a, T> {
+    pub options: &'a ClassOptions<T>,
+    /// One class index per row; empty for [`RowLoss::Probabilities`].
+    pub targets: &'a [i64],
+    /// The probability rows of [`RowLoss::Probabilities`] (empty otherwise).
+    pub probabilities: &'a [T],
+    pub c: usize,
+    /// A factor per row on the gradient, beside the options' `grad_scale`.
+    pub row_scale: Option<&'a [T]>,
 }
 
 impl<T: FlexReal> LossRows<'_, T> {
     #[inline(always)]
     fn class(&self, i: usize) -> Option<usize> {
-        let y = self.call.targets[i];
-        (y != self.call.ignore_index).then_some(y as usize)
+        let y = self.targets[i];
+        (y != self.options.ignore_index).then_some(y as usize)
     }
 
     #[inline(always)]
     fn weight(&self, class: Option<usize>) -> T {
-        match (&self.weights, class) {
+        match (&self.options.weights, class) {
             (Some(w), Some(y)) => w[y],
             _ => T::ONE,
         }
     }
 
     #[inline(always)]
+    fn grad_scale(&self, i: usize) -> T {
+        match self.row_scale {
+            Some(r) => self.options.grad_scale * r[i],
+            None => self.options.grad_scale,
+        }
+    }
+
+    #[inline(always)]
     fn index_target(&self, i: usize) -> RowTarget<'_, T> {
         let class = self.class(i);
+        let o = self.options;
         RowTarget {
             class,
             class_weight: self.weight(class),
-            weights: self.weights.as_deref(),
-            weight_total: self.weight_total,
-            smooth: self.smooth,
-            keep: self.keep,
-            grad_scale: self.grad_scale,
+            weights: o.weights.as_deref(),
+            weight_total: o.weight_total,
+            smooth: o.smooth,
+            keep: o.keep,
+            z: o.z,
+            grad_scale: self.grad_scale(i),
         }
     }
 }
@@ -59,23 +111,27 @@ impl<T: FlexReal> LossRows<'_, T> {
 impl<T: FlexReal> RowKernel<T> for LossRows<'_, T> {
     #[inline(always)]
     fn row(&self, fma: impl Fma, i: usize, input: Input<'_, T>, between: &mut impl Between) -> RowResult<T> {
-        match self.call.loss {
-            RowLoss::CrossEntropy { .. } => cross_entropy_row(fma, input, between, self.index_target(i)),
+        let o = self.options;
+        match o.loss {
+            RowLoss::CrossEntropy { .. } => match o.cap {
+                None => cross_entropy_row(fma, input, between, self.index_target(i)),
+                Some(cap) => softcapped_cross_entropy_row(fma, input, cap, self.index_target(i)),
+            },
             RowLoss::Nll => nll_row(input.x, self.index_target(i)),
             RowLoss::Probabilities { .. } => {
                 let t = ProbTarget {
                     target: self.other(i),
-                    weights: self.weights.as_deref(),
-                    smooth: self.smooth,
-                    keep: self.keep,
-                    grad_scale: self.grad_scale,
+                    weights: o.weights.as_deref(),
+                    smooth: o.smooth,
+                    keep: o.keep,
+                    grad_scale: self.grad_scale(i),
                 };
                 probabilities_row(fma, input, between, t)
             }
             RowLoss::SoftmaxFocal { gamma, alpha } => {
                 let class = self.class(i);
                 let alpha = T::from_f64(alpha) * self.weight(class);
-                let target = FocalTarget { class, alpha, gamma: T::from_f64(gamma), grad_scale: self.grad_scale };
+                let target = FocalTarget { class, alpha, gamma: T::from_f64(gamma), grad_scale: self.grad_scale(i) };
                 focal_row(fma, input, between, target)
             }
         }
@@ -88,7 +144,7 @@ impl<T: FlexReal> RowKernel<T> for LossRows<'_, T> {
 
     #[inline(always)]
     fn weights(&self) -> Option<&[T]> {
-        self.weights.as_deref()
+        self.options.weights.as_deref()
     }
 }
 
@@ -108,25 +164,8 @@ pub(super) fn run_rows<T: FlexReal>(
     let probabilities = target.as_deref().map_or(&[][..], data::<T>);
     assert!(probabilities.is_empty() || probabilities.len() == x.len(), "one probability row per row");
     assert!(!probabilities.is_empty() || call.targets.len() == n, "one class index per row");
-    let label_smoothing = match call.loss {
-        RowLoss::CrossEntropy { label_smoothing } | RowLoss::Probabilities { label_smoothing } => label_smoothing,
-        RowLoss::Nll | RowLoss::SoftmaxFocal { .. } => 0.0,
-    };
-    let weights: Option<Vec<T>> = call.weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect());
-    let weight_total = match &weights {
-        Some(w) => w.iter().fold(T::ZERO, |a, &v| a + v),
-        None => T::from_f64(c as f64),
-    };
-    let kernel = LossRows {
-        call,
-        weights,
-        weight_total,
-        probabilities,
-        c,
-        grad_scale: T::from_f64(call.form.grad_scale()),
-        smooth: T::from_f64(label_smoothing / c as f64),
-        keep: T::from_f64(1.0 - label_smoothing),
-    };
+    let options = ClassOptions::new(call, c);
+    let kernel = LossRows { options: &options, targets: &call.targets, probabilities, c, row_scale: None };
     let mut losses = Vec::new();
     let grad = with_grad.then(|| {
         // SAFETY: `map_rows` writes every element of the output it is given.

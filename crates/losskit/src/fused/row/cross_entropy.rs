@@ -21,15 +21,67 @@ pub(crate) struct RowTarget<'a, T> {
     pub smooth: T,
     /// `1 - label_smoothing`.
     pub keep: T,
+    /// The z-loss coefficient of `lse^2`, in units of `grad_scale` (0: off).
+    pub z: T,
     /// Factor on the gradient (the reduction's `1 / denominator`, or 1).
     pub grad_scale: T,
 }
 
-/// Cross entropy of one row of logits with a class index: the loss, and its gradient
-/// `(sum_c a_c) softmax(x) - a` with `a = keep w[y] onehot(y) + smooth w`.
+/// A class-index row's loss and its gradient with respect to the logits the softmax saw,
+/// `scale e_j - shift w_j - delta onehot(y)` (`- shift` unless `weighted`).
+pub(super) struct ClassIndexTerms<T> {
+    pub loss: T,
+    pub scale: T,
+    pub shift: T,
+    pub weighted: bool,
+    pub target: TargetShift<T>,
+}
+
+/// The loss and gradient of a row of logits `x` (those the softmax sees) with target class
+/// `y`, from its softmax statistics: with `a = keep w[y] onehot(y) + smooth w`,
+/// `loss = sum_c a_c (lse - x_c) + z lse^2` and gradient `(sum_c a_c + 2 z lse) softmax - a`.
 ///
 /// Without label smoothing the other classes' weights take no part, in value or gradient:
 /// a NaN or infinite weight on a class no target uses leaves the row finite, as PyTorch's.
+#[inline(always)]
+pub(super) fn class_index_terms<T: Real>(x: &[T], y: usize, stats: SoftmaxStats<T>, t: &RowTarget<'_, T>) -> ClassIndexTerms<T> {
+    // Losses are taken relative to the maximum, `lse - x_c = ln(sum) - (x_c - max)`: at
+    // logits of 1e4 the absolute `lse` has no f32 digits left for the difference.
+    let SoftmaxStats { max, sum, log_sum } = stats;
+    let nll = t.class_weight * (log_sum - (x[y] - max));
+    let smoothing = t.smooth != T::ZERO;
+    let target_part = t.keep * t.class_weight;
+    let (smooth_sum, mut total) = match (smoothing, t.weights) {
+        (false, _) => (T::ZERO, target_part),
+        (true, Some(w)) => (lane_sum2(x, w, |v, wj| wj * (log_sum - (v - max))), target_part + t.smooth * t.weight_total),
+        (true, None) => (lane_sum(x, |v| log_sum - (v - max)), target_part + t.smooth * t.weight_total),
+    };
+    let mut loss = t.keep * nll + t.smooth * smooth_sum;
+    // The z term needs the absolute log-sum-exp; a branch per row keeps the plain loss's
+    // arithmetic (and its bits) exactly as without it.
+    if t.z != T::ZERO {
+        let lse = max + log_sum;
+        loss = loss + t.z * lse * lse;
+        total = total + (t.z + t.z) * lse;
+    }
+    ClassIndexTerms {
+        loss,
+        scale: t.grad_scale * total / sum,
+        shift: t.grad_scale * t.smooth,
+        weighted: smoothing && t.weights.is_some(),
+        target: TargetShift { class: y, delta: t.grad_scale * target_part },
+    }
+}
+
+/// A row's `max_j x_j`, `sum_j e^(x_j - max)` and `ln` of that sum.
+#[derive(Clone, Copy)]
+pub(super) struct SoftmaxStats<T> {
+    pub max: T,
+    pub sum: T,
+    pub log_sum: T,
+}
+
+/// Cross entropy of one row of logits with a class index (see [`class_index_terms`]).
 #[inline(always)]
 pub(crate) fn cross_entropy_row<T: Real>(
     fma: impl Fma,
@@ -40,24 +92,9 @@ pub(crate) fn cross_entropy_row<T: Real>(
     let x = input.x;
     let Some(y) = t.class else { return RowResult::ignored() };
     let Some(s) = exps(fma, x, input.scratch, input.next, between) else { return RowResult::nan() };
-    // Losses are taken relative to the maximum, `lse - x_c = ln(sum) - (x_c - max)`: at
-    // logits of 1e4 the absolute `lse` has no f32 digits left for the difference.
-    let (max, log_sum) = (s.max, s.log_sum);
-    let nll = t.class_weight * (log_sum - (x[y] - max));
-    let smoothing = t.smooth != T::ZERO;
-    let target_part = t.keep * t.class_weight;
-    let (smooth_sum, total) = match (smoothing, t.weights) {
-        (false, _) => (T::ZERO, target_part),
-        (true, Some(w)) => (lane_sum2(x, w, |v, wj| wj * (log_sum - (v - max))), target_part + t.smooth * t.weight_total),
-        (true, None) => (lane_sum(x, |v| log_sum - (v - max)), target_part + t.smooth * t.weight_total),
-    };
-    let output = RowOutput::Softmax {
-        scale: t.grad_scale * total / s.sum,
-        shift: t.grad_scale * t.smooth,
-        weighted: smoothing && t.weights.is_some(),
-        target: Some(TargetShift { class: y, delta: t.grad_scale * target_part }),
-    };
-    RowResult { loss: t.keep * nll + t.smooth * smooth_sum, output }
+    let terms = class_index_terms(x, y, SoftmaxStats { max: s.max, sum: s.sum, log_sum: s.log_sum }, &t);
+    let output = RowOutput::Softmax { scale: terms.scale, shift: terms.shift, weighted: terms.weighted, target: Some(terms.target) };
+    RowResult { loss: terms.loss, output }
 }
 
 #[cfg(test)]
@@ -69,7 +106,7 @@ mod tests {
     #[test]
     fn row_matches_the_textbook_formula() {
         let x = [2.0f64, 1.0, 0.1];
-        let t = RowTarget { class: Some(0), class_weight: 1.0, weights: None, weight_total: 3.0, smooth: 0.0, keep: 1.0, grad_scale: 1.0 };
+        let t = RowTarget { class: Some(0), class_weight: 1.0, weights: None, weight_total: 3.0, smooth: 0.0, keep: 1.0, z: 0.0, grad_scale: 1.0 };
         let (loss, g) = run_row(&x, |input| cross_entropy_row(Unfused, input, &mut (), t));
         let s: f64 = x.iter().map(|v| v.exp()).sum();
         assert!((loss - (s.ln() - 2.0)).abs() < 1e-15);
@@ -82,7 +119,7 @@ mod tests {
         let x = [2.0f64, 1.0, 0.1];
         let weights = [1.0, f64::NAN, 1.0];
         for total in [f64::NAN, f64::INFINITY] {
-            let t = RowTarget { class: Some(0), class_weight: 1.0, weights: Some(&weights), weight_total: total, smooth: 0.0, keep: 1.0, grad_scale: 1.0 };
+            let t = RowTarget { class: Some(0), class_weight: 1.0, weights: Some(&weights), weight_total: total, smooth: 0.0, keep: 1.0, z: 0.0, grad_scale: 1.0 };
             let (loss, g) = run_row(&x, |input| cross_entropy_row(Unfused, input, &mut (), t));
             assert!(loss.is_finite() && g.iter().all(|v| v.is_finite()), "{loss} {g:?}");
         }

@@ -1,4 +1,4 @@
-//! The row kernels (cross entropy, NLL, softmax focal, softmax): max, sum of exponentials,
+//! The row kernels (cross entropy, soft-capped too, NLL, softmax focal, softmax): max, sum of exponentials,
 //! loss and gradient of one row in passes over data that stays in cache, written so that
 //! LLVM vectorises them. Each returns the row's loss and a [`RowOutput`] describing its
 //! output row, which the scheduler writes while the next row is computed.
@@ -9,6 +9,7 @@ mod lanes;
 mod nll;
 mod output;
 mod probabilities;
+mod softcap;
 mod softmax;
 
 pub(crate) use cross_entropy::{RowTarget, cross_entropy_row};
@@ -16,6 +17,7 @@ pub(crate) use focal::{FocalTarget, focal_row};
 pub(crate) use nll::nll_row;
 pub(crate) use output::{RowData, RowOutput, RowWriter};
 pub(crate) use probabilities::{ProbTarget, probabilities_row};
+pub(crate) use softcap::softcapped_cross_entropy_row;
 pub(crate) use softmax::{softmax_backward_row, softmax_row};
 
 use super::math::Real;

@@ -115,6 +115,10 @@ pub(crate) enum RowOutput<T> {
     Fill { value: T, target: Option<TargetShift<T>> },
     /// `e_j scale - shift w_j` (`- shift` unless `weighted`), less `delta` at `target`.
     Softmax { scale: T, shift: T, weighted: bool, target: Option<TargetShift<T>> },
+    /// [`RowOutput::Softmax`] through a soft cap: the scratch row holds the capped logits
+    /// `s`, and element `j` is `(e^(s_j - max) scale - shift w_j) (1 - s_j^2 inv_cap2)`, less
+    /// `delta` (already through the cap) at `target`.
+    Capped { scale: T, shift: T, weighted: bool, max: T, inv_cap2: T, target: TargetShift<T> },
     /// `e_j scale - gs w_j (keep t_j + smooth)` for the probability row `t`.
     Probabilities { scale: T, gs: T, keep: T, smooth: T },
     /// `(x_j - max) - log_sum`: the log-softmax.
@@ -128,7 +132,7 @@ pub(crate) enum RowOutput<T> {
 /// The rows a [`RowOutput`] reads.
 #[derive(Clone, Copy)]
 pub(crate) struct RowData<'a, T> {
-    /// The row's exponentials (the scratch row).
+    /// The row's exponentials (the scratch row; the capped logits of [`RowOutput::Capped`]).
     pub e: &'a [T],
     /// The input row.
     pub x: &'a [T],
@@ -167,6 +171,23 @@ impl<T: Real> RowOutput<T> {
                 if let Some(shift) = target {
                     shift.apply(block, j0);
                 }
+            }
+            RowOutput::Capped { scale, shift, weighted, max, inv_cap2, target } => {
+                let s = &d.e[r.clone()];
+                let through = |sj: T, g: T| g * (T::ONE - sj * sj * inv_cap2);
+                match d.weights {
+                    Some(w) if weighted => {
+                        for ((o, &sj), &wj) in block.iter_mut().zip(s).zip(&w[r]) {
+                            o.write(through(sj, (sj - max).exp() * scale - shift * wj));
+                        }
+                    }
+                    _ => {
+                        for (o, &sj) in block.iter_mut().zip(s) {
+                            o.write(through(sj, (sj - max).exp() * scale - shift));
+                        }
+                    }
+                }
+                target.apply(block, j0);
             }
             RowOutput::Probabilities { scale, gs, keep, smooth } => {
                 let (e, t) = (&d.e[r.clone()], &d.other[r.clone()]);

@@ -1,6 +1,10 @@
 //! The kernels under burn's autodiff. The forward pass computes each input's gradient with
 //! the loss; one backward node, [`PrecomputedBackward`], meets those gradients with the
-//! upstream gradient. Softmax keeps its output and has a backward kernel of its own.
+//! upstream gradient. Softmax keeps its output and has a backward kernel of its own; the
+//! linear cross entropy's unreduced form recomputes its chunks in the backward
+//! ([`linear`]).
+
+mod linear;
 
 use burn::backend::tensor::{BoolTensor, FloatTensor};
 use burn::backend::{AutodiffBackend, Backend, TensorMetadata};
@@ -10,6 +14,7 @@ use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
+use super::linear::{LinearCall, LinearOutput};
 use super::{BoxCall, CtcPlan, LossForm, LossKernels, PointwiseCall, RnntPlan, RowLossCall, SampleForm};
 
 /// How a gradient computed in the forward pass meets the upstream gradient.
@@ -235,6 +240,16 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
             }
             OpsKind::UnTracked(prep) => prep.finish(B::softmax_rows(input.into_primitive(), log)),
         }
+    }
+
+    fn linear_cross_entropy(
+        input: FloatTensor<Self>,
+        classifier: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        upstream: FloatTensor<Self>,
+        call: LinearCall,
+    ) -> LinearOutput<Self> {
+        linear::linear_cross_entropy::<B, C>(input, classifier, bias, upstream, call)
     }
 
     /// Only backward passes call this, on inner tensors; at this level it is not tracked.

@@ -1,0 +1,171 @@
+//! The linear cross entropy on flex storage, one chunk of rows at a time: the chunk's logits
+//! by one matrix product into a reused buffer, the fused cross-entropy pass over them
+//! writing their gradient in their place, then the chunk's input gradient and its share of
+//! the classifier's and bias's gradients ([`chunk_gradients`]). Peak memory beyond the
+//! inputs: one chunk's logits and input rows, and the gradients asked for.
+
+use burn::backend::Flex;
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+use super::rows::{ClassOptions, LossRows};
+use super::{FlexReal, contiguous, data, gradient, scaled_sum, tensor};
+use super::linear_backward::{ChunkGradients, chunk_gradients};
+use crate::fused::gemm::{MatMut, MatRef, Write, matmul};
+use crate::fused::linear::{LinearCall, LinearOutput};
+use crate::fused::scheduler::{map_rows, map_rows_in_place};
+use crate::fused::LossForm;
+
+/// The operands of a pass, as slices.
+struct Operands<'a, T> {
+    /// `(n, h)`.
+    x: &'a [T],
+    /// `(v, h)`.
+    w: &'a [T],
+    /// `(v)`, or `None`.
+    b: Option<&'a [T]>,
+    /// `(n)` factors on the rows' gradients, or `None`.
+    upstream: Option<&'a [T]>,
+    h: usize,
+    v: usize,
+}
+
+/// The gradients being accumulated, each present when asked for.
+struct Gradients<T> {
+    input: Option<Vec<T>>,
+    classifier: Option<Vec<T>>,
+    bias: Option<Vec<T>>,
+}
+
+/// A chunk's buffers, reused from chunk to chunk.
+struct Chunk<T> {
+    /// The chunk's input rows, `(rows, h)`.
+    x: Vec<T>,
+    /// Its logits, then their gradient, `(rows, v)`.
+    logits: Vec<T>,
+    /// Its input gradient rows, `(rows, h)`.
+    dx: Vec<T>,
+    targets: Vec<i64>,
+    upstream: Vec<T>,
+}
+
+/// The losses `(n)` (or their scaled sum) and the asked-for gradients of `call` over
+/// `input` `(n, h)`, `classifier` `(v, h)`, `bias` `(v)` or empty, and `upstream` `(n)` or
+/// empty.
+pub(super) fn run_linear<T: FlexReal>(
+    input: &FlexTensor,
+    classifier: &FlexTensor,
+    bias: &FlexTensor,
+    upstream: &FlexTensor,
+    call: &LinearCall,
+) -> LinearOutput<Flex> {
+    let (n, h) = (input.layout().shape()[0], input.layout().shape()[1]);
+    let v = classifier.layout().shape()[0];
+    let (input, classifier) = (contiguous::<T>(input), contiguous::<T>(classifier));
+    let (bias, upstream) = (contiguous::<T>(bias), contiguous::<T>(upstream));
+    let b = data::<T>(&bias);
+    let up = data::<T>(&upstream);
+    let ops = Operands {
+        x: data::<T>(&input),
+        w: data::<T>(&classifier),
+        b: (!b.is_empty()).then_some(b),
+        upstream: (!up.is_empty()).then_some(up),
+        h,
+        v,
+    };
+    let wants = call.grads;
+    let mut grads = Gradients {
+        input: wants.input.then(|| vec![T::ZERO; n * h]),
+        classifier: wants.classifier.then(|| vec![T::ZERO; v * h]),
+        bias: wants.bias.then(|| vec![T::ZERO; v]),
+    };
+    let targets = &call.rows.targets;
+    // Ignored rows have no loss and no gradient: they take no part in any product.
+    let counted: Vec<usize> = (0..n).filter(|&i| targets[i] != call.rows.ignore_index).collect();
+    // Chunks of equal size (within one row), as few as `chunk_rows` allows: a short last
+    // chunk would cost a whole pass over the classifier for a few rows.
+    let chunks = counted.len().div_ceil(call.chunk_rows.max(1)).max(1);
+    let rows = counted.len().div_ceil(chunks).max(1);
+    let mut chunk = Chunk {
+        x: vec![T::ZERO; rows * h],
+        logits: vec![T::ZERO; rows * v],
+        dx: if wants.input { vec![T::ZERO; rows * h] } else { Vec::new() },
+        targets: Vec::with_capacity(rows),
+        upstream: Vec::with_capacity(rows),
+    };
+    let options = ClassOptions::new(&call.rows, v);
+    let mut losses = vec![T::ZERO; n];
+    for indices in counted.chunks(rows) {
+        run_chunk(&ops, &options, targets, indices, &mut chunk, &mut losses, &mut grads);
+    }
+    let loss = match call.rows.form {
+        LossForm::ScaledSum(factor) => scaled_sum(&losses, factor),
+        LossForm::PerItem => tensor(losses, vec![n]),
+    };
+    LinearOutput {
+        loss,
+        input: gradient(grads.input, vec![n, h]),
+        classifier: gradient(grads.classifier, vec![v, h]),
+        bias: gradient(grads.bias, vec![v]),
+    }
+}
+
+/// One chunk: the rows `indices` of the operands.
+fn run_chunk<T: FlexReal>(
+    ops: &Operands<'_, T>,
+    options: &ClassOptions<T>,
+    targets: &[i64],
+    indices: &[usize],
+    chunk: &mut Chunk<T>,
+    losses: &mut [T],
+    grads: &mut Gradients<T>,
+) {
+    let (m, h, v) = (indices.len(), ops.h, ops.v);
+    let x = &mut chunk.x[..m * h];
+    for (row, &i) in x.chunks_exact_mut(h.max(1)).zip(indices) {
+        row.copy_from_slice(&ops.x[i * h..(i + 1) * h]);
+    }
+    chunk.targets.clear();
+    chunk.targets.extend(indices.iter().map(|&i| targets[i]));
+    chunk.upstream.clear();
+    if let Some(up) = ops.upstream {
+        chunk.upstream.extend(indices.iter().map(|&i| up[i]));
+    }
+    let logits = &mut chunk.logits[..m * v];
+    let write = match ops.b {
+        Some(b) => {
+            logits.par_chunks_mut(v).for_each(|row| row.copy_from_slice(b));
+            Write::Accumulate
+        }
+        None => Write::Overwrite,
+    };
+    let x = MatRef::row_major(&*x, m, h);
+    matmul(MatMut::row_major(&mut *logits, m, v), write, x, MatRef::row_major(ops.w, v, h).t());
+    let kernel = LossRows {
+        options,
+        targets: &chunk.targets,
+        probabilities: &[],
+        c: v,
+        row_scale: ops.upstream.map(|_| &chunk.upstream[..]),
+    };
+    let with_grad = grads.input.is_some() || grads.classifier.is_some() || grads.bias.is_some();
+    // With a gradient, the pass writes it over the logits: one buffer of `(m, v)`.
+    let chunk_losses = if with_grad { map_rows_in_place(logits, v, &kernel) } else { map_rows(logits, v, None, &kernel) };
+    for (&i, &l) in indices.iter().zip(&chunk_losses) {
+        losses[i] = l;
+    }
+    if !with_grad {
+        return;
+    }
+    let out = ChunkGradients {
+        input: grads.input.as_ref().map(|_| &mut chunk.dx[..m * h]),
+        classifier: grads.classifier.as_deref_mut(),
+        bias: grads.bias.as_deref_mut(),
+    };
+    chunk_gradients(logits, x, ops.w, v, out);
+    if let Some(dx) = &mut grads.input {
+        for (row, &i) in chunk.dx.chunks_exact(h.max(1)).zip(indices) {
+            dx[i * h..(i + 1) * h].copy_from_slice(row);
+        }
+    }
+}

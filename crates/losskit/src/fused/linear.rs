@@ -1,0 +1,122 @@
+//! The fused linear cross entropy's call: what it computes, how many rows a chunk holds,
+//! and the entry point that decides whether the kernels take it.
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, ExtensionType};
+use burn::tensor::{DType, Tensor, TensorData};
+
+use super::switch::{is_flex, kernels_can_take};
+use super::{Counted, LossKernels, RowLoss, RowLossCall, loss_form, with_z_in_form_units};
+use crate::Reduction;
+use crate::input::class_index::ClassWeight;
+
+/// Which gradients a linear cross-entropy pass computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct LinearGrads {
+    pub input: bool,
+    pub classifier: bool,
+    pub bias: bool,
+}
+
+/// One fused linear cross-entropy pass: `rows` is the cross entropy of the logits
+/// `input @ classifier^T + bias` (its targets one per input row), `chunk_rows` the logit rows
+/// held at once.
+#[derive(Debug, Clone)]
+pub(crate) struct LinearCall {
+    pub rows: RowLossCall,
+    pub chunk_rows: usize,
+    pub grads: LinearGrads,
+}
+
+/// What a linear cross-entropy pass returns: the losses, and each gradient it was asked for
+/// (an empty tensor otherwise).
+#[derive(ExtensionType)]
+pub struct LinearOutput<B: Backend> {
+    /// `(N)` per row, or `[1]` their scaled sum.
+    pub loss: FloatTensor<B>,
+    /// `(N, H)`.
+    pub input: FloatTensor<B>,
+    /// `(V, H)`.
+    pub classifier: FloatTensor<B>,
+    /// `(V)`.
+    pub bias: FloatTensor<B>,
+}
+
+/// The most bytes of logits a chunk holds by default: past this, more rows per chunk buy
+/// little (the chunk's products are already long) for memory that grows with them.
+const CHUNK_BYTES: usize = 64 << 20;
+
+/// The fewest rows a chunk holds by default: fewer make the chunk's products short (gemm
+/// works in blocks of about 256 along each dimension) and multiply the passes over the
+/// classifier and its gradient, which every chunk makes.
+const MIN_CHUNK_ROWS: usize = 32;
+
+/// The default rows per chunk of a batch of `rows` rows of `classes` logits of `element`
+/// bytes: `clamp(min(rows / 5, CHUNK_BYTES / (classes * element)), 32, rows)`.
+///
+/// A fifth of the rows keeps a chunk's logits within an eighth of the unfused path's two
+/// `(N, V)` tensors (the logits and their gradient) with room for the chunk's input rows;
+/// fewer rows per chunk would cost time (each chunk reads the classifier twice and reads
+/// and writes its gradient) for memory that is small already. The hidden size does not
+/// enter: a chunk's input rows are `H / V` of its logits, and each chunk's traffic over the
+/// classifier weighs the same against its arithmetic (`element / rows` bytes per
+/// multiply-add) whatever `H`.
+pub(crate) fn default_chunk_rows(rows: usize, classes: usize, element: usize) -> usize {
+    let by_memory = CHUNK_BYTES / (classes * element).max(1);
+    (rows / 5).min(by_memory).max(MIN_CHUNK_ROWS).min(rows.max(1))
+}
+
+/// A linear cross entropy as the fused kernels take it.
+pub(crate) struct LinearRows<'a> {
+    /// One class index per input row, read and checked on the host.
+    pub targets: &'a [i64],
+    pub weight: Option<&'a ClassWeight>,
+    pub ignore_index: i64,
+    pub label_smoothing: f64,
+    pub softcap: Option<f64>,
+    pub z_loss: f64,
+    /// `None`: unreduced.
+    pub reduction: Option<Reduction>,
+    /// Rows per chunk; `None` for [`default_chunk_rows`].
+    pub chunk_rows: Option<usize>,
+}
+
+/// The linear cross entropy of `input` `(N, H)`, `classifier` `(V, H)` and `bias` `(V)`
+/// through the fused kernels, `(N)` unreduced or `[1]`, with every tracked operand's
+/// gradient kept for autodiff; `None` where the kernels cannot take it (another backend or
+/// dtype, an empty batch, a mean over nothing).
+pub(crate) fn linear_cross_entropy(
+    input: &Tensor<2>,
+    classifier: &Tensor<2>,
+    bias: Option<&Tensor<1>>,
+    rows: LinearRows<'_>,
+) -> Option<Tensor<1>> {
+    let dtype = input.dtype();
+    let same = |on_flex: bool, d: DType| on_flex && d == dtype;
+    let bias_fits = bias.is_none_or(|b| same(is_flex(b), b.dtype()));
+    if !(kernels_can_take(input, &[]) && same(is_flex(classifier), classifier.dtype()) && bias_fits) {
+        return None;
+    }
+    let weight = rows.weight.map(|w| w.host().to_vec());
+    let counted = Counted::of(rows.targets, rows.ignore_index, weight.as_deref());
+    let form = loss_form(rows.reduction, counted.weights)?;
+    let loss = RowLoss::CrossEntropy { label_smoothing: rows.label_smoothing, softcap: rows.softcap, z_loss: rows.z_loss };
+    let loss = with_z_in_form_units(loss, rows.reduction, form, counted.rows)?;
+    let element = dtype.size();
+    let classes = classifier.dims()[0];
+    let chunk_rows = rows.chunk_rows.unwrap_or_else(|| default_chunk_rows(rows.targets.len(), classes, element)).max(1);
+    let call = RowLossCall { loss, targets: rows.targets.to_vec(), weight, ignore_index: rows.ignore_index, form };
+    // Autodiff decides which gradients the pass computes, from what is tracked.
+    let call = LinearCall { rows: call, chunk_rows, grads: LinearGrads::default() };
+    let empty = || Tensor::<1>::from_data(TensorData::new(Vec::<f64>::new(), [0]), (&input.device(), dtype));
+    let bias = bias.cloned().unwrap_or_else(empty);
+    let output = <Dispatch as LossKernels>::linear_cross_entropy(
+        input.clone().into_dispatch(),
+        classifier.clone().into_dispatch(),
+        bias.into_dispatch(),
+        empty().into_dispatch(),
+        call,
+    );
+    // `(N)` per row, or the scaled sum as `[1]`.
+    Some(Tensor::<1>::from_dispatch(output.loss))
+}
