@@ -154,3 +154,29 @@ fn probability_cross_entropy_over_an_empty_extra_dimension() {
         assert_eq!(if composed { with_composed(run) } else { run() }, [1, 0]);
     }
 }
+
+#[test]
+fn ciou_of_a_zero_height_box_has_the_gradient_of_the_valid_side() {
+    // torchvision's complete_box_iou_loss gives NaN gradients for a box of zero height
+    // (atan'(w / 0) * d(w / h) = 0 * inf): losskit's is the limit of the gradient as h -> 0+
+    // (CIoU's alpha is a constant in the backward, so a difference quotient of the loss is
+    // not its gradient; the gradient at a tiny positive height, where torchvision is finite
+    // too, is the reference).
+    let loss = BoxIouLossConfig::new(BoxIou::Complete).with_reduction(Reduction::Sum).init();
+    let other = float(&[3.0, 3.0, 4.0, 5.5], [1, 4], DType::F64);
+    let f = |x: Tensor<2>| loss.forward(x, other.clone()).unwrap();
+    let [fused, composed] = both_paths(&[0.0, 0.0, 2.0, 0.0], [1, 4], &f);
+    assert!(fused.0.is_finite() && fused.1.iter().all(|g| g.is_finite()), "{fused:?}");
+    assert_close(&[fused.0], &[composed.0], 1e-14, 1e-14, "value");
+    assert_close(&fused.1, &composed.1, 1e-12, 1e-14, "gradient");
+    let [nearly_flat, _] = both_paths(&[0.0, 0.0, 2.0, 1e-10], [1, 4], &f);
+    assert_close(&[fused.0], &[nearly_flat.0], 1e-8, 1e-12, "value against h = 1e-10");
+    assert_close(&fused.1, &nearly_flat.1, 1e-8, 1e-12, "gradient against h = 1e-10");
+    // A box of zero width and height: torchvision's loss is NaN (atan(0 / 0)); here the
+    // aspect term takes angle 0 and no gradient, on both paths alike.
+    let point = [1.0, 1.0, 1.0, 1.0];
+    let [fused, composed] = both_paths(&point, [1, 4], &f);
+    assert!(fused.0.is_finite() && fused.1.iter().all(|g| g.is_finite()), "{fused:?}");
+    assert_close(&[fused.0], &[composed.0], 1e-14, 1e-14, "point value");
+    assert_close(&fused.1, &composed.1, 1e-12, 1e-14, "point gradient");
+}

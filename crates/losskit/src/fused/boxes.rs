@@ -21,6 +21,36 @@ pub(crate) struct BoxLoss<T> {
     pub grad_b: [T; 4],
 }
 
+/// CIoU's aspect angle `atan(w / h)` of a box and its derivatives.
+struct Aspect<T> {
+    angle: f64,
+    d_width: T,
+    d_height: T,
+}
+
+/// `atan(w / h)` as torchvision computes it (the ratio in `T`), with the derivatives
+/// `h / (w^2 + h^2)` and `-w / (w^2 + h^2)`. At zero height, where torchvision's chain rule
+/// multiplies `atan'(inf) = 0` by `d(w / h) = inf` and returns NaN, the angle is its limit
+/// `+-pi/2` and the derivatives are those of the valid side, `h -> 0+` (`0` and `-1 / w`);
+/// a box of zero width and height (torchvision: a NaN loss) has angle 0 and no gradient.
+#[inline(always)]
+fn aspect<T: Real>(w: T, h: T) -> Aspect<T> {
+    let zero = T::ZERO;
+    let norm = w * w + h * h;
+    let angle = if h != zero {
+        (w / h).to_f64().atan()
+    } else if w == zero {
+        0.0
+    } else {
+        core::f64::consts::FRAC_PI_2.copysign(w.to_f64())
+    };
+    if norm > zero {
+        Aspect { angle, d_width: h / norm, d_height: zero - w / norm }
+    } else {
+        Aspect { angle, d_width: zero, d_height: zero }
+    }
+}
+
 /// `max(a, b)` and the share of its gradient each argument takes.
 #[inline(always)]
 fn max_share<T: Real>(a: T, b: T) -> (T, T, T) {
@@ -94,16 +124,15 @@ pub(crate) fn box_loss<T: Real>(kind: BoxKind, eps: T, alpha_eps: T, a: [T; 4], 
             (g_dx, g_dy) = (two * dx / diagonal, two * dy / diagonal);
             if kind == BoxKind::Complete {
                 let k = T::from_f64(4.0 / (core::f64::consts::PI * core::f64::consts::PI));
-                let (r, rr) = (w / h, ww / hh);
-                let angle = rr.to_f64().atan() - r.to_f64().atan();
+                let (a, b) = (aspect(w, h), aspect(ww, hh));
+                let angle = b.angle - a.angle;
                 let v = k * T::from_f64(angle * angle);
                 let alpha = v / (one - iou + v + alpha_eps);
                 loss = loss + alpha * v;
-                // d(alpha v) with alpha constant: alpha k 2 angle (d atan(rr) - d atan(r)).
+                // d(alpha v) with alpha constant: alpha k 2 angle (d angle_b - d angle_a).
                 let g_angle = alpha * k * two * T::from_f64(angle);
-                let (g_r, g_rr) = (zero - g_angle / (one + r * r), g_angle / (one + rr * rr));
-                (g_w, g_h) = (g_r / h, zero - g_r * w / (h * h));
-                (g_ww, g_hh) = (g_rr / hh, zero - g_rr * ww / (hh * hh));
+                (g_w, g_h) = (zero - g_angle * a.d_width, zero - g_angle * a.d_height);
+                (g_ww, g_hh) = (g_angle * b.d_width, g_angle * b.d_height);
             }
             loss
         }

@@ -60,7 +60,11 @@ impl BoxIouLossConfig {
 /// CIoU loss = DIoU + alpha v,   v = (4 / pi^2) (atan(w2 / h2) - atan(w1 / h1))^2,
 ///             alpha = v / (1 - IoU + v + eps), a constant in the backward
 /// ```
-/// CIoU's IoU and DIoU use eps = 1e-7 whatever `eps` is, as torchvision's. Every `min` and
+/// CIoU's IoU and DIoU use eps = 1e-7 whatever `eps` is, as torchvision's. Where
+/// torchvision's CIoU is undefined, losskit gives the defined answer: a box of zero height
+/// has the aspect angle `+-pi/2` (as torchvision) and the gradient of the valid side,
+/// `h -> 0+` (torchvision: NaN, `atan'(inf) * inf`); a box of zero width and height has
+/// angle 0 and no gradient through it (torchvision: a NaN loss). Every `min` and
 /// `max` of coordinates shares its gradient in halves at a tie, as PyTorch's. Both box sets
 /// get a gradient.
 ///
@@ -151,7 +155,7 @@ impl BoxIouLoss {
                 if self.kind == BoxIou::Distance {
                     diou
                 } else {
-                    let angle = (b.width() / b.height()).atan() - (a.width() / a.height()).atan();
+                    let angle = aspect_angle(b.width(), b.height()) - aspect_angle(a.width(), a.height());
                     let v = angle.square().mul_scalar(4.0 / (core::f64::consts::PI * core::f64::consts::PI));
                     let alpha = (v.clone() / (iou.neg().add_scalar(1.0) + v.clone()).add_scalar(self.eps)).detach();
                     diou + alpha * v
@@ -160,4 +164,19 @@ impl BoxIouLoss {
         };
         Ok(loss.squeeze_dim::<1>(1))
     }
+}
+
+/// CIoU's `atan(w / h)`, elementwise, with a finite gradient at zero height: there the
+/// value is `sign(w) pi/2 - h / w` (`+-pi/2`), whose derivatives `0` and `-1 / w` are those of
+/// `atan(w / h)` as `h -> 0+`; at `w = h = 0` it is 0 and passes no gradient.
+fn aspect_angle(width: Tensor<2>, height: Tensor<2>) -> Tensor<2> {
+    let flat = height.clone().equal_elem(0.0);
+    let point = flat.clone().bool_and(width.clone().equal_elem(0.0));
+    let safe_height = height.clone().mask_fill(flat.clone(), 1.0);
+    // Both divisors are kept from 0 wherever their branch is not taken too: the backward
+    // of a division runs on every element, and 0 / 0 there would be a NaN gradient.
+    let safe_width = width.clone().mask_fill(width.clone().equal_elem(0.0), 1.0);
+    let regular = (width.clone() / safe_height).atan();
+    let limit = width.sign().mul_scalar(core::f64::consts::FRAC_PI_2) - height / safe_width;
+    regular.mask_where(flat, limit.mask_fill(point, 0.0))
 }
