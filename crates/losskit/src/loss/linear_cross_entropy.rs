@@ -37,11 +37,12 @@ pub struct LinearCrossEntropyLossConfig {
     /// Each target not ignored adds `z_loss * lse^2`; finite and >= 0, 0 by default.
     #[config(default = 0.0)]
     pub z_loss: f64,
-    /// Logit rows computed at once, at least 1. By default a fifth of the batch, at most
+    /// Logit rows computed at once, at least 1. By default a sixth of the batch, at most
     /// 64 MiB of logits, at least 32 rows and at most the batch:
-    /// `clamp(min(N / 5, 64 MiB / (V * element bytes)), 32, N)` (204 rows of N = 1024 at
-    /// V = 32k, 102 of N = 512 at 128k, in f32): a chunk's logits are then within an eighth of
-    /// the unfused path's logits and their gradient.
+    /// `clamp(min(N / 6, 64 MiB / (V * element bytes)), 32, N)` (170 rows of N = 1024 at
+    /// V = 32k, 85 of N = 512 at 128k, in f32; the batch is then cut into chunks of equal
+    /// size no larger): a chunk's memory is then within an eighth of the unfused path's
+    /// logits and their gradient.
     pub chunk_rows: Option<usize>,
     /// Check every target against `[0, V)`, as PyTorch does (see
     /// [`CrossEntropyLossConfig::check_values`](crate::CrossEntropyLossConfig::check_values)).
