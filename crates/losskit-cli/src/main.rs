@@ -12,11 +12,7 @@ use std::process::ExitCode;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "losskit",
-    version,
-    about = "PyTorch-exact loss functions on burn"
-)]
+#[command(name = "losskit", version, about = "PyTorch-exact loss functions on burn")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,13 +58,13 @@ fn run(command: Command, matches: &ArgMatches) -> Result<(), CliError> {
             if path.is_dir() {
                 return Err(CliError::Directory { path });
             }
-            let file = File::open(&path).map_err(|source| CliError::Open { path: path.clone(), source })?;
-            eval::run(BufReader::new(file), io::stdout().lock())
-                .map_err(|source| CliError::EvalFile { path, source })
+            let file = File::open(&path).map_err(|source| CliError::Open {
+                path: path.clone(),
+                source,
+            })?;
+            eval::run(BufReader::new(file), io::stdout().lock()).map_err(|source| CliError::EvalFile { path, source })
         }
-        Command::Eval { file: _ } => {
-            eval::run(io::stdin().lock(), io::stdout().lock()).map_err(CliError::Eval)
-        }
+        Command::Eval { file: _ } => eval::run(io::stdin().lock(), io::stdout().lock()).map_err(CliError::Eval),
         Command::Train(args) => {
             let given = matches
                 .subcommand_matches("train")

@@ -67,9 +67,7 @@ fn train(loss: &Loss, split: Option<&[std::ops::Range<usize>]>) -> Vec<f64> {
     device.seed(5);
     let mut model = Mlp::new(INPUTS, 8, CLASSES, &device);
     let mut optim = Sgd::new(0.9, 1e-3).init();
-    let built = loss
-        .build(losskit::Reduction::Sum, &device)
-        .expect("the loss builds");
+    let built = loss.build(losskit::Reduction::Sum, &device).expect("the loss builds");
     for k in 0..3 {
         let images = values(ROWS * INPUTS, 10 + k);
         let labels: Vec<i64> = (0..ROWS)
@@ -147,9 +145,7 @@ fn micro_batches_step_as_the_big_batch_in_f64() {
 
 /// The parameters a run left in `dir`.
 fn parameters(dir: &Path) -> Vec<f64> {
-    trained_model(dir)
-        .expect("the run left a checkpoint")
-        .parameters()
+    trained_model(dir).expect("the run left a checkpoint").parameters()
 }
 
 /// The `step,epoch,loss,lr` rows of a run's metrics.csv, the loss parsed.
@@ -189,11 +185,7 @@ fn accumulated_runs_end_with_the_big_batch_runs_weights() {
         run(&a, &["--batch-size", small, "--accumulate", accumulate]);
         run(&b, &["--batch-size", big]);
         let (steps_a, steps_b) = (metrics(&a), metrics(&b));
-        assert_eq!(
-            steps_a.len(),
-            steps_b.len(),
-            "{name}: one row per optimizer step"
-        );
+        assert_eq!(steps_a.len(), steps_b.len(), "{name}: one row per optimizer step");
         for ((key_a, loss_a), (key_b, loss_b)) in steps_a.iter().zip(&steps_b) {
             assert_eq!(key_a, key_b, "{name}");
             assert!(

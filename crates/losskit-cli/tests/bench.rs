@@ -20,11 +20,7 @@ fn bench(args: &[&str]) -> Output {
 }
 
 fn json_lines(out: &Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
@@ -33,13 +29,7 @@ fn json_lines(out: &Output) -> Vec<Value> {
 
 #[test]
 fn quick_bench_reports_every_op_on_every_path() {
-    let lines = json_lines(&bench(&[
-        "--quick",
-        "--json",
-        "--no-torch",
-        "--repeats",
-        "1",
-    ]));
+    let lines = json_lines(&bench(&["--quick", "--json", "--no-torch", "--repeats", "1"]));
     let mut seen = BTreeSet::new();
     for m in &lines {
         let fields: BTreeSet<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
@@ -93,13 +83,31 @@ fn the_linear_cross_entropy_rows_have_peaks_and_plot_against_v() {
     let dir = scratch("linear-plot");
     let png = dir.join("memory.png");
     let shapes = "64x16x500,64x16x4000";
-    let args = ["--op", "linear_cross_entropy", "--shape", shapes, "--json", "--no-torch", "--repeats", "1"];
+    let args = [
+        "--op",
+        "linear_cross_entropy",
+        "--shape",
+        shapes,
+        "--json",
+        "--no-torch",
+        "--repeats",
+        "1",
+    ];
     let lines = json_lines(&bench(&[&args[..], &["--plot", png.to_str().unwrap()]].concat()));
     let rows: Vec<(&str, Vec<u64>, u64)> = lines
         .iter()
         .map(|m| {
-            let shape = m["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
-            (m["impl"].as_str().unwrap(), shape, m["peak_bytes"].as_u64().expect("a peak"))
+            let shape = m["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap())
+                .collect();
+            (
+                m["impl"].as_str().unwrap(),
+                shape,
+                m["peak_bytes"].as_u64().expect("a peak"),
+            )
         })
         .collect();
     let impls: Vec<&str> = rows.iter().map(|r| r.0).collect();
@@ -112,7 +120,17 @@ fn the_linear_cross_entropy_rows_have_peaks_and_plot_against_v() {
     assert!(unfused >= 64 * 4000 * 4 && fused * 2 < unfused, "{rows:?}");
     assert!(std::fs::metadata(&png).unwrap().len() > 1000);
     // The plot takes one N and H.
-    let out = bench(&["--op", "linear_cross_entropy", "--shape", "8x4x10,16x4x10", "--no-torch", "--repeats", "1", "--plot", png.to_str().unwrap()]);
+    let out = bench(&[
+        "--op",
+        "linear_cross_entropy",
+        "--shape",
+        "8x4x10,16x4x10",
+        "--no-torch",
+        "--repeats",
+        "1",
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--plot draws linear_cross_entropy shapes of one N and H"));
 }
@@ -130,10 +148,7 @@ fn one_op_at_one_shape_is_timed_alone() {
         "1",
     ]));
     let impls: Vec<&str> = lines.iter().map(|m| m["impl"].as_str().unwrap()).collect();
-    assert_eq!(
-        impls,
-        ["losskit", "losskit-composed", "burn", "bandwidth-bound"]
-    );
+    assert_eq!(impls, ["losskit", "losskit-composed", "burn", "bandwidth-bound"]);
     for m in &lines {
         assert_eq!(
             (m["op"].as_str(), &m["shape"]),
@@ -154,11 +169,7 @@ fn one_op_at_one_shape_is_timed_alone() {
     ]));
     let ops: BTreeSet<&str> = lines.iter().map(|m| m["op"].as_str().unwrap()).collect();
     assert_eq!(ops, BTreeSet::from(["bce_with_logits", "sigmoid_focal"]));
-    assert!(
-        lines
-            .iter()
-            .all(|m| m["shape"] == serde_json::json!([3, 4, 5]))
-    );
+    assert!(lines.iter().all(|m| m["shape"] == serde_json::json!([3, 4, 5])));
 }
 
 #[test]
@@ -170,8 +181,7 @@ fn bad_filters_and_counts_are_named() {
     };
     let unknown = err(&["--op", "hinge", "--no-torch"]);
     assert!(
-        unknown.contains("invalid value 'hinge' for '--op <OP>'")
-            && unknown.contains("cross_entropy"),
+        unknown.contains("invalid value 'hinge' for '--op <OP>'") && unknown.contains("cross_entropy"),
         "{unknown}"
     );
     let malformed = err(&["--shape", "4096x", "--no-torch"]);
@@ -206,22 +216,9 @@ fn pytorchs_script_is_fed_from_the_binary() {
     let mut permissions = std::fs::metadata(&fake).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
     std::fs::set_permissions(&fake, permissions).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let out = Command::new(env!("CARGO_BIN_EXE_losskit"))
-        .args([
-            "bench",
-            "--op",
-            "softmax",
-            "--shape",
-            "8x4",
-            "--json",
-            "--repeats",
-            "1",
-        ])
+        .args(["bench", "--op", "softmax", "--shape", "8x4", "--json", "--repeats", "1"])
         .env("PATH", path)
         .output()
         .unwrap();
@@ -243,12 +240,7 @@ fn zero_repeats_is_refused_in_one_line() {
 fn a_full_stdout_is_one_line_not_a_panic() {
     let out = Command::new(env!("CARGO_BIN_EXE_losskit"))
         .args(["bench", "--quick", "--json", "--no-torch", "--repeats", "1"])
-        .stdout(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/full")
-                .unwrap(),
-        )
+        .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
         .output()
         .expect("losskit runs");
     let stderr = String::from_utf8_lossy(&out.stderr);

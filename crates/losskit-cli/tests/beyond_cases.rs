@@ -31,7 +31,10 @@ fn the_composed_path_matches_the_catalogue_too() {
 #[test]
 fn the_shared_public_beyond_cases_pass_when_present() {
     // The team's cases live beside the checkout (../shared); a lone clone skips them.
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden/catalogue-public.jsonl");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/golden/catalogue-public.jsonl"
+    );
     if let Ok(text) = std::fs::read_to_string(path) {
         let cases = beyond(&text);
         assert!(common::check_cases(&cases) > 0);

@@ -18,8 +18,17 @@ fn cases_of(ops: &[&str]) -> String {
         .collect()
 }
 
-const ELEMENTWISE: [&str; 9] =
-    ["l1", "mse", "smooth_l1", "huber", "soft_margin", "poisson_nll", "gaussian_nll", "hinge_embedding", "margin_ranking"];
+const ELEMENTWISE: [&str; 9] = [
+    "l1",
+    "mse",
+    "smooth_l1",
+    "huber",
+    "soft_margin",
+    "poisson_nll",
+    "gaussian_nll",
+    "hinge_embedding",
+    "margin_ranking",
+];
 const CLASSES: [&str; 3] = ["multilabel_soft_margin", "multilabel_margin", "multi_margin"];
 const EMBEDDINGS: [&str; 3] = ["cosine_embedding", "triplet_margin", "triplet_margin_with_distance"];
 const BOXES: [&str; 3] = ["generalized_box_iou", "distance_box_iou", "complete_box_iou"];

@@ -5,23 +5,18 @@ mod common;
 use common::mnist::synthetic_classes;
 use common::scratch::scratch;
 use losskit_cli::compare::{
-    average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1,
-    roc_auc,
+    average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1, roc_auc,
 };
 use serde_json::Value;
 
 fn close(got: f64, want: &Value, what: &str) {
     let want = want.as_f64().unwrap();
-    assert!(
-        (got - want).abs() < 1e-12,
-        "{what}: got {got}, scikit-learn {want}"
-    );
+    assert!((got - want).abs() < 1e-12, "{what}: got {got}, scikit-learn {want}");
 }
 
 #[test]
 fn metrics_match_scikit_learn() {
-    let reference: Value =
-        serde_json::from_str(include_str!("fixtures/sklearn_metrics.json")).unwrap();
+    let reference: Value = serde_json::from_str(include_str!("fixtures/sklearn_metrics.json")).unwrap();
     for case in reference["binary"].as_array().unwrap() {
         let scores: Vec<f64> = case["scores"]
             .as_array()
@@ -46,11 +41,7 @@ fn metrics_match_scikit_learn() {
         close(at_half.recall, &case["recall"], "recall");
         close(at_half.f1, &case["f1"], "F1");
         close(best_f1(&scores, &labels).f1, &case["best_f1"], "best F1");
-        close(
-            expected_calibration_error(&scores, &labels, 10),
-            &case["ece"],
-            "ECE",
-        );
+        close(expected_calibration_error(&scores, &labels, 10), &case["ece"], "ECE");
     }
     for case in reference["multiclass"].as_array().unwrap() {
         let ints = |k: &str| -> Vec<usize> {
@@ -67,11 +58,7 @@ fn metrics_match_scikit_learn() {
             case["classes"].as_u64().unwrap() as usize,
         );
         close(m.accuracy, &case["accuracy"], "accuracy");
-        close(
-            m.balanced_accuracy,
-            &case["balanced_accuracy"],
-            "balanced accuracy",
-        );
+        close(m.balanced_accuracy, &case["balanced_accuracy"], "balanced accuracy");
         close(m.macro_f1, &case["macro_f1"], "macro-F1");
     }
 }
@@ -80,25 +67,13 @@ fn metrics_match_scikit_learn() {
 fn quick_comparison_runs_end_to_end() {
     let out = scratch("compare");
     let run = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
-        .args([
-            "compare",
-            "--quick",
-            "--seeds",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+        .args(["compare", "--quick", "--seeds", "1", "--out", out.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
-        stdout.contains("| bce-with-logits+pos_weight |")
-            && stdout.contains("| softmax-focal(g=2) |"),
+        stdout.contains("| bce-with-logits+pos_weight |") && stdout.contains("| softmax-focal(g=2) |"),
         "{stdout}"
     );
     for file in [
@@ -110,8 +85,7 @@ fn quick_comparison_runs_end_to_end() {
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
-    let results: Value =
-        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let results: Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let entries = results["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 6 * 2 + 4);
     for e in entries {
@@ -123,12 +97,7 @@ fn quick_comparison_runs_end_to_end() {
         };
         for key in keys {
             let v = m[key].as_f64().unwrap_or(f64::NAN);
-            assert!(
-                (0.0..=1.0).contains(&v),
-                "{} {} {key} = {v}",
-                e["task"],
-                e["loss"]
-            );
+            assert!((0.0..=1.0).contains(&v), "{} {} {key} = {v}", e["task"], e["loss"]);
         }
     }
 }
@@ -147,12 +116,7 @@ fn a_full_stdout_is_one_line_not_a_panic() {
             "--out",
             out.to_str().unwrap(),
         ])
-        .stdout(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/full")
-                .unwrap(),
-        )
+        .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);

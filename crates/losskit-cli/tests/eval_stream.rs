@@ -45,13 +45,29 @@ fn hostile() -> Vec<(String, &'static str)> {
         ("\u{0}\u{1}garbage\u{7f}".into(), "invalid request"),
     ];
     // Found by the eval fuzz target: a class index beyond i32 once reached a failed cast.
-    lines.push((include_str!("fixtures/fuzz-eval-huge-target.json").trim().to_string(), "Target 555555555555554 is out of bounds for 5 classes"));
-    lines.push((json!({"op": "nll", "input": x, "target": {"shape": [2], "data": [0, -9_000_000_000_000i64], "dtype": "i64"}}).to_string(), "out of bounds"));
+    lines.push((
+        include_str!("fixtures/fuzz-eval-huge-target.json").trim().to_string(),
+        "Target 555555555555554 is out of bounds for 5 classes",
+    ));
+    lines.push((
+        json!({"op": "nll", "input": x, "target": {"shape": [2], "data": [0, -9_000_000_000_000i64], "dtype": "i64"}})
+            .to_string(),
+        "out of bounds",
+    ));
     // Found by the eval fuzz target: no classes at all once reached a reduction over nothing.
-    lines.push((include_str!("fixtures/fuzz-eval-zero-classes.json").trim().to_string(), "no classes"));
+    lines.push((
+        include_str!("fixtures/fuzz-eval-zero-classes.json").trim().to_string(),
+        "no classes",
+    ));
     lines.push((json!({"op": "nll", "input": {"shape": [2, 0], "data": []}, "target": {"shape": [2], "data": [0, 0], "dtype": "i64"}}).to_string(), "no classes"));
     // A line past the 8 MiB limit, refused without being parsed.
-    lines.push((format!("{{\"op\":\"softmax\",\"input\":{{\"shape\":[1],\"data\":[{}1]}}}}", "0,".repeat(4_500_000)), "longer than"));
+    lines.push((
+        format!(
+            "{{\"op\":\"softmax\",\"input\":{{\"shape\":[1],\"data\":[{}1]}}}}",
+            "0,".repeat(4_500_000)
+        ),
+        "longer than",
+    ));
     lines
 }
 
@@ -88,7 +104,9 @@ fn thousands_of_mixed_lines_get_one_right_answer_each() {
                 }
             }
             Err(needle) => {
-                let message = r["error"].as_str().unwrap_or_else(|| panic!("no error for {line:.200}: {response:.200}"));
+                let message = r["error"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no error for {line:.200}: {response:.200}"));
                 assert!(message.contains(needle), "{line:.120} -> {message}");
             }
         }
@@ -106,7 +124,10 @@ fn an_ignore_index_beyond_i32_ignores_its_targets() {
         "input": {"shape": [1, 3], "data": [0.5, 0.1, -1.0]},
         "target": {"shape": [1], "data": [2], "dtype": "i64"}, "options": {"reduction": "sum"}});
     let lines = common::eval_lines(format!("{request}\n{single}\n").as_bytes());
-    let (a, b): (Value, Value) = (serde_json::from_str(&lines[0]).unwrap(), serde_json::from_str(&lines[1]).unwrap());
+    let (a, b): (Value, Value) = (
+        serde_json::from_str(&lines[0]).unwrap(),
+        serde_json::from_str(&lines[1]).unwrap(),
+    );
     assert!(a.get("error").is_none(), "{a}");
     assert_eq!(a["output"], b["output"], "the ignored row adds nothing");
 }
@@ -142,16 +163,32 @@ fn eval_reads_a_dash_as_standard_input_and_names_a_bad_path() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{request}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{request}\n").as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"output\""));
     let dir = std::env::temp_dir();
-    let out = Command::new(env!("CARGO_BIN_EXE_losskit")).arg("eval").arg(&dir).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .arg("eval")
+        .arg(&dir)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.lines().count() == 1, "{stderr}");
-    assert!(stderr.contains(&*dir.to_string_lossy()) && stderr.contains("directory"), "{stderr}");
+    assert!(
+        stderr.contains(&*dir.to_string_lossy()) && stderr.contains("directory"),
+        "{stderr}"
+    );
     let missing = dir.join("losskit-no-such-requests.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_losskit")).arg("eval").arg(&missing).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .arg("eval")
+        .arg(&missing)
+        .output()
+        .unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(&*missing.to_string_lossy()));
 }

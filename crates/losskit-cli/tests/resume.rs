@@ -14,10 +14,7 @@ fn options_that_differ_from_the_checkpoint_are_refused_naming_both_values() {
     succeeds(&["train", "--epochs", "1", "--out", o]);
     let before = weights(&out);
     for (args, message) in [
-        (
-            &["--lr", "0.1"][..],
-            "--lr 0.1 conflicts with the checkpoint's lr 0.01",
-        ),
+        (&["--lr", "0.1"][..], "--lr 0.1 conflicts with the checkpoint's lr 0.01"),
         (
             &["--batch-size", "32"][..],
             "--batch-size 32 conflicts with the checkpoint's batch size 64",
@@ -26,10 +23,7 @@ fn options_that_differ_from_the_checkpoint_are_refused_naming_both_values() {
             &["--loss", "nll"][..],
             "--loss nll conflicts with the checkpoint's loss cross-entropy",
         ),
-        (
-            &["--seed", "7"][..],
-            "--seed 7 conflicts with the checkpoint's seed 42",
-        ),
+        (&["--seed", "7"][..], "--seed 7 conflicts with the checkpoint's seed 42"),
         (
             &["--momentum", "0"][..],
             "--momentum 0 conflicts with the checkpoint's momentum 0.9",
@@ -88,10 +82,7 @@ fn the_data_is_found_from_anywhere_and_a_change_is_refused_by_file() {
     synthetic(&data, 200);
     let out = root.join("run");
     // A relative --data, and a resume from another working directory.
-    let run = losskit_in(
-        &root,
-        &["train", "--data", "digits", "--epochs", "1", "--out", "run"],
-    );
+    let run = losskit_in(&root, &["train", "--data", "digits", "--epochs", "1", "--out", "run"]);
     assert!(run.status.success(), "{}", text(&run.stderr));
     let o = out.to_str().unwrap();
     let elsewhere = scratch("data-identity-cwd");
@@ -115,10 +106,7 @@ fn the_data_is_found_from_anywhere_and_a_change_is_refused_by_file() {
     let canonical = data.canonicalize().unwrap().join("train-images-idx3-ubyte");
     fails_with(
         &["train", "--resume", o, "--epochs", "3"],
-        &format!(
-            "data file {} changed since the checkpoint",
-            canonical.display()
-        ),
+        &format!("data file {} changed since the checkpoint", canonical.display()),
     );
 }
 
@@ -136,10 +124,7 @@ fn a_corrupt_checkpoint_is_refused_by_name_and_the_previous_one_is_kept() {
     std::fs::write(&latest, &flipped).unwrap();
     let stderr = fails_with(
         &["train", "--resume", o, "--epochs", "3"],
-        &format!(
-            "checkpoint {} is corrupt: checksum mismatch",
-            latest.display()
-        ),
+        &format!("checkpoint {} is corrupt: checksum mismatch", latest.display()),
     );
     let previous = out.join("checkpoint.prev.bin");
     assert!(
@@ -174,18 +159,9 @@ fn negative_numbers_parse_and_are_refused_by_their_rule() {
     let out = scratch("negative");
     let o = out.to_str().unwrap();
     for (args, message) in [
-        (
-            &["--lr", "-1"][..],
-            "--lr must be a finite number > 0, got -1",
-        ),
-        (
-            &["--lr", "inf"][..],
-            "--lr must be a finite number > 0, got inf",
-        ),
-        (
-            &["--momentum", "-0.5"][..],
-            "--momentum must be in [0, 1), got -0.5",
-        ),
+        (&["--lr", "-1"][..], "--lr must be a finite number > 0, got -1"),
+        (&["--lr", "inf"][..], "--lr must be a finite number > 0, got inf"),
+        (&["--momentum", "-0.5"][..], "--momentum must be in [0, 1), got -0.5"),
         (
             &["--weight-decay", "-1e-4"][..],
             "--weight-decay must be a finite number >= 0, got -0.0001",

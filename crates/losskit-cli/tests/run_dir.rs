@@ -27,10 +27,7 @@ fn a_second_run_on_a_directory_in_use_is_refused_naming_the_holder() {
     let mut first = spawn(&["train", "--epochs", "5", "--out", o]);
     wait_for(&out.join(".lock"));
     let holder = format!("is in use by losskit process {}", first.id());
-    let stderr = fails_with(
-        &["train", "--epochs", "1", "--out", o, "--overwrite"],
-        &holder,
-    );
+    let stderr = fails_with(&["train", "--epochs", "1", "--out", o, "--overwrite"], &holder);
     assert!(stderr.contains(o), "{stderr}");
     wait_for(&out.join("checkpoint.bin"));
     fails_with(&["train", "--resume", o], &holder);
@@ -47,8 +44,7 @@ fn a_second_run_on_a_directory_in_use_is_refused_naming_the_holder() {
             "summary.json"
         ]
     );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["config"]["epochs"], 5);
 }
 
@@ -61,10 +57,7 @@ fn a_killed_runs_lock_is_taken_over() {
     let pid = child.id();
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(
-        out.join(".lock").exists(),
-        "a SIGKILL leaves the lock behind"
-    );
+    assert!(out.join(".lock").exists(), "a SIGKILL leaves the lock behind");
     let resumed = succeeds(&["train", "--resume", o]);
     let stderr = text(&resumed.stderr);
     assert!(
@@ -87,9 +80,7 @@ fn default_run_directories_started_together_do_not_collide() {
     let threads: Vec<_> = ["11", "12", "13"]
         .map(|seed| {
             let cwd = cwd.to_path_buf();
-            std::thread::spawn(move || {
-                losskit_in(&cwd, &["train", "--epochs", "1", "--seed", seed])
-            })
+            std::thread::spawn(move || losskit_in(&cwd, &["train", "--epochs", "1", "--seed", seed]))
         })
         .into_iter()
         .collect();
@@ -102,10 +93,8 @@ fn default_run_directories_started_together_do_not_collide() {
     let mut seeds: Vec<u64> = runs
         .iter()
         .map(|r| {
-            let summary: serde_json::Value = serde_json::from_slice(
-                &std::fs::read(cwd.join("runs").join(r).join("summary.json")).unwrap(),
-            )
-            .unwrap();
+            let summary: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(cwd.join("runs").join(r).join("summary.json")).unwrap()).unwrap();
             summary["config"]["seed"].as_u64().unwrap()
         })
         .collect();
@@ -123,10 +112,7 @@ fn a_non_empty_out_is_refused_unless_overwrite() {
         &["train", "--epochs", "1", "--seed", "7", "--out", o],
         "is not empty (it holds checkpoint.bin, epochs.csv, loss.png, metrics.csv and 1 more); --overwrite replaces the run in it",
     );
-    assert!(
-        stderr.contains(&format!("--resume {o} continues it")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("--resume {o} continues it")), "{stderr}");
     assert_eq!(weights(&out), before, "the finished run was touched");
     // `--out .` in a directory of one's own files: refused, and with --overwrite those stay.
     let own = scratch("own-files");
@@ -138,30 +124,15 @@ fn a_non_empty_out_is_refused_unless_overwrite() {
         text(&refused.stderr)
     );
     assert_eq!(entries(&own), ["notes.txt"]);
-    succeeds(&[
-        "train",
-        "--epochs",
-        "1",
-        "--seed",
-        "7",
-        "--out",
-        o,
-        "--overwrite",
-    ]);
+    succeeds(&["train", "--epochs", "1", "--seed", "7", "--out", o, "--overwrite"]);
     assert_ne!(weights(&out), before);
     assert!(
         !out.join("checkpoint.prev.bin").exists(),
         "the old run's checkpoint survived"
     );
-    let replaced = losskit_in(
-        &own,
-        &["train", "--epochs", "1", "--out", ".", "--overwrite"],
-    );
+    let replaced = losskit_in(&own, &["train", "--epochs", "1", "--out", ".", "--overwrite"]);
     assert!(replaced.status.success(), "{}", text(&replaced.stderr));
-    assert_eq!(
-        std::fs::read_to_string(own.join("notes.txt")).unwrap(),
-        "mine"
-    );
+    assert_eq!(std::fs::read_to_string(own.join("notes.txt")).unwrap(), "mine");
 }
 
 #[test]
@@ -173,11 +144,7 @@ fn a_read_only_out_fails_before_training() {
     std::fs::set_permissions(&*scratch_dir, permissions.clone()).unwrap();
     let writable = std::fs::write(scratch_dir.join("probe"), "").is_ok();
     std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-    let read_only = if writable {
-        Path::new("/sys")
-    } else {
-        &*scratch_dir
-    };
+    let read_only = if writable { Path::new("/sys") } else { &*scratch_dir };
     if !read_only.is_dir() {
         eprintln!("no read-only directory to test with");
         return;
@@ -205,15 +172,7 @@ fn a_run_that_stops_before_writing_leaves_no_directory_it_created() {
     let parent = scratch("nan-parent");
     let out = parent.join("a/b/run");
     fails_with(
-        &[
-            "train",
-            "--data",
-            d,
-            "--lr",
-            "1e30",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &["train", "--data", d, "--lr", "1e30", "--out", out.to_str().unwrap()],
         "no epoch finished, so there is no checkpoint",
     );
     assert_eq!(
@@ -224,23 +183,11 @@ fn a_run_that_stops_before_writing_leaves_no_directory_it_created() {
     // The default runs/<timestamp> too, and a directory the user made stays.
     let cwd = scratch("nan-cwd");
     let run = losskit_in(&cwd, &["train", "--data", d, "--lr", "1e30"]);
-    assert!(
-        text(&run.stderr).contains("loss became"),
-        "{}",
-        text(&run.stderr)
-    );
+    assert!(text(&run.stderr).contains("loss became"), "{}", text(&run.stderr));
     assert_eq!(entries(&cwd), Vec::<String>::new());
     let theirs = scratch("nan-theirs");
     fails_with(
-        &[
-            "train",
-            "--data",
-            d,
-            "--lr",
-            "1e30",
-            "--out",
-            theirs.to_str().unwrap(),
-        ],
+        &["train", "--data", d, "--lr", "1e30", "--out", theirs.to_str().unwrap()],
         "loss became",
     );
     assert!(theirs.is_dir() && entries(&theirs).is_empty());

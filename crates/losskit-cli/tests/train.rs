@@ -16,32 +16,20 @@ fn prints_the_tutorials_lines_and_writes_the_run() {
     assert!(run.status.success(), "{}", text(&run.stderr));
     let stdout = text(&run.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        lines.iter().filter(|l| l.starts_with("Epoch [")).count(),
-        2,
-        "{stdout}"
-    );
+    assert_eq!(lines.iter().filter(|l| l.starts_with("Epoch [")).count(), 2, "{stdout}");
     for (epoch, line) in [(1, lines[0]), (2, lines[1])] {
         let prefix = format!("Epoch [{epoch}/2], Step [100/125], Loss: ");
-        let loss = line
-            .strip_prefix(&prefix)
-            .unwrap_or_else(|| panic!("{line}"));
-        assert!(
-            loss.len() == 6 && loss.parse::<f64>().unwrap() > 0.0,
-            "{line}"
-        );
+        let loss = line.strip_prefix(&prefix).unwrap_or_else(|| panic!("{line}"));
+        assert!(loss.len() == 6 && loss.parse::<f64>().unwrap() > 0.0, "{line}");
     }
     assert_eq!(lines[2], "Finished Training");
-    let accuracy: f64 = lines[3].strip_prefix("Test accuracy: ").unwrap()[..6]
-        .parse()
-        .unwrap();
+    let accuracy: f64 = lines[3].strip_prefix("Test accuracy: ").unwrap()[..6].parse().unwrap();
     assert!(lines[3].ends_with("/2000)"), "{}", lines[3]);
     assert!(accuracy > 0.85, "{accuracy}");
     // PyTorch's MNIST example's line for the final network.
     let correct = lines[3].rsplit_once('(').unwrap().1.trim_end_matches(')');
     assert!(
-        lines[4].starts_with("Test set: Average loss: ")
-            && lines[4].contains(&format!(", Accuracy: {correct} (")),
+        lines[4].starts_with("Test set: Average loss: ") && lines[4].contains(&format!(", Accuracy: {correct} (")),
         "{}",
         lines[4]
     );
@@ -62,8 +50,7 @@ fn prints_the_tutorials_lines_and_writes_the_run() {
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().next(), Some("step,epoch,loss,lr"));
     assert_eq!(csv.lines().count(), 1 + 2 * 125);
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(
         summary["test_accuracy"].as_f64().unwrap(),
         accuracy.max(summary["test_accuracy"].as_f64().unwrap())
@@ -78,10 +65,7 @@ fn prints_the_tutorials_lines_and_writes_the_run() {
     assert_eq!(epochs.lines().count(), 1 + 2);
     assert_eq!(summary["epochs"].as_array().unwrap().len(), 2);
     assert_eq!(summary["epochs"][1]["step"], 250);
-    assert_eq!(
-        summary["epochs"][1]["test_accuracy"],
-        summary["test_accuracy"]
-    );
+    assert_eq!(summary["epochs"][1]["test_accuracy"], summary["test_accuracy"]);
     assert_eq!(summary["config"]["lr"], 0.01);
     assert_eq!(&std::fs::read(out.join("loss.png")).unwrap()[1..4], b"PNG");
 }
@@ -90,15 +74,7 @@ fn prints_the_tutorials_lines_and_writes_the_run() {
 fn the_same_seed_gives_the_same_numbers() {
     let (a, b, c) = (scratch("seed-a"), scratch("seed-b"), scratch("seed-c"));
     for (dir, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
-        let run = losskit(&[
-            "train",
-            "--epochs",
-            "1",
-            "--seed",
-            seed,
-            "--out",
-            dir.to_str().unwrap(),
-        ]);
+        let run = losskit(&["train", "--epochs", "1", "--seed", seed, "--out", dir.to_str().unwrap()]);
         assert!(run.status.success(), "{}", text(&run.stderr));
     }
     let csv = |d: &Path| std::fs::read_to_string(d.join("metrics.csv")).unwrap();
@@ -155,10 +131,7 @@ fn gradient_accumulation_and_other_losses_train() {
         let run = losskit(&args);
         assert!(run.status.success(), "{name}: {}", text(&run.stderr));
         let stdout = text(&run.stdout);
-        let accuracy: f64 = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("Test accuracy: "))
-            .unwrap()[..6]
+        let accuracy: f64 = stdout.lines().find_map(|l| l.strip_prefix("Test accuracy: ")).unwrap()[..6]
             .parse()
             .unwrap();
         assert!(accuracy > 0.7, "{name}: {accuracy}");
@@ -175,10 +148,7 @@ fn bad_data_is_one_readable_line() {
         &["train", "--data", &format!("{d}/nowhere"), "--out", o],
         "does not exist",
     );
-    fails_with(
-        &["train", "--data", d, "--out", o],
-        "has no train-images-idx3-ubyte",
-    );
+    fails_with(&["train", "--data", d, "--out", o], "has no train-images-idx3-ubyte");
     std::fs::write(dir.join("a-file"), b"not a directory").unwrap();
     fails_with(
         &["train", "--data", &format!("{d}/a-file"), "--out", o],
@@ -202,15 +172,8 @@ fn bad_data_is_one_readable_line() {
         &["train", "--data", d, "--out", o],
         "label 12 of example 0 is outside 0-9",
     );
-    std::fs::write(
-        dir.join("train-labels-idx1-ubyte"),
-        b"\x1f\x8b\x08\x00garbage",
-    )
-    .unwrap();
-    fails_with(
-        &["train", "--data", d, "--out", o],
-        "train-labels-idx1-ubyte",
-    );
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), b"\x1f\x8b\x08\x00garbage").unwrap();
+    fails_with(&["train", "--data", d, "--out", o], "train-labels-idx1-ubyte");
     fails_with(
         &["train", "--batch-size", "0", "--out", o],
         "--batch-size must be at least 1",
@@ -220,30 +183,13 @@ fn bad_data_is_one_readable_line() {
 
 #[test]
 fn an_empty_split_is_refused_before_training() {
-    for (split, file) in [
-        ("train", "train-images-idx3-ubyte"),
-        ("t10k", "t10k-images-idx3-ubyte"),
-    ] {
+    for (split, file) in [("train", "train-images-idx3-ubyte"), ("t10k", "t10k-images-idx3-ubyte")] {
         let dir = scratch("empty-split");
         synthetic(&dir, 40);
-        std::fs::write(
-            dir.join(format!("{split}-images-idx3-ubyte")),
-            idx(&[0, 28, 28], &[]),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("{split}-labels-idx1-ubyte")),
-            idx(&[0], &[]),
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("{split}-images-idx3-ubyte")), idx(&[0, 28, 28], &[])).unwrap();
+        std::fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), idx(&[0], &[])).unwrap();
         let out = scratch("empty-split-out");
-        let run = losskit(&[
-            "train",
-            "--data",
-            dir.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let run = losskit(&["train", "--data", dir.to_str().unwrap(), "--out", out.to_str().unwrap()]);
         let stderr = text(&run.stderr);
         assert!(
             !run.status.success() && stderr.contains(&format!("{file} holds no images")),
@@ -426,12 +372,7 @@ fn a_full_stdout_ends_the_run_in_one_line() {
     let out = scratch("full-stdout");
     let run = Command::new(env!("CARGO_BIN_EXE_losskit"))
         .args(["train", "--epochs", "1", "--out", out.to_str().unwrap()])
-        .stdout(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/full")
-                .unwrap(),
-        )
+        .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
         .output()
         .unwrap();
     let stderr = text(&run.stderr);
@@ -466,13 +407,7 @@ fn a_data_file_too_large_to_be_idx_is_refused_unread() {
     images.set_len(1 << 40).unwrap();
     let out = scratch("huge-data-out");
     fails_with(
-        &[
-            "train",
-            "--data",
-            dir.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &["train", "--data", dir.to_str().unwrap(), "--out", out.to_str().unwrap()],
         "train-images-idx3-ubyte is larger than",
     );
 }

@@ -12,7 +12,9 @@ use losskit::{
 };
 
 fn logits(n: usize) -> Vec<f32> {
-    (0..n).map(|i| ((i.wrapping_mul(2_654_435_761) % 10_000) as f32 / 10_000.0 - 0.5) * 6.0).collect()
+    (0..n)
+        .map(|i| ((i.wrapping_mul(2_654_435_761) % 10_000) as f32 / 10_000.0 - 0.5) * 6.0)
+        .collect()
 }
 
 /// Times forward+backward of `f` on a fresh leaf per iteration (the leaf's creation and
@@ -55,7 +57,13 @@ fn cross_entropy(c: &mut Criterion) {
         let ours = |x: Tensor<2>| ce.forward(x, target.clone()).unwrap();
         let id = format!("{n}x{k}");
         bench(&mut group, BenchmarkId::new("losskit", &id), &data, false, &ours);
-        bench(&mut group, BenchmarkId::new("losskit-composed", &id), &data, true, &ours);
+        bench(
+            &mut group,
+            BenchmarkId::new("losskit-composed", &id),
+            &data,
+            true,
+            &ours,
+        );
         let burn_loss = CrossEntropyLossConfig::new().init(&device);
         let burns = |x: Tensor<2>| burn_loss.forward(x, target.clone());
         bench(&mut group, BenchmarkId::new("burn", &id), &data, false, &burns);
@@ -71,8 +79,10 @@ fn sigmoid_losses(c: &mut Criterion) {
     let data = TensorData::new(logits(n * k), [n, k]);
     let labels: Vec<f32> = (0..n * k).map(|i| ((i * 31 % 7) == 0) as u8 as f32).collect();
     let target = Tensor::<2>::from_data(TensorData::new(labels.clone(), [n, k]), (&device, DType::F32));
-    let (bce_loss, focal_loss) =
-        (BceWithLogitsLossConfig::new().init(&device).unwrap(), SigmoidFocalLossConfig::new().init(&device).unwrap());
+    let (bce_loss, focal_loss) = (
+        BceWithLogitsLossConfig::new().init(&device).unwrap(),
+        SigmoidFocalLossConfig::new().init(&device).unwrap(),
+    );
     let bce = |x: Tensor<2>| bce_loss.forward(x, target.clone()).unwrap();
     let focal = |x: Tensor<2>| focal_loss.forward(x, target.clone()).unwrap();
     let id = |name: &str| BenchmarkId::new(name, "4096x1000");
@@ -101,7 +111,11 @@ fn row_losses(c: &mut Criterion) {
         TensorData::new((0..n).map(|i| (i * 7 % k) as i64).collect::<Vec<_>>(), [n]),
         &device,
     );
-    let probs = losskit::softmax(Tensor::<2>::from_data(TensorData::new(logits(n * k), [n, k]), (&device, DType::F32)), 1).unwrap();
+    let probs = losskit::softmax(
+        Tensor::<2>::from_data(TensorData::new(logits(n * k), [n, k]), (&device, DType::F32)),
+        1,
+    )
+    .unwrap();
     let ce = LosskitCrossEntropyLossConfig::new().init(&device).unwrap();
     let nll = NllLossConfig::new().init(&device);
     let focal = SoftmaxFocalLossConfig::new().init(&device).unwrap();
@@ -113,8 +127,20 @@ fn row_losses(c: &mut Criterion) {
         ("log_softmax", &|x| losskit::log_softmax(x, 1).unwrap().sum()),
     ];
     for (name, f) in cases {
-        bench(&mut group, BenchmarkId::new(format!("{name}/losskit"), "4096x1000"), &data, false, f);
-        bench(&mut group, BenchmarkId::new(format!("{name}/losskit-composed"), "4096x1000"), &data, true, f);
+        bench(
+            &mut group,
+            BenchmarkId::new(format!("{name}/losskit"), "4096x1000"),
+            &data,
+            false,
+            f,
+        );
+        bench(
+            &mut group,
+            BenchmarkId::new(format!("{name}/losskit-composed"), "4096x1000"),
+            &data,
+            true,
+            f,
+        );
     }
     group.finish();
 }
@@ -126,9 +152,15 @@ fn catalogue(c: &mut Criterion) {
     let device = Device::flex().autodiff();
     let (n, k) = (4096usize, 1000usize);
     let data = TensorData::new(logits(n * k), [n, k]);
-    let target = Tensor::<2>::from_data(TensorData::new(logits(n * k).into_iter().rev().collect::<Vec<_>>(), [n, k]), (&device, DType::F32));
+    let target = Tensor::<2>::from_data(
+        TensorData::new(logits(n * k).into_iter().rev().collect::<Vec<_>>(), [n, k]),
+        (&device, DType::F32),
+    );
     let (l1, mse) = (L1LossConfig::new().init(), MseLossConfig::new().init());
-    let (smooth, huber) = (SmoothL1LossConfig::new().init().unwrap(), HuberLossConfig::new().init().unwrap());
+    let (smooth, huber) = (
+        SmoothL1LossConfig::new().init().unwrap(),
+        HuberLossConfig::new().init().unwrap(),
+    );
     let cases: [(&str, &dyn Fn(Tensor<2>) -> Tensor<1>); 4] = [
         ("l1", &|x| l1.forward(x, target.clone()).unwrap()),
         ("mse", &|x| mse.forward(x, target.clone()).unwrap()),
@@ -136,23 +168,49 @@ fn catalogue(c: &mut Criterion) {
         ("huber", &|x| huber.forward(x, target.clone()).unwrap()),
     ];
     for (name, f) in cases {
-        bench(&mut group, BenchmarkId::new(format!("{name}/losskit"), "4096x1000"), &data, false, f);
-        bench(&mut group, BenchmarkId::new(format!("{name}/losskit-composed"), "4096x1000"), &data, true, f);
+        bench(
+            &mut group,
+            BenchmarkId::new(format!("{name}/losskit"), "4096x1000"),
+            &data,
+            false,
+            f,
+        );
+        bench(
+            &mut group,
+            BenchmarkId::new(format!("{name}/losskit-composed"), "4096x1000"),
+            &data,
+            true,
+            f,
+        );
     }
     let boxes = |seed: usize| -> Vec<f32> {
-        (0..100_000).flat_map(|i| {
-            let (x, y) = (((i * 37 + seed) % 97) as f32, ((i * 53 + seed) % 89) as f32);
-            let (w, h) = (1.0 + ((i * 11 + seed) % 41) as f32, 1.0 + ((i * 29 + seed) % 43) as f32);
-            [x, y, x + w, y + h]
-        }).collect()
+        (0..100_000)
+            .flat_map(|i| {
+                let (x, y) = (((i * 37 + seed) % 97) as f32, ((i * 53 + seed) % 89) as f32);
+                let (w, h) = (1.0 + ((i * 11 + seed) % 41) as f32, 1.0 + ((i * 29 + seed) % 43) as f32);
+                [x, y, x + w, y + h]
+            })
+            .collect()
     };
     let predicted = TensorData::new(boxes(0), [100_000, 4]);
     let truth = Tensor::<2>::from_data(TensorData::new(boxes(5), [100_000, 4]), (&device, DType::F32));
     for kind in [BoxIou::Generalized, BoxIou::Distance, BoxIou::Complete] {
         let loss = BoxIouLossConfig::new(kind).init();
         let f = |x: Tensor<2>| loss.forward(x, truth.clone()).unwrap();
-        bench(&mut group, BenchmarkId::new(format!("{kind:?}/losskit"), "100000x4"), &predicted, false, &f);
-        bench(&mut group, BenchmarkId::new(format!("{kind:?}/losskit-composed"), "100000x4"), &predicted, true, &f);
+        bench(
+            &mut group,
+            BenchmarkId::new(format!("{kind:?}/losskit"), "100000x4"),
+            &predicted,
+            false,
+            &f,
+        );
+        bench(
+            &mut group,
+            BenchmarkId::new(format!("{kind:?}/losskit-composed"), "100000x4"),
+            &predicted,
+            true,
+            &f,
+        );
     }
     group.finish();
 }

@@ -9,7 +9,11 @@ fn bce_example() -> (f32, Vec<f32>) {
     let device = Device::flex().autodiff();
     let y_hat = Tensor::<1>::from_data([0.2, 0.8, 0.6, 0.3], &device).require_grad();
     let y = Tensor::<1>::from_data([0.0, 1.0, 1.0, 0.0], &device);
-    let loss = BceLossConfig::new().init(&device).unwrap().forward(y_hat.clone(), y).unwrap();
+    let loss = BceLossConfig::new()
+        .init(&device)
+        .unwrap()
+        .forward(y_hat.clone(), y)
+        .unwrap();
     let grads = loss.backward();
     let grad = y_hat.grad(&grads).unwrap().try_into_vec_as::<f32>().unwrap();
     (loss.into_scalar(), grad)

@@ -17,7 +17,11 @@ fn both() -> (f32, f32) {
         + targets.clone().neg().add_scalar(1.0) * probs.neg().add_scalar(1.0 + epsilon).log())
     .mean()
     .neg();
-    let library = BceWithLogitsLossConfig::new().init(&device).unwrap().forward(logits, targets).unwrap();
+    let library = BceWithLogitsLossConfig::new()
+        .init(&device)
+        .unwrap()
+        .forward(logits, targets)
+        .unwrap();
     (by_hand.into_scalar(), library.into_scalar())
 }
 

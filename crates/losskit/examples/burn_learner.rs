@@ -48,14 +48,18 @@ impl SpiralClassifier {
     }
 
     fn logits(&self, points: Tensor<2>) -> Tensor<2> {
-        self.output.forward(self.activation.forward(self.hidden.forward(points)))
+        self.output
+            .forward(self.activation.forward(self.hidden.forward(points)))
     }
 
     fn classify(&self, batch: SpiralBatch) -> ClassificationOutput {
         let logits = self.logits(batch.points);
         // The shapes are the model's own ((batch, 3) logits, (batch) labels in 0..3), so an error
         // here is a bug in this file, not bad data: a training step has no way to return it.
-        let loss = self.loss.forward(logits.clone(), batch.labels.clone()).expect("logits and labels of one batch");
+        let loss = self
+            .loss
+            .forward(logits.clone(), batch.labels.clone())
+            .expect("logits and labels of one batch");
         ClassificationOutput::new(loss, logits, batch.labels)
     }
 }
@@ -95,8 +99,13 @@ fn spirals(count: usize, phase: f32) -> Vec<SpiralPoint> {
         .flat_map(|class| {
             (0..count).map(move |i| {
                 let t = (i as f32 + phase) / count as f32;
-                let angle = 4.0 * t + class as f32 * 2.0 * std::f32::consts::PI / CLASSES as f32 + 0.2 * (37.0 * t).sin();
-                SpiralPoint { x: t * angle.cos(), y: t * angle.sin(), label: class as i64 }
+                let angle =
+                    4.0 * t + class as f32 * 2.0 * std::f32::consts::PI / CLASSES as f32 + 0.2 * (37.0 * t).sin();
+                SpiralPoint {
+                    x: t * angle.cos(),
+                    y: t * angle.sin(),
+                    label: class as i64,
+                }
             })
         })
         .collect()
@@ -233,5 +242,9 @@ fn burns_learner_trains_a_model_that_holds_a_losskit_loss() {
     let outcome = train(10, &directory.0);
     // Chance is 1/3 and the untrained loss near ln 3: ten epochs must do clearly better.
     assert!(outcome.accuracy > 0.6, "accuracy {}", outcome.accuracy);
-    assert!(outcome.loss < 0.8 * untrained_loss, "loss {} against ln 3 = {untrained_loss}", outcome.loss);
+    assert!(
+        outcome.loss < 0.8 * untrained_loss,
+        "loss {} against ln 3 = {untrained_loss}",
+        outcome.loss
+    );
 }

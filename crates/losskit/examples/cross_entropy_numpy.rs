@@ -27,7 +27,10 @@ fn both() -> (f64, f32) {
     let library = CrossEntropyLossConfig::new()
         .init(&device)
         .unwrap()
-        .forward(Tensor::<2>::from_data(logits, &device), Tensor::<1, Int>::from_data([0, 2], &device))
+        .forward(
+            Tensor::<2>::from_data(logits, &device),
+            Tensor::<1, Int>::from_data([0, 2], &device),
+        )
         .unwrap();
     (by_hand(&logits, &[0, 2]), library.into_scalar())
 }

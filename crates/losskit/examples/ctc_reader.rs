@@ -107,9 +107,15 @@ impl Batch {
                 }
             }
         }
-        let targets: Vec<i64> = samples.iter().flat_map(|s| (0..width).map(|i| s.symbols.get(i).map_or(0, |&c| c as i64))).collect();
+        let targets: Vec<i64> = samples
+            .iter()
+            .flat_map(|s| (0..width).map(|i| s.symbols.get(i).map_or(0, |&c| c as i64)))
+            .collect();
         let lengths = |f: &dyn Fn(&Sample) -> usize| {
-            Tensor::from_data(TensorData::new(samples.iter().map(|s| f(s) as i64).collect::<Vec<_>>(), [n]), device)
+            Tensor::from_data(
+                TensorData::new(samples.iter().map(|s| f(s) as i64).collect::<Vec<_>>(), [n]),
+                device,
+            )
         };
         Self {
             windows: Tensor::from_data(TensorData::new(windows, [frames * n, WINDOW * FEATURES]), device),
@@ -130,7 +136,10 @@ struct Reader {
 
 impl Reader {
     fn new(device: &Device) -> Self {
-        Self { hidden: LinearConfig::new(WINDOW * FEATURES, 32).init(device), out: LinearConfig::new(32, CLASSES).init(device) }
+        Self {
+            hidden: LinearConfig::new(WINDOW * FEATURES, 32).init(device),
+            out: LinearConfig::new(32, CLASSES).init(device),
+        }
     }
 
     /// Log-probabilities `(T, N, CLASSES)` of a batch.
@@ -187,7 +196,12 @@ fn train(steps: usize) -> Outcome {
         let samples: Vec<Sample> = (0..32).map(|_| Sample::draw(&mut rng)).collect();
         let batch = Batch::new(&samples, &device);
         let value = loss
-            .forward(reader.read(&batch), batch.targets.clone(), batch.input_lengths.clone(), batch.target_lengths.clone())
+            .forward(
+                reader.read(&batch),
+                batch.targets.clone(),
+                batch.input_lengths.clone(),
+                batch.target_lengths.clone(),
+            )
             .expect("every sample's symbols fit its frames");
         if step % 50 == 0 {
             println!("step {step:>3}: CTC loss {:.4}", value.clone().into_scalar::<f32>());
@@ -197,15 +211,33 @@ fn train(steps: usize) -> Outcome {
     }
     let held_out: Vec<Sample> = (0..200).map(|_| Sample::draw(&mut rng)).collect();
     let readings = greedy_decode(reader.read(&Batch::new(&held_out, &device)), &held_out);
-    let right = readings.iter().zip(&held_out).filter(|(read, s)| **read == s.symbols).count();
-    let examples = readings.into_iter().zip(&held_out).take(6).map(|(read, s)| Reading { read, truth: s.symbols.clone() }).collect();
-    Outcome { accuracy: right as f64 / held_out.len() as f64, examples }
+    let right = readings
+        .iter()
+        .zip(&held_out)
+        .filter(|(read, s)| **read == s.symbols)
+        .count();
+    let examples = readings
+        .into_iter()
+        .zip(&held_out)
+        .take(6)
+        .map(|(read, s)| Reading {
+            read,
+            truth: s.symbols.clone(),
+        })
+        .collect();
+    Outcome {
+        accuracy: right as f64 / held_out.len() as f64,
+        examples,
+    }
 }
 
 fn main() {
     let outcome = train(500);
     for Reading { read, truth } in &outcome.examples {
-        println!("read {read:?}, truth {truth:?}{}", if read == truth { "" } else { "  <- wrong" });
+        println!(
+            "read {read:?}, truth {truth:?}{}",
+            if read == truth { "" } else { "  <- wrong" }
+        );
     }
     println!("held-out sequences read exactly: {:.1}%", 100.0 * outcome.accuracy);
 }

@@ -115,16 +115,18 @@ pub use loss::kl_div::{KlDivLoss, KlDivLossConfig, KlReduction};
 pub use loss::likelihood::{GaussianNllLoss, GaussianNllLossConfig, PoissonNllLoss, PoissonNllLossConfig};
 pub use loss::linear_cross_entropy::{LinearCrossEntropyLoss, LinearCrossEntropyLossConfig};
 pub use loss::linear_head::{LinearCrossEntropyHead, LinearCrossEntropyHeadConfig};
-pub use loss::mean_denominator::MeanDenominator;
 pub use loss::margin::{
     HingeEmbeddingLoss, HingeEmbeddingLossConfig, MarginRankingLoss, MarginRankingLossConfig, MultiMarginLoss,
     MultiMarginLossConfig, SoftMarginLoss, SoftMarginLossConfig,
 };
+pub use loss::mean_denominator::MeanDenominator;
 pub use loss::multilabel::{
     MultiLabelMarginLoss, MultiLabelMarginLossConfig, MultiLabelSoftMarginLoss, MultiLabelSoftMarginLossConfig,
 };
 pub use loss::nll::{NllLoss, NllLossConfig};
-pub use loss::regression::{HuberLoss, HuberLossConfig, L1Loss, L1LossConfig, MseLoss, MseLossConfig, SmoothL1Loss, SmoothL1LossConfig};
+pub use loss::regression::{
+    HuberLoss, HuberLossConfig, L1Loss, L1LossConfig, MseLoss, MseLossConfig, SmoothL1Loss, SmoothL1LossConfig,
+};
 pub use loss::rnnt::{RnntLoss, RnntLossConfig};
 pub use loss::sigmoid_focal::{SigmoidFocalLoss, SigmoidFocalLossConfig};
 pub use loss::softmax::{entropy, log_softmax, softmax};

@@ -67,7 +67,11 @@ pub(crate) enum Denominator {
 
 /// Applies `reduction` (`None`: unreduced) to per-element losses; reduced results have
 /// shape `[1; D]`.
-pub(crate) fn reduce<const D: usize>(loss: Tensor<D>, reduction: Option<Reduction>, denominator: Denominator) -> Tensor<D> {
+pub(crate) fn reduce<const D: usize>(
+    loss: Tensor<D>,
+    reduction: Option<Reduction>,
+    denominator: Denominator,
+) -> Tensor<D> {
     match reduction {
         None => loss,
         Some(Reduction::Sum) => loss.sum().reshape([1; D]),

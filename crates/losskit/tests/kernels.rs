@@ -11,7 +11,12 @@ use losskit::*;
 
 /// Value and input gradient of `sum(f(x) * upstream)`, with a random upstream gradient
 /// so that an unreduced loss's backward is held to more than ones.
-fn run<const D: usize, const O: usize>(x: &[f64], dims: [usize; D], dtype: DType, f: &dyn Fn(Tensor<D>) -> Tensor<O>) -> (Vec<f64>, Vec<f64>) {
+fn run<const D: usize, const O: usize>(
+    x: &[f64],
+    dims: [usize; D],
+    dtype: DType,
+    f: &dyn Fn(Tensor<D>) -> Tensor<O>,
+) -> (Vec<f64>, Vec<f64>) {
     let leaf = float(x, dims, dtype).require_grad();
     let out = f(leaf.clone());
     let upstream = float(&uniform(out.shape().num_elements(), 99, -2.0, 2.0), out.dims(), dtype);
@@ -22,7 +27,11 @@ fn run<const D: usize, const O: usize>(x: &[f64], dims: [usize; D], dtype: DType
 
 fn agree<const D: usize, const O: usize>(what: &str, x: &[f64], dims: [usize; D], f: &dyn Fn(Tensor<D>) -> Tensor<O>) {
     for dtype in [DType::F32, DType::F64] {
-        let (rtol, atol) = if dtype == DType::F32 { (2e-4, 1e-6) } else { (1e-10, 1e-13) };
+        let (rtol, atol) = if dtype == DType::F32 {
+            (2e-4, 1e-6)
+        } else {
+            (1e-10, 1e-13)
+        };
         let fused = run(x, dims, dtype, f);
         let composed = with_composed(|| run(x, dims, dtype, f));
         let what = format!("{what} {dtype:?} {dims:?}");
@@ -53,9 +62,14 @@ fn class_index_losses(n: usize, c: usize, d: usize) {
     for r in REDUCTIONS {
         let ce_configs = [
             CrossEntropyLossConfig::new(),
-            CrossEntropyLossConfig::new().with_weight(weight.clone()).with_ignore_index(1),
+            CrossEntropyLossConfig::new()
+                .with_weight(weight.clone())
+                .with_ignore_index(1),
             CrossEntropyLossConfig::new().with_label_smoothing(0.2),
-            CrossEntropyLossConfig::new().with_weight(weight.clone()).with_label_smoothing(0.1).with_ignore_index(-100),
+            CrossEntropyLossConfig::new()
+                .with_weight(weight.clone())
+                .with_label_smoothing(0.1)
+                .with_ignore_index(-100),
             CrossEntropyLossConfig::new().with_softcap(Some(3.0)).with_z_loss(0.01),
             CrossEntropyLossConfig::new()
                 .with_weight(weight.clone())
@@ -63,21 +77,56 @@ fn class_index_losses(n: usize, c: usize, d: usize) {
                 .with_label_smoothing(0.1)
                 .with_softcap(Some(6.0))
                 .with_z_loss(0.002),
-            CrossEntropyLossConfig::new().with_weight(weight.clone()).with_label_smoothing(0.2).with_softcap(Some(2.0)),
-            CrossEntropyLossConfig::new().with_weight(weight.clone()).with_ignore_index(2).with_z_loss(0.05),
+            CrossEntropyLossConfig::new()
+                .with_weight(weight.clone())
+                .with_label_smoothing(0.2)
+                .with_softcap(Some(2.0)),
+            CrossEntropyLossConfig::new()
+                .with_weight(weight.clone())
+                .with_ignore_index(2)
+                .with_z_loss(0.05),
         ];
         for (k, config) in ce_configs.iter().enumerate() {
             let ignore = (k % 2 == 1).then_some(config.ignore_index);
             let ce = config.clone().with_reduction(configured(r)).init(&device()).unwrap();
             let (t2, t3) = (targets([n], c, ignore, 5), targets([n, d], c, ignore, 6));
             let what = format!("cross_entropy {k} {r:?}");
-            agree(&what, &x2, [n, c], &|x| by(r, || ce.forward(x.clone(), t2.clone()), || ce.forward_no_reduction(x.clone(), t2.clone())));
-            agree(&what, &x3, [n, c, d], &|x| by(r, || ce.forward(x.clone(), t3.clone()), || ce.forward_no_reduction(x.clone(), t3.clone())));
+            agree(&what, &x2, [n, c], &|x| {
+                by(
+                    r,
+                    || ce.forward(x.clone(), t2.clone()),
+                    || ce.forward_no_reduction(x.clone(), t2.clone()),
+                )
+            });
+            agree(&what, &x3, [n, c, d], &|x| {
+                by(
+                    r,
+                    || ce.forward(x.clone(), t3.clone()),
+                    || ce.forward_no_reduction(x.clone(), t3.clone()),
+                )
+            });
         }
-        let nll = NllLossConfig::new().with_weight(weight.clone()).with_ignore_index(0).with_reduction(configured(r)).init(&device());
+        let nll = NllLossConfig::new()
+            .with_weight(weight.clone())
+            .with_ignore_index(0)
+            .with_reduction(configured(r))
+            .init(&device());
         let t2 = targets([n], c, Some(0), 7);
-        agree(&format!("nll {r:?}"), &x2, [n, c], &|x| by(r, || nll.forward(x.clone(), t2.clone()), || nll.forward_no_reduction(x.clone(), t2.clone())));
-        for (k, alpha) in [FocalAlpha::None, FocalAlpha::Scalar(0.25), FocalAlpha::PerClass(alpha.clone())].into_iter().enumerate() {
+        agree(&format!("nll {r:?}"), &x2, [n, c], &|x| {
+            by(
+                r,
+                || nll.forward(x.clone(), t2.clone()),
+                || nll.forward_no_reduction(x.clone(), t2.clone()),
+            )
+        });
+        for (k, alpha) in [
+            FocalAlpha::None,
+            FocalAlpha::Scalar(0.25),
+            FocalAlpha::PerClass(alpha.clone()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             for gamma in [0.0, 0.5, 2.0] {
                 let focal = SoftmaxFocalLossConfig::new()
                     .with_alpha(alpha.clone())
@@ -88,8 +137,20 @@ fn class_index_losses(n: usize, c: usize, d: usize) {
                     .unwrap();
                 let (t2, t3) = (targets([n], c, Some(3), 8), targets([n, d], c, None, 9));
                 let what = format!("softmax_focal {k} {gamma} {r:?}");
-                agree(&what, &x2, [n, c], &|x| by(r, || focal.forward(x.clone(), t2.clone()), || focal.forward_no_reduction(x.clone(), t2.clone())));
-                agree(&what, &x3, [n, c, d], &|x| by(r, || focal.forward(x.clone(), t3.clone()), || focal.forward_no_reduction(x.clone(), t3.clone())));
+                agree(&what, &x2, [n, c], &|x| {
+                    by(
+                        r,
+                        || focal.forward(x.clone(), t2.clone()),
+                        || focal.forward_no_reduction(x.clone(), t2.clone()),
+                    )
+                });
+                agree(&what, &x3, [n, c, d], &|x| {
+                    by(
+                        r,
+                        || focal.forward(x.clone(), t3.clone()),
+                        || focal.forward_no_reduction(x.clone(), t3.clone()),
+                    )
+                });
             }
         }
     }
@@ -109,14 +170,25 @@ fn dense_losses(n: usize, c: usize, d: usize) {
                 .init(&device())
                 .unwrap();
             let t = || f64s(&p3, [n, c, d]);
-            agree(&format!("cross_entropy probs {smoothing} {r:?}"), &x3, [n, c, d], &|x| {
-                by::<2, _>(r, || ce.forward_probs(x.clone(), t()), || ce.forward_probs_no_reduction(x.clone(), t()))
-            });
+            agree(
+                &format!("cross_entropy probs {smoothing} {r:?}"),
+                &x3,
+                [n, c, d],
+                &|x| {
+                    by::<2, _>(
+                        r,
+                        || ce.forward_probs(x.clone(), t()),
+                        || ce.forward_probs_no_reduction(x.clone(), t()),
+                    )
+                },
+            );
         }
     }
     for dim in [-1, 1, 0] {
         agree(&format!("softmax {dim}"), &x3, [n, c, d], &|x| softmax(x, dim).unwrap());
-        agree(&format!("log_softmax {dim}"), &x3, [n, c, d], &|x| log_softmax(x, dim).unwrap());
+        agree(&format!("log_softmax {dim}"), &x3, [n, c, d], &|x| {
+            log_softmax(x, dim).unwrap()
+        });
     }
 }
 
@@ -128,7 +200,16 @@ fn sigmoid_losses(n: usize, c: usize) {
     let per_index = || Some(BroadcastWeight::last_dim(uniform(c, 16, 0.2, 3.0)));
     let one = || Some(BroadcastWeight::last_dim(vec![1.7]));
     for r in REDUCTIONS {
-        for (k, (weight, pos_weight)) in [(None, None), (per_index(), None), (None, per_index()), (one(), per_index()), (one(), one())].into_iter().enumerate() {
+        for (k, (weight, pos_weight)) in [
+            (None, None),
+            (per_index(), None),
+            (None, per_index()),
+            (one(), per_index()),
+            (one(), one()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             for y in [&hard, &soft] {
                 let t = || f64s(y, [n, c]);
                 let bce = BceWithLogitsLossConfig::new()
@@ -137,7 +218,13 @@ fn sigmoid_losses(n: usize, c: usize) {
                     .with_reduction(configured(r))
                     .init(&device())
                     .unwrap();
-                agree(&format!("bce_with_logits {k} {r:?}"), &x, [n, c], &|x| by(r, || bce.forward(x.clone(), t()), || bce.forward_no_reduction(x.clone(), t())));
+                agree(&format!("bce_with_logits {k} {r:?}"), &x, [n, c], &|x| {
+                    by(
+                        r,
+                        || bce.forward(x.clone(), t()),
+                        || bce.forward_no_reduction(x.clone(), t()),
+                    )
+                });
                 for alpha in [Some(0.25), None] {
                     let focal = SigmoidFocalLossConfig::new()
                         .with_alpha(alpha)
@@ -148,7 +235,11 @@ fn sigmoid_losses(n: usize, c: usize) {
                         .init(&device())
                         .unwrap();
                     agree(&format!("sigmoid_focal {k} {alpha:?} {r:?}"), &x, [n, c], &|x| {
-                        by(r, || focal.forward(x.clone(), t()), || focal.forward_no_reduction(x.clone(), t()))
+                        by(
+                            r,
+                            || focal.forward(x.clone(), t()),
+                            || focal.forward_no_reduction(x.clone(), t()),
+                        )
                     });
                 }
             }
@@ -166,14 +257,46 @@ fn regression_losses(n: usize, c: usize) {
         let t = || f64s(&y, [n, c]);
         let cfg = configured(r);
         let l1 = L1LossConfig::new().with_reduction(cfg).init();
-        agree(&format!("l1 {r:?}"), &x, [n, c], &|x| by(r, || l1.forward(x.clone(), t()), || l1.forward_no_reduction(x.clone(), t())));
+        agree(&format!("l1 {r:?}"), &x, [n, c], &|x| {
+            by(
+                r,
+                || l1.forward(x.clone(), t()),
+                || l1.forward_no_reduction(x.clone(), t()),
+            )
+        });
         let mse = MseLossConfig::new().with_reduction(cfg).init();
-        agree(&format!("mse {r:?}"), &x, [n, c], &|x| by(r, || mse.forward(x.clone(), t()), || mse.forward_no_reduction(x.clone(), t())));
+        agree(&format!("mse {r:?}"), &x, [n, c], &|x| {
+            by(
+                r,
+                || mse.forward(x.clone(), t()),
+                || mse.forward_no_reduction(x.clone(), t()),
+            )
+        });
         for beta in [0.0, 0.5, 2.0] {
-            let smooth = SmoothL1LossConfig::new().with_beta(beta).with_reduction(cfg).init().unwrap();
-            agree(&format!("smooth_l1 {beta} {r:?}"), &x, [n, c], &|x| by(r, || smooth.forward(x.clone(), t()), || smooth.forward_no_reduction(x.clone(), t())));
-            let huber = HuberLossConfig::new().with_delta(beta + 0.5).with_reduction(cfg).init().unwrap();
-            agree(&format!("huber {beta} {r:?}"), &x, [n, c], &|x| by(r, || huber.forward(x.clone(), t()), || huber.forward_no_reduction(x.clone(), t())));
+            let smooth = SmoothL1LossConfig::new()
+                .with_beta(beta)
+                .with_reduction(cfg)
+                .init()
+                .unwrap();
+            agree(&format!("smooth_l1 {beta} {r:?}"), &x, [n, c], &|x| {
+                by(
+                    r,
+                    || smooth.forward(x.clone(), t()),
+                    || smooth.forward_no_reduction(x.clone(), t()),
+                )
+            });
+            let huber = HuberLossConfig::new()
+                .with_delta(beta + 0.5)
+                .with_reduction(cfg)
+                .init()
+                .unwrap();
+            agree(&format!("huber {beta} {r:?}"), &x, [n, c], &|x| {
+                by(
+                    r,
+                    || huber.forward(x.clone(), t()),
+                    || huber.forward_no_reduction(x.clone(), t()),
+                )
+            });
         }
     }
 }
@@ -189,18 +312,32 @@ fn box_losses(n: usize) {
         a.extend([x, y, x + w, y + h]);
         match k % 4 {
             0 => b.extend([x, v[5], x + v[6] + 0.1, v[5] + v[7] + 0.1]), // a shared x1: a tie
-            1 => b.extend([x + w, y, x + 2.0 * w, y + h]),                // touching edges
+            1 => b.extend([x + w, y, x + 2.0 * w, y + h]),               // touching edges
             _ => b.extend([v[4], v[5], v[4] + v[6] + 0.1, v[5] + v[7] + 0.1]),
         }
     }
     for kind in [BoxIou::Generalized, BoxIou::Distance, BoxIou::Complete] {
         for r in REDUCTIONS {
-            let loss = BoxIouLossConfig::new(kind).with_eps(1e-6).with_reduction(configured(r)).init();
+            let loss = BoxIouLossConfig::new(kind)
+                .with_eps(1e-6)
+                .with_reduction(configured(r))
+                .init();
             for dtype in [DType::F32, DType::F64] {
-                let (rtol, atol) = if dtype == DType::F32 { (2e-4, 1e-6) } else { (1e-10, 1e-13) };
+                let (rtol, atol) = if dtype == DType::F32 {
+                    (2e-4, 1e-6)
+                } else {
+                    (1e-10, 1e-13)
+                };
                 let run = || {
-                    let (x, y) = (float(&a, [n, 4], dtype).require_grad(), float(&b, [n, 4], dtype).require_grad());
-                    let out = by(r, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()));
+                    let (x, y) = (
+                        float(&a, [n, 4], dtype).require_grad(),
+                        float(&b, [n, 4], dtype).require_grad(),
+                    );
+                    let out = by(
+                        r,
+                        || loss.forward(x.clone(), y.clone()),
+                        || loss.forward_no_reduction(x.clone(), y.clone()),
+                    );
                     let upstream = float(&uniform(out.shape().num_elements(), 98, -2.0, 2.0), out.dims(), dtype);
                     let value = read(out.clone());
                     let grads = out.mul(upstream).sum().backward();
@@ -243,12 +380,27 @@ fn fused_matches_composed_when_the_gradient_is_streamed() {
     let (n, c) = (131, 65_541);
     let x = uniform(n * c, 20, -10.0, 10.0);
     let t = targets([n], c, Some(-100), 21);
-    let ce = CrossEntropyLossConfig::new().with_weight(Some(uniform(c, 22, 0.5, 1.5))).with_label_smoothing(0.1).init(&device()).unwrap();
-    agree("cross_entropy streamed", &x, [n, c], &|x| ce.forward(x, t.clone()).unwrap());
-    let capped = CrossEntropyLossConfig::new().with_weight(Some(uniform(c, 23, 0.5, 1.5))).with_softcap(Some(4.0)).with_z_loss(1e-3).init(&device()).unwrap();
-    agree("cross_entropy softcap streamed", &x, [n, c], &|x| capped.forward_no_reduction(x, t.clone()).unwrap());
+    let ce = CrossEntropyLossConfig::new()
+        .with_weight(Some(uniform(c, 22, 0.5, 1.5)))
+        .with_label_smoothing(0.1)
+        .init(&device())
+        .unwrap();
+    agree("cross_entropy streamed", &x, [n, c], &|x| {
+        ce.forward(x, t.clone()).unwrap()
+    });
+    let capped = CrossEntropyLossConfig::new()
+        .with_weight(Some(uniform(c, 23, 0.5, 1.5)))
+        .with_softcap(Some(4.0))
+        .with_z_loss(1e-3)
+        .init(&device())
+        .unwrap();
+    agree("cross_entropy softcap streamed", &x, [n, c], &|x| {
+        capped.forward_no_reduction(x, t.clone()).unwrap()
+    });
     let focal = SoftmaxFocalLossConfig::new().init(&device()).unwrap();
-    agree("softmax_focal streamed", &x, [n, c], &|x| focal.forward_no_reduction(x, t.clone().clamp_min(0)).unwrap());
+    agree("softmax_focal streamed", &x, [n, c], &|x| {
+        focal.forward_no_reduction(x, t.clone().clamp_min(0)).unwrap()
+    });
     agree("log_softmax streamed", &x, [n, c], &|x| log_softmax(x, 1).unwrap());
 }
 

@@ -8,8 +8,15 @@ use common::*;
 use losskit::*;
 
 /// Value and gradient of `sum(f(x))` on the fused path and on the composed one.
-fn both_paths<const D: usize, const O: usize>(x: &[f64], dims: [usize; D], f: &dyn Fn(Tensor<D>) -> Tensor<O>) -> [(f64, Vec<f64>); 2] {
-    [value_and_grad(x, dims, DType::F64, f), with_composed(|| value_and_grad(x, dims, DType::F64, f))]
+fn both_paths<const D: usize, const O: usize>(
+    x: &[f64],
+    dims: [usize; D],
+    f: &dyn Fn(Tensor<D>) -> Tensor<O>,
+) -> [(f64, Vec<f64>); 2] {
+    [
+        value_and_grad(x, dims, DType::F64, f),
+        with_composed(|| value_and_grad(x, dims, DType::F64, f)),
+    ]
 }
 
 #[test]
@@ -19,14 +26,26 @@ fn a_non_finite_weight_on_a_class_no_target_uses_leaves_the_gradient_finite() {
     let x = [2.0, 1.0, 0.1, 1.0, 0.2, 1.5];
     for w in [f64::NAN, f64::INFINITY, f64::MAX] {
         for targets in [[0i64, 2], [0, -100]] {
-            let loss = CrossEntropyLossConfig::new().with_weight(Some(vec![1.0, w, 1.0])).init(&device()).unwrap();
-            for (path, (value, grad)) in both_paths(&x, [2, 3], &|x| loss.forward(x, ints(&targets, [2])).unwrap()).into_iter().enumerate() {
-                assert!(value.is_finite() && grad.iter().all(|g| g.is_finite()), "w {w}, path {path}: {value} {grad:?}");
+            let loss = CrossEntropyLossConfig::new()
+                .with_weight(Some(vec![1.0, w, 1.0]))
+                .init(&device())
+                .unwrap();
+            for (path, (value, grad)) in both_paths(&x, [2, 3], &|x| loss.forward(x, ints(&targets, [2])).unwrap())
+                .into_iter()
+                .enumerate()
+            {
+                assert!(
+                    value.is_finite() && grad.iter().all(|g| g.is_finite()),
+                    "w {w}, path {path}: {value} {grad:?}"
+                );
             }
         }
     }
     // F.cross_entropy(torch.tensor([[2., 1., .1], [1., .2, 1.5]]), torch.tensor([0, 2]), weight=torch.tensor([1., float('nan'), 1.]))
-    let loss = CrossEntropyLossConfig::new().with_weight(Some(vec![1.0, f64::NAN, 1.0])).init(&device()).unwrap();
+    let loss = CrossEntropyLossConfig::new()
+        .with_weight(Some(vec![1.0, f64::NAN, 1.0]))
+        .init(&device())
+        .unwrap();
     let [fused, composed] = both_paths(&x, [2, 3], &|x| loss.forward(x, ints(&[0, 2], [2])).unwrap());
     assert_close(&fused.1, &composed.1, 1e-12, 1e-15, "gradient");
     assert!((fused.0 - 0.523_901_486_691_140_4).abs() < 1e-15, "{}", fused.0);
@@ -39,14 +58,28 @@ fn a_per_index_weight_along_a_last_dimension_longer_than_a_chunk() {
     let y: Vec<f64> = uniform(n * c, 41, 0.0, 2.0).iter().map(|v| v.floor()).collect();
     let pw = Some(BroadcastWeight::last_dim(uniform(c, 42, 0.5, 2.0)));
     for reduction in [Reduction::Mean, Reduction::Sum] {
-        let bce = BceWithLogitsLossConfig::new().with_pos_weight(pw.clone()).with_reduction(reduction).init(&device()).unwrap();
-        let focal = SigmoidFocalLossConfig::new().with_weight(pw.clone()).with_reduction(reduction).init(&device()).unwrap();
+        let bce = BceWithLogitsLossConfig::new()
+            .with_pos_weight(pw.clone())
+            .with_reduction(reduction)
+            .init(&device())
+            .unwrap();
+        let focal = SigmoidFocalLossConfig::new()
+            .with_weight(pw.clone())
+            .with_reduction(reduction)
+            .init(&device())
+            .unwrap();
         let bce = |x| bce.forward(x, f64s(&y, [n, c])).unwrap();
         let focal = |x| focal.forward(x, f64s(&y, [n, c])).unwrap();
-        let losses: [(&str, &dyn Fn(Tensor<2>) -> Tensor<1>); 2] = [("bce_with_logits", &bce), ("sigmoid_focal", &focal)];
+        let losses: [(&str, &dyn Fn(Tensor<2>) -> Tensor<1>); 2] =
+            [("bce_with_logits", &bce), ("sigmoid_focal", &focal)];
         for (what, f) in losses {
             let [fused, composed] = both_paths(&x, [n, c], f);
-            assert!((fused.0 - composed.0).abs() < 1e-9 * composed.0.abs(), "{what}: {} {}", fused.0, composed.0);
+            assert!(
+                (fused.0 - composed.0).abs() < 1e-9 * composed.0.abs(),
+                "{what}: {} {}",
+                fused.0,
+                composed.0
+            );
             assert_close(&fused.1, &composed.1, 1e-9, 1e-15, what);
         }
     }
@@ -60,9 +93,15 @@ fn class_losses_over_an_empty_extra_dimension() {
     for composed in [false, true] {
         let run = |f: &dyn Fn() -> (Vec<f64>, usize)| if composed { with_composed(f) } else { f() };
         for reduction in [Reduction::Mean, Reduction::Sum] {
-            let ce = CrossEntropyLossConfig::new().with_reduction(reduction).init(&device()).unwrap();
+            let ce = CrossEntropyLossConfig::new()
+                .with_reduction(reduction)
+                .init(&device())
+                .unwrap();
             let nll = NllLossConfig::new().with_reduction(reduction).init(&device());
-            let focal = SoftmaxFocalLossConfig::new().with_reduction(reduction).init(&device()).unwrap();
+            let focal = SoftmaxFocalLossConfig::new()
+                .with_reduction(reduction)
+                .init(&device())
+                .unwrap();
             let (value, grad_len) = run(&|| {
                 let x = f64s(&[], [2, 3, 0]).require_grad();
                 let loss = ce.forward(x.clone(), target()).unwrap();
@@ -71,7 +110,10 @@ fn class_losses_over_an_empty_extra_dimension() {
             });
             assert_eq!(grad_len, 0);
             let want = if reduction == Reduction::Sum { 0.0 } else { f64::NAN };
-            assert!(value[0] == want || (value[0].is_nan() && want.is_nan()), "{composed} {reduction}: {value:?}");
+            assert!(
+                value[0] == want || (value[0].is_nan() && want.is_nan()),
+                "{composed} {reduction}: {value:?}"
+            );
             let other = run(&|| (read(nll.forward(f64s(&[], [2, 3, 0]), target()).unwrap()), 0));
             assert!(other.0[0] == want || (other.0[0].is_nan() && want.is_nan()));
             let other = run(&|| (read(focal.forward(f64s(&[], [2, 3, 0]), target()).unwrap()), 0));
@@ -97,13 +139,24 @@ fn softmax_and_sigmoid_losses_of_empty_tensors() {
                 assert_eq!(log_softmax(f64s(&[], [5, 0]), dim).unwrap().dims(), [5, 0]);
             }
             // Four billion rows of nothing: no scratch row may be sized by the other dimension.
-            let huge = Tensor::<2>::from_data(TensorData::new(Vec::<f64>::new(), [1usize << 32, 0]), (&device(), DType::F64));
+            let huge = Tensor::<2>::from_data(
+                TensorData::new(Vec::<f64>::new(), [1usize << 32, 0]),
+                (&device(), DType::F64),
+            );
             assert_eq!(softmax(huge.clone(), 0).unwrap().dims(), [1usize << 32, 0]);
             assert_eq!(log_softmax(huge, 1).unwrap().dims(), [1usize << 32, 0]);
             let pw = Some(BroadcastWeight::last_dim(Vec::new()));
-            let bce = BceWithLogitsLossConfig::new().with_pos_weight(pw).init(&device()).unwrap();
+            let bce = BceWithLogitsLossConfig::new()
+                .with_pos_weight(pw)
+                .init(&device())
+                .unwrap();
             assert!(read(bce.forward(f64s(&[], [5, 0]), f64s(&[], [5, 0])).unwrap())[0].is_nan());
-            assert_eq!(bce.forward_no_reduction(f64s(&[], [5, 0]), f64s(&[], [5, 0])).unwrap().dims(), [5, 0]);
+            assert_eq!(
+                bce.forward_no_reduction(f64s(&[], [5, 0]), f64s(&[], [5, 0]))
+                    .unwrap()
+                    .dims(),
+                [5, 0]
+            );
         });
     }
 }
@@ -115,42 +168,88 @@ fn softmax_and_sigmoid_losses_of_empty_tensors() {
 fn infinities_give_the_same_gradient_on_both_paths() {
     let inf = f64::INFINITY;
     // smooth_l1 / huber: the slope's sign beyond the kink, NaN for a NaN difference (PyTorch).
-    let smooth = SmoothL1LossConfig::new().with_beta(3.0).with_reduction(Reduction::Sum).init().unwrap();
-    let huber = HuberLossConfig::new().with_delta(0.5).with_reduction(Reduction::Sum).init().unwrap();
+    let smooth = SmoothL1LossConfig::new()
+        .with_beta(3.0)
+        .with_reduction(Reduction::Sum)
+        .init()
+        .unwrap();
+    let huber = HuberLossConfig::new()
+        .with_delta(0.5)
+        .with_reduction(Reduction::Sum)
+        .init()
+        .unwrap();
     let target = f64s(&[0.0, 0.0, 0.0], [3]);
     for [fused, composed] in [
-        both_paths(&[inf, -inf, f64::NAN], [3], &|x| smooth.forward(x, target.clone()).unwrap()),
-        both_paths(&[inf, -inf, f64::NAN], [3], &|x| huber.forward(x, target.clone()).unwrap()),
+        both_paths(&[inf, -inf, f64::NAN], [3], &|x| {
+            smooth.forward(x, target.clone()).unwrap()
+        }),
+        both_paths(&[inf, -inf, f64::NAN], [3], &|x| {
+            huber.forward(x, target.clone()).unwrap()
+        }),
     ] {
         assert_eq!(fused.1[..2], composed.1[..2]);
-        assert!(fused.1[0] > 0.0 && fused.1[1] < 0.0 && fused.1[2].is_nan() && composed.1[2].is_nan(), "{fused:?} {composed:?}");
+        assert!(
+            fused.1[0] > 0.0 && fused.1[1] < 0.0 && fused.1[2].is_nan() && composed.1[2].is_nan(),
+            "{fused:?} {composed:?}"
+        );
     }
     // An ignored row holding an infinity has no gradient (PyTorch's log-softmax backward gives
     // NaN there, for an upstream of 0).
-    let ce = CrossEntropyLossConfig::new().with_ignore_index(0).with_reduction(Reduction::Sum).init(&device()).unwrap();
-    for (_, grad) in both_paths(&[1.0, 2.0, 0.5, inf], [2, 2], &|x| ce.forward(x, ints(&[1, 0], [2])).unwrap()) {
-        assert!(grad[..2].iter().all(|g| g.is_finite()) && grad[2..] == [0.0, 0.0], "{grad:?}");
+    let ce = CrossEntropyLossConfig::new()
+        .with_ignore_index(0)
+        .with_reduction(Reduction::Sum)
+        .init(&device())
+        .unwrap();
+    for (_, grad) in both_paths(&[1.0, 2.0, 0.5, inf], [2, 2], &|x| {
+        ce.forward(x, ints(&[1, 0], [2])).unwrap()
+    }) {
+        assert!(
+            grad[..2].iter().all(|g| g.is_finite()) && grad[2..] == [0.0, 0.0],
+            "{grad:?}"
+        );
     }
     // Softmax focal: a target logit of -inf (p = 0) is an infinite loss, its row NaN through
     // the focal factor; with gamma 0 it is cross entropy, finite gradient.
     for gamma in [2.0, 0.0] {
-        let focal = SoftmaxFocalLossConfig::new().with_gamma(gamma).with_reduction(Reduction::Sum).init(&device()).unwrap();
+        let focal = SoftmaxFocalLossConfig::new()
+            .with_gamma(gamma)
+            .with_reduction(Reduction::Sum)
+            .init(&device())
+            .unwrap();
         let [fused, composed] = both_paths(&[1.0, -inf], [1, 2], &|x| focal.forward(x, ints(&[1], [1])).unwrap());
         assert_eq!(fused.0, inf);
-        assert!(fused.1.iter().zip(&composed.1).all(|(a, b)| a == b || (a.is_nan() && b.is_nan())), "{gamma}: {fused:?} {composed:?}");
+        assert!(
+            fused
+                .1
+                .iter()
+                .zip(&composed.1)
+                .all(|(a, b)| a == b || (a.is_nan() && b.is_nan())),
+            "{gamma}: {fused:?} {composed:?}"
+        );
         assert_eq!(fused.1[0].is_nan(), gamma != 0.0);
     }
     // Sigmoid focal with gamma 0 keeps BCE's slope at an infinite BCE term.
-    let focal = SigmoidFocalLossConfig::new().with_gamma(0.0).with_reduction(Reduction::Sum).init(&device()).unwrap();
+    let focal = SigmoidFocalLossConfig::new()
+        .with_gamma(0.0)
+        .with_reduction(Reduction::Sum)
+        .init(&device())
+        .unwrap();
     let [fused, composed] = both_paths(&[-inf], [1], &|x| focal.forward(x, f64s(&[0.5], [1])).unwrap());
-    assert!(fused.1[0].is_finite() && fused.1 == composed.1, "{fused:?} {composed:?}");
+    assert!(
+        fused.1[0].is_finite() && fused.1 == composed.1,
+        "{fused:?} {composed:?}"
+    );
 }
 
 #[test]
 fn probability_cross_entropy_over_an_empty_extra_dimension() {
     let ce = CrossEntropyLossConfig::new().init(&device()).unwrap();
     for composed in [false, true] {
-        let run = || ce.forward_probs_no_reduction::<3, 2>(f64s(&[], [1, 6, 0]), f64s(&[], [1, 6, 0])).unwrap().dims();
+        let run = || {
+            ce.forward_probs_no_reduction::<3, 2>(f64s(&[], [1, 6, 0]), f64s(&[], [1, 6, 0]))
+                .unwrap()
+                .dims()
+        };
         assert_eq!(if composed { with_composed(run) } else { run() }, [1, 0]);
     }
 }
@@ -162,11 +261,16 @@ fn ciou_of_a_zero_height_box_has_the_gradient_of_the_valid_side() {
     // (CIoU's alpha is a constant in the backward, so a difference quotient of the loss is
     // not its gradient; the gradient at a tiny positive height, where torchvision is finite
     // too, is the reference).
-    let loss = BoxIouLossConfig::new(BoxIou::Complete).with_reduction(Reduction::Sum).init();
+    let loss = BoxIouLossConfig::new(BoxIou::Complete)
+        .with_reduction(Reduction::Sum)
+        .init();
     let other = float(&[3.0, 3.0, 4.0, 5.5], [1, 4], DType::F64);
     let f = |x: Tensor<2>| loss.forward(x, other.clone()).unwrap();
     let [fused, composed] = both_paths(&[0.0, 0.0, 2.0, 0.0], [1, 4], &f);
-    assert!(fused.0.is_finite() && fused.1.iter().all(|g| g.is_finite()), "{fused:?}");
+    assert!(
+        fused.0.is_finite() && fused.1.iter().all(|g| g.is_finite()),
+        "{fused:?}"
+    );
     assert_close(&[fused.0], &[composed.0], 1e-14, 1e-14, "value");
     assert_close(&fused.1, &composed.1, 1e-12, 1e-14, "gradient");
     let [nearly_flat, _] = both_paths(&[0.0, 0.0, 2.0, 1e-10], [1, 4], &f);
@@ -176,7 +280,10 @@ fn ciou_of_a_zero_height_box_has_the_gradient_of_the_valid_side() {
     // aspect term takes angle 0 and no gradient, on both paths alike.
     let point = [1.0, 1.0, 1.0, 1.0];
     let [fused, composed] = both_paths(&point, [1, 4], &f);
-    assert!(fused.0.is_finite() && fused.1.iter().all(|g| g.is_finite()), "{fused:?}");
+    assert!(
+        fused.0.is_finite() && fused.1.iter().all(|g| g.is_finite()),
+        "{fused:?}"
+    );
     assert_close(&[fused.0], &[composed.0], 1e-14, 1e-14, "point value");
     assert_close(&fused.1, &composed.1, 1e-12, 1e-14, "point gradient");
 }

@@ -6,7 +6,7 @@ mod common;
 
 use burn::tensor::DType;
 use common::assert_close;
-use common::sequence::{CtcInputs, Labels, RnntInputs, Rng, both_paths, log_softmax};
+use common::sequence::{CtcInputs, Labels, Rng, RnntInputs, both_paths, log_softmax};
 use losskit::{CtcLossConfig, RnntLossConfig};
 
 /// Collapses an alignment: merges repeats, drops blanks.
@@ -50,7 +50,10 @@ fn ctc_brute(lp: &[Vec<f64>], target: &[usize], blank: usize) -> Brute<Vec<Vec<f
             through[t][c] += prob;
         }
     }
-    let grad = through.iter().map(|row| row.iter().map(|p| -p / total).collect()).collect();
+    let grad = through
+        .iter()
+        .map(|row| row.iter().map(|p| -p / total).collect())
+        .collect();
     Brute { nll: -total.ln(), grad }
 }
 
@@ -69,20 +72,39 @@ fn ctc_equals_the_sum_over_all_alignments() {
                 let target_lengths: Vec<i64> = (0..batch).map(|_| rng.below(3) as i64).collect();
                 // Labels from the non-blank classes, so that repeats come often with C <= 3.
                 let labels: Vec<i64> = (0..batch * 2).map(|_| rng.label(classes, blank)).collect();
-                let inputs = CtcInputs { labels: Labels::Padded { labels: &labels, width: 2 }, input_lengths: &input_lengths, target_lengths: &target_lengths };
+                let inputs = CtcInputs {
+                    labels: Labels::Padded {
+                        labels: &labels,
+                        width: 2,
+                    },
+                    input_lengths: &input_lengths,
+                    target_lengths: &target_lengths,
+                };
                 let loss = CtcLossConfig::new().with_blank(blank as i64).init();
-                for r in both_paths(&lp, [max_time, batch, classes], DType::F64, |x| inputs.per_sample(&loss, x)) {
+                for r in both_paths(&lp, [max_time, batch, classes], DType::F64, |x| {
+                    inputs.per_sample(&loss, x)
+                }) {
                     let r = r.unwrap();
                     for n in 0..batch {
                         let frames = input_lengths[n] as usize;
-                        let own: Vec<Vec<f64>> = (0..frames).map(|t| lp[(t * batch + n) * classes..][..classes].to_vec()).collect();
-                        let target: Vec<usize> = labels[n * 2..][..target_lengths[n] as usize].iter().map(|&l| l as usize).collect();
+                        let own: Vec<Vec<f64>> = (0..frames)
+                            .map(|t| lp[(t * batch + n) * classes..][..classes].to_vec())
+                            .collect();
+                        let target: Vec<usize> = labels[n * 2..][..target_lengths[n] as usize]
+                            .iter()
+                            .map(|&l| l as usize)
+                            .collect();
                         let brute = ctc_brute(&own, &target, blank);
                         if brute.nll.is_infinite() {
                             assert_eq!(r.loss[n], f64::INFINITY);
                             continue;
                         }
-                        assert!((r.loss[n] - brute.nll).abs() <= 1e-12 * brute.nll.abs().max(1.0), "nll {} vs {}", r.loss[n], brute.nll);
+                        assert!(
+                            (r.loss[n] - brute.nll).abs() <= 1e-12 * brute.nll.abs().max(1.0),
+                            "nll {} vs {}",
+                            r.loss[n],
+                            brute.nll
+                        );
                         for t in 0..max_time {
                             let got = &r.grad[(t * batch + n) * classes..][..classes];
                             // PyTorch's convention: exp(log_probs) plus the true gradient.
@@ -134,7 +156,10 @@ fn rnnt_brute(lp: &[Vec<Vec<f64>>], target: &[usize], blank: usize) -> Brute<Vec
             through[t][u][d] += prob;
         }
     }
-    let grad = through.iter().map(|f| f.iter().map(|n| n.iter().map(|p| -p / total).collect()).collect()).collect();
+    let grad = through
+        .iter()
+        .map(|f| f.iter().map(|n| n.iter().map(|p| -p / total).collect()).collect())
+        .collect();
     Brute { nll: -total.ln(), grad }
 }
 
@@ -148,28 +173,55 @@ fn rnnt_equals_the_sum_over_all_lattice_paths() {
                 let (batch, max_time, max_target) = (3, 3, 3);
                 let blank = rng.below(classes);
                 let nodes = max_target + 1;
-                let mut logits: Vec<f64> = (0..batch * max_time * nodes * classes).map(|_| rng.normal(1.5)).collect();
+                let mut logits: Vec<f64> = (0..batch * max_time * nodes * classes)
+                    .map(|_| rng.normal(1.5))
+                    .collect();
                 if !fused {
                     log_softmax(&mut logits, classes);
                 }
                 // torchaudio wants the longest lengths to be the axes: sample 0 has them.
-                let logit_lengths: Vec<i64> = (0..batch).map(|n| if n == 0 { 3 } else { 1 + rng.below(max_time) as i64 }).collect();
-                let target_lengths: Vec<i64> = (0..batch).map(|n| if n == 0 { 3 } else { rng.below(max_target + 1) as i64 }).collect();
+                let logit_lengths: Vec<i64> = (0..batch)
+                    .map(|n| if n == 0 { 3 } else { 1 + rng.below(max_time) as i64 })
+                    .collect();
+                let target_lengths: Vec<i64> = (0..batch)
+                    .map(|n| if n == 0 { 3 } else { rng.below(max_target + 1) as i64 })
+                    .collect();
                 let targets: Vec<i64> = (0..batch * max_target).map(|_| rng.label(classes, blank)).collect();
-                let inputs = RnntInputs { targets: &targets, max_target, logit_lengths: &logit_lengths, target_lengths: &target_lengths };
-                let loss = RnntLossConfig::new().with_blank(blank as i64).with_fused_log_softmax(fused).init();
-                for r in both_paths(&logits, [batch, max_time, nodes, classes], DType::F64, |x| inputs.per_sample(&loss, x)) {
+                let inputs = RnntInputs {
+                    targets: &targets,
+                    max_target,
+                    logit_lengths: &logit_lengths,
+                    target_lengths: &target_lengths,
+                };
+                let loss = RnntLossConfig::new()
+                    .with_blank(blank as i64)
+                    .with_fused_log_softmax(fused)
+                    .init();
+                for r in both_paths(&logits, [batch, max_time, nodes, classes], DType::F64, |x| {
+                    inputs.per_sample(&loss, x)
+                }) {
                     let r = r.unwrap();
                     for n in 0..batch {
                         let (frames, labels) = (logit_lengths[n] as usize, target_lengths[n] as usize);
-                        let node = |t: usize, u: usize| &logits[((n * max_time + t) * nodes + u) * classes..][..classes];
-                        let mut lp: Vec<Vec<Vec<f64>>> = (0..frames).map(|t| (0..=labels).map(|u| node(t, u).to_vec()).collect()).collect();
+                        let node =
+                            |t: usize, u: usize| &logits[((n * max_time + t) * nodes + u) * classes..][..classes];
+                        let mut lp: Vec<Vec<Vec<f64>>> = (0..frames)
+                            .map(|t| (0..=labels).map(|u| node(t, u).to_vec()).collect())
+                            .collect();
                         if fused {
                             lp.iter_mut().flatten().for_each(|row| log_softmax(row, classes));
                         }
-                        let target: Vec<usize> = targets[n * max_target..][..labels].iter().map(|&l| l as usize).collect();
+                        let target: Vec<usize> = targets[n * max_target..][..labels]
+                            .iter()
+                            .map(|&l| l as usize)
+                            .collect();
                         let brute = rnnt_brute(&lp, &target, blank);
-                        assert!((r.loss[n] - brute.nll).abs() <= 1e-12 * brute.nll.abs().max(1.0), "nll {} vs {}", r.loss[n], brute.nll);
+                        assert!(
+                            (r.loss[n] - brute.nll).abs() <= 1e-12 * brute.nll.abs().max(1.0),
+                            "nll {} vs {}",
+                            r.loss[n],
+                            brute.nll
+                        );
                         for t in 0..max_time {
                             for u in 0..nodes {
                                 let got = &r.grad[((n * max_time + t) * nodes + u) * classes..][..classes];

@@ -5,12 +5,17 @@
 mod common;
 
 use burn::tensor::{DType, Tensor};
-use common::sequence::{CtcInputs, Labels, RnntInputs, Rng};
+use common::sequence::{CtcInputs, Labels, Rng, RnntInputs};
 use common::{assert_close, float, read, uniform};
 use losskit::{CtcLossConfig, LossError, Reduction, RnntLossConfig, with_composed};
 
 /// Value and input gradient of `sum(f(x) * upstream)`.
-fn run<const D: usize>(x: &[f64], dims: [usize; D], dtype: DType, f: &dyn Fn(Tensor<D>) -> Result<Tensor<1>, LossError>) -> [Vec<f64>; 2] {
+fn run<const D: usize>(
+    x: &[f64],
+    dims: [usize; D],
+    dtype: DType,
+    f: &dyn Fn(Tensor<D>) -> Result<Tensor<1>, LossError>,
+) -> [Vec<f64>; 2] {
     let leaf = float(x, dims, dtype).require_grad();
     let out = f(leaf.clone()).unwrap();
     let upstream = float(&uniform(out.dims()[0], 99, -2.0, 2.0), out.dims(), dtype);
@@ -19,9 +24,18 @@ fn run<const D: usize>(x: &[f64], dims: [usize; D], dtype: DType, f: &dyn Fn(Ten
     [value, read(leaf.grad(&grads).expect("the loss depends on its input"))]
 }
 
-fn agree<const D: usize>(what: &str, x: &[f64], dims: [usize; D], f: &dyn Fn(Tensor<D>) -> Result<Tensor<1>, LossError>) {
+fn agree<const D: usize>(
+    what: &str,
+    x: &[f64],
+    dims: [usize; D],
+    f: &dyn Fn(Tensor<D>) -> Result<Tensor<1>, LossError>,
+) {
     for dtype in [DType::F64, DType::F32] {
-        let (rtol, atol) = if dtype == DType::F32 { (1e-4, 1e-5) } else { (1e-9, 1e-12) };
+        let (rtol, atol) = if dtype == DType::F32 {
+            (1e-4, 1e-5)
+        } else {
+            (1e-9, 1e-12)
+        };
         let [fused_value, fused_grad] = run(x, dims, dtype, f);
         let [value, grad] = with_composed(|| run(x, dims, dtype, f));
         assert_close(&value, &fused_value, rtol, atol, &format!("{what} {dtype:?} value"));
@@ -48,12 +62,25 @@ fn ctc_paths_agree() {
         let (input_lengths, target_lengths) = ([12, 9, 10, 5, 0], [4, 2, 0, 4, 1]);
         for zero_infinity in [false, true] {
             for layout in 0..2 {
-                let concatenated: Vec<i64> =
-                    (0..batch).flat_map(|n| labels[n * width..][..target_lengths[n] as usize].iter().copied()).collect();
-                let labels = if layout == 0 { Labels::Padded { labels: &labels, width } } else { Labels::Concatenated(&concatenated) };
-                let inputs = CtcInputs { labels, input_lengths: &input_lengths, target_lengths: &target_lengths };
+                let concatenated: Vec<i64> = (0..batch)
+                    .flat_map(|n| labels[n * width..][..target_lengths[n] as usize].iter().copied())
+                    .collect();
+                let labels = if layout == 0 {
+                    Labels::Padded { labels: &labels, width }
+                } else {
+                    Labels::Concatenated(&concatenated)
+                };
+                let inputs = CtcInputs {
+                    labels,
+                    input_lengths: &input_lengths,
+                    target_lengths: &target_lengths,
+                };
                 for r in REDUCTIONS {
-                    let loss = CtcLossConfig::new().with_blank(blank as i64).with_zero_infinity(zero_infinity).with_reduction(r.unwrap_or_default()).init();
+                    let loss = CtcLossConfig::new()
+                        .with_blank(blank as i64)
+                        .with_zero_infinity(zero_infinity)
+                        .with_reduction(r.unwrap_or_default())
+                        .init();
                     let what = format!("ctc blank {blank} zero_infinity {zero_infinity} layout {layout} {r:?}");
                     agree(&what, &lp, [max_time, batch, classes], &|x| match r {
                         None => inputs.per_sample(&loss, x),
@@ -71,9 +98,15 @@ fn ctc_paths_agree_on_long_targets() {
     let (max_time, batch, classes, width) = (60, 3, 12, 20);
     let lp = rng.log_probs(max_time * batch * classes, classes, 3.0);
     let labels: Vec<i64> = (0..batch * width).map(|_| rng.label(classes, 0)).collect();
-    let inputs = CtcInputs { labels: Labels::Padded { labels: &labels, width }, input_lengths: &[60, 47, 33], target_lengths: &[20, 20, 13] };
+    let inputs = CtcInputs {
+        labels: Labels::Padded { labels: &labels, width },
+        input_lengths: &[60, 47, 33],
+        target_lengths: &[20, 20, 13],
+    };
     let loss = CtcLossConfig::new().init();
-    agree("ctc long", &lp, [max_time, batch, classes], &|x| inputs.reduced(&loss, x));
+    agree("ctc long", &lp, [max_time, batch, classes], &|x| {
+        inputs.reduced(&loss, x)
+    });
 }
 
 #[test]
@@ -90,7 +123,12 @@ fn rnnt_paths_agree() {
         // A label equal to the blank, which torchaudio accepts and takes for a blank where
         // the blank can move.
         targets[1] = resolved as i64;
-        let inputs = RnntInputs { targets: &targets, max_target, logit_lengths: &[6, 4, 1], target_lengths: &[4, 2, 3] };
+        let inputs = RnntInputs {
+            targets: &targets,
+            max_target,
+            logit_lengths: &[6, 4, 1],
+            target_lengths: &[4, 2, 3],
+        };
         for fused in [true, false] {
             for clamp in [-1.0, 0.05] {
                 for r in REDUCTIONS {
@@ -116,7 +154,12 @@ fn rnnt_paths_agree_without_labels_and_frames() {
     let mut rng = Rng::new(33);
     let dims = [3, 5, 1, 4];
     let logits: Vec<f64> = (0..dims.iter().product()).map(|_| rng.normal(3.0)).collect();
-    let inputs = RnntInputs { targets: &[], max_target: 0, logit_lengths: &[5, 0, 2], target_lengths: &[0, 0, 0] };
+    let inputs = RnntInputs {
+        targets: &[],
+        max_target: 0,
+        logit_lengths: &[5, 0, 2],
+        target_lengths: &[0, 0, 0],
+    };
     let loss = RnntLossConfig::new().init();
     agree("rnnt U = 0", &logits, dims, &|x| inputs.per_sample(&loss, x));
 }

@@ -24,7 +24,15 @@ fn logits() -> Vec<f64> {
 
 /// Class indices, ignored in rows 3, 12 and all of 8..11.
 fn labels() -> Vec<i64> {
-    (0..N).map(|i| if i == 3 || i == 12 || (8..11).contains(&i) { IGNORE } else { (i * 7 % C) as i64 }).collect()
+    (0..N)
+        .map(|i| {
+            if i == 3 || i == 12 || (8..11).contains(&i) {
+                IGNORE
+            } else {
+                (i * 7 % C) as i64
+            }
+        })
+        .collect()
 }
 
 fn rows(values: &[f64], range: &std::ops::Range<usize>, width: usize) -> Vec<f64> {
@@ -48,7 +56,10 @@ fn check(case: &ClassIndexCase<'_>) {
     let want_value = scalar(mean.clone());
     let want_grad = read(whole.grad(&mean.backward()).unwrap());
 
-    let total: f64 = SHARDS.iter().map(|r| scalar((case.denominator)(&ints(&y[r.clone()], [r.len()])).unwrap())).sum();
+    let total: f64 = SHARDS
+        .iter()
+        .map(|r| scalar((case.denominator)(&ints(&y[r.clone()], [r.len()])).unwrap()))
+        .sum();
     let (mut value, mut grad) = (0.0, Vec::new());
     for r in &SHARDS {
         let shard = f64s(&rows(&x, r, C), [r.len(), C]).require_grad();
@@ -65,42 +76,89 @@ fn check(case: &ClassIndexCase<'_>) {
 fn sharded_class_index_losses_give_the_batchs_loss_and_gradient() {
     let device = common::device();
     let ce = |weight: Option<Vec<f64>>, smoothing: f64, r: Reduction| {
-        CrossEntropyLossConfig::new().with_weight(weight).with_label_smoothing(smoothing).with_reduction(r).init(&device).unwrap()
+        CrossEntropyLossConfig::new()
+            .with_weight(weight)
+            .with_label_smoothing(smoothing)
+            .with_reduction(r)
+            .init(&device)
+            .unwrap()
     };
-    let nll = |r: Reduction| NllLossConfig::new().with_weight(Some(WEIGHT.to_vec())).with_reduction(r).init(&device);
+    let nll = |r: Reduction| {
+        NllLossConfig::new()
+            .with_weight(Some(WEIGHT.to_vec()))
+            .with_reduction(r)
+            .init(&device)
+    };
     let focal = |r: Reduction| {
-        SoftmaxFocalLossConfig::new().with_alpha(FocalAlpha::PerClass(WEIGHT.to_vec())).with_reduction(r).init(&device).unwrap()
+        SoftmaxFocalLossConfig::new()
+            .with_alpha(FocalAlpha::PerClass(WEIGHT.to_vec()))
+            .with_reduction(r)
+            .init(&device)
+            .unwrap()
     };
-    for (name, weight, smoothing) in
-        [("ce", None, 0.0), ("ce weighted", Some(WEIGHT.to_vec()), 0.0), ("ce weighted smoothed", Some(WEIGHT.to_vec()), 0.1)]
-    {
+    for (name, weight, smoothing) in [
+        ("ce", None, 0.0),
+        ("ce weighted", Some(WEIGHT.to_vec()), 0.0),
+        ("ce weighted smoothed", Some(WEIGHT.to_vec()), 0.1),
+    ] {
         let loss = |r: Reduction, x: Tensor<2>, y: Tensor<1, Int>| ce(weight.clone(), smoothing, r).forward(x, y);
         let denominator = |y: &Tensor<1, Int>| ce(weight.clone(), smoothing, Reduction::Sum).denominator(y, DType::F64);
-        check(&ClassIndexCase { name, loss: &loss, denominator: &denominator });
+        check(&ClassIndexCase {
+            name,
+            loss: &loss,
+            denominator: &denominator,
+        });
     }
     let loss = |r: Reduction, x: Tensor<2>, y: Tensor<1, Int>| nll(r).forward(losskit::log_softmax(x, 1)?, y);
     let denominator = |y: &Tensor<1, Int>| nll(Reduction::Sum).denominator(y, DType::F64);
-    check(&ClassIndexCase { name: "nll weighted", loss: &loss, denominator: &denominator });
+    check(&ClassIndexCase {
+        name: "nll weighted",
+        loss: &loss,
+        denominator: &denominator,
+    });
     let loss = |r: Reduction, x: Tensor<2>, y: Tensor<1, Int>| focal(r).forward(x, y);
     let denominator = |y: &Tensor<1, Int>| focal(Reduction::Sum).denominator(y, DType::F64);
-    check(&ClassIndexCase { name: "softmax focal, alpha per class", loss: &loss, denominator: &denominator });
+    check(&ClassIndexCase {
+        name: "softmax focal, alpha per class",
+        loss: &loss,
+        denominator: &denominator,
+    });
 }
 
 #[test]
 fn denominators_count_weights_of_the_targets_not_ignored() {
     let device = common::device();
-    let ce = CrossEntropyLossConfig::new().with_weight(Some(WEIGHT.to_vec())).init(&device).unwrap();
+    let ce = CrossEntropyLossConfig::new()
+        .with_weight(Some(WEIGHT.to_vec()))
+        .init(&device)
+        .unwrap();
     let y = ints(&[1, IGNORE, 3, 1], [4]);
     assert_eq!(scalar(ce.denominator(&y, DType::F64).unwrap()), 2.0 + 3.0 + 2.0);
     let plain = CrossEntropyLossConfig::new().init(&device).unwrap();
     assert_eq!(scalar(plain.denominator(&y, DType::F32).unwrap()), 3.0);
     assert_eq!(scalar(plain.denominator(&ints(&[], [0]), DType::F64).unwrap()), 0.0);
     // K-dim targets count every position.
-    assert_eq!(scalar(plain.denominator(&ints(&[0, 1, IGNORE, 2, 0, 0], [2, 3]), DType::F64).unwrap()), 5.0);
+    assert_eq!(
+        scalar(
+            plain
+                .denominator(&ints(&[0, 1, IGNORE, 2, 0, 0], [2, 3]), DType::F64)
+                .unwrap()
+        ),
+        5.0
+    );
     assert_eq!(plain.probs_denominator(&[4, C, 3]).unwrap(), 12);
     // Refused as the loss refuses them: past the weight, or negative.
-    assert_eq!(ce.denominator(&ints(&[5], [1]), DType::F64).unwrap_err(), LossError::TargetOutOfBounds { target: 5, classes: C });
-    assert!(plain.denominator(&ints(&[-3], [1]), DType::F64).unwrap_err().to_string().contains("-3"));
+    assert_eq!(
+        ce.denominator(&ints(&[5], [1]), DType::F64).unwrap_err(),
+        LossError::TargetOutOfBounds { target: 5, classes: C }
+    );
+    assert!(
+        plain
+            .denominator(&ints(&[-3], [1]), DType::F64)
+            .unwrap_err()
+            .to_string()
+            .contains("-3")
+    );
     assert!(plain.probs_denominator(&[4]).is_err());
 }
 
@@ -110,21 +168,41 @@ fn sharded_probability_and_elementwise_losses_give_the_batchs_loss_and_gradient(
     let x = logits();
     let p: Vec<f64> = {
         let raw = uniform(N * C, 12, 0.0, 1.0);
-        raw.chunks(C).flat_map(|row| row.iter().map(move |v| v / row.iter().sum::<f64>()).collect::<Vec<_>>()).collect()
+        raw.chunks(C)
+            .flat_map(|row| row.iter().map(move |v| v / row.iter().sum::<f64>()).collect::<Vec<_>>())
+            .collect()
     };
     let targets = uniform(N * C, 13, 0.0, 1.0);
     type Loss<'a> = &'a dyn Fn(Reduction, Tensor<2>, Tensor<2>) -> Tensor<1>;
     type Denominator<'a> = &'a dyn Fn(&[usize]) -> usize;
     let ce = |r: Reduction| {
-        CrossEntropyLossConfig::new().with_weight(Some(WEIGHT.to_vec())).with_label_smoothing(0.2).with_reduction(r).init(&device).unwrap()
+        CrossEntropyLossConfig::new()
+            .with_weight(Some(WEIGHT.to_vec()))
+            .with_label_smoothing(0.2)
+            .with_reduction(r)
+            .init(&device)
+            .unwrap()
     };
     let probs: Loss<'_> = &|r, x, t| ce(r).forward_probs(x, t).unwrap();
-    let bce: Loss<'_> = &|r, x, t| BceWithLogitsLossConfig::new().with_reduction(r).init(&device).unwrap().forward(x, t).unwrap();
+    let bce: Loss<'_> = &|r, x, t| {
+        BceWithLogitsLossConfig::new()
+            .with_reduction(r)
+            .init(&device)
+            .unwrap()
+            .forward(x, t)
+            .unwrap()
+    };
     let mse: Loss<'_> = &|r, x, t| MseLossConfig::new().with_reduction(r).init().forward(x, t).unwrap();
     let cases: [(&str, Loss<'_>, &[f64], Denominator<'_>); 3] = [
-        ("ce with probabilities", probs, &p, &|dims| ce(Reduction::Sum).probs_denominator(dims).unwrap()),
-        ("bce with logits", bce, &targets, &|dims| BceWithLogitsLossConfig::new().init(&device).unwrap().denominator(dims)),
-        ("mse", mse, &targets, &|dims| MseLossConfig::new().init().denominator(dims)),
+        ("ce with probabilities", probs, &p, &|dims| {
+            ce(Reduction::Sum).probs_denominator(dims).unwrap()
+        }),
+        ("bce with logits", bce, &targets, &|dims| {
+            BceWithLogitsLossConfig::new().init(&device).unwrap().denominator(dims)
+        }),
+        ("mse", mse, &targets, &|dims| {
+            MseLossConfig::new().init().denominator(dims)
+        }),
     ];
     for (name, loss, t, denominator) in cases {
         let whole = f64s(&x, [N, C]).require_grad();
@@ -134,7 +212,8 @@ fn sharded_probability_and_elementwise_losses_give_the_batchs_loss_and_gradient(
         let (mut value, mut grad) = (0.0, Vec::new());
         for r in &SHARDS {
             let shard = f64s(&rows(&x, r, C), [r.len(), C]).require_grad();
-            let share = loss(Reduction::Sum, shard.clone(), f64s(&rows(t, r, C), [r.len(), C])).div(f64s(&[total as f64], [1]));
+            let share =
+                loss(Reduction::Sum, shard.clone(), f64s(&rows(t, r, C), [r.len(), C])).div(f64s(&[total as f64], [1]));
             value += scalar(share.clone());
             grad.extend(read(shard.grad(&share.backward()).unwrap()));
         }

@@ -12,7 +12,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The golden files, relative to this crate.
-const FIXTURES: [&str; 2] = ["tests/fixtures/pytorch_cases.jsonl", "tests/fixtures/catalogue_cases.jsonl"];
+const FIXTURES: [&str; 2] = [
+    "tests/fixtures/pytorch_cases.jsonl",
+    "tests/fixtures/catalogue_cases.jsonl",
+];
 
 fn main() -> ExitCode {
     match run() {

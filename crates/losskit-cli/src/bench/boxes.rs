@@ -11,7 +11,16 @@ use super::measure::{Rows, time, uniform};
 fn boxes(n: usize, seed: u64) -> Vec<f32> {
     let corners = uniform(2 * n, seed, 0.0, 100.0);
     let sides = uniform(2 * n, seed + 1, 1.0, 50.0);
-    (0..n).flat_map(|i| [corners[2 * i], corners[2 * i + 1], corners[2 * i] + sides[2 * i], corners[2 * i + 1] + sides[2 * i + 1]]).collect()
+    (0..n)
+        .flat_map(|i| {
+            [
+                corners[2 * i],
+                corners[2 * i + 1],
+                corners[2 * i] + sides[2 * i],
+                corners[2 * i + 1] + sides[2 * i + 1],
+            ]
+        })
+        .collect()
 }
 
 pub(super) fn measure(op: Op, n: usize, repeats: usize) -> Vec<Measurement> {
@@ -24,9 +33,15 @@ pub(super) fn measure(op: Op, n: usize, repeats: usize) -> Vec<Measurement> {
         _ => BoxIou::Complete,
     };
     let loss = BoxIouLossConfig::new(kind).init();
-    let ours = |x: Tensor<2>| loss.forward(x, target.clone()).expect("the benchmark's boxes are (N, 4)");
+    let ours = |x: Tensor<2>| {
+        loss.forward(x, target.clone())
+            .expect("the benchmark's boxes are (N, 4)")
+    };
     let mut rows = Rows::new(op, &[n, 4]);
     rows.record("losskit", time(&predicted, repeats, &ours, None));
-    rows.record("losskit-composed", with_composed(|| time(&predicted, repeats, &ours, None)));
+    rows.record(
+        "losskit-composed",
+        with_composed(|| time(&predicted, repeats, &ours, None)),
+    );
     rows.finish()
 }

@@ -178,9 +178,7 @@ pub struct Shape(pub Vec<usize>);
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ShapeError {
     /// A part that is not a positive integer.
-    #[error(
-        "'{part}' is not a dimension (a shape is positive integers joined by 'x', like 4096x1000)"
-    )]
+    #[error("'{part}' is not a dimension (a shape is positive integers joined by 'x', like 4096x1000)")]
     Dimension {
         /// The part.
         part: String,
@@ -241,10 +239,7 @@ fn defaults(quick: bool) -> Vec<Case> {
         op,
         shape: Shape(dims.to_vec()),
     };
-    let mut cases = vec![
-        case(Op::CrossEntropy, &[64, 10]),
-        case(Op::CrossEntropy, &[4096, 1000]),
-    ];
+    let mut cases = vec![case(Op::CrossEntropy, &[64, 10]), case(Op::CrossEntropy, &[4096, 1000])];
     if !quick {
         cases.push(case(Op::CrossEntropy, &[1024, 32000]));
         cases.push(case(Op::CrossEntropy, &[256, 128000]));
@@ -331,7 +326,11 @@ pub fn select(ops: &[Op], shapes: &[Shape], quick: bool) -> Result<Vec<Case>, Be
         }
     }
     // Grouped by op, in the order the ops were named (or Op::ALL's), as the shapes are given.
-    let order: Vec<Op> = if ops_once.is_empty() { Op::ALL.to_vec() } else { ops_once };
+    let order: Vec<Op> = if ops_once.is_empty() {
+        Op::ALL.to_vec()
+    } else {
+        ops_once
+    };
     cases.sort_by_key(|case| order.iter().position(|&op| op == case.op));
     Ok(cases)
 }
@@ -357,14 +356,8 @@ mod tests {
                 "{text}"
             );
         }
-        assert_eq!(
-            "1x2x3x4x5".parse::<Shape>(),
-            Err(ShapeError::Rank { rank: 5 })
-        );
-        assert_eq!(
-            "1024x131072".parse::<Shape>(),
-            Ok(Shape(vec![1024, 131072]))
-        );
+        assert_eq!("1x2x3x4x5".parse::<Shape>(), Err(ShapeError::Rank { rank: 5 }));
+        assert_eq!("1024x131072".parse::<Shape>(), Ok(Shape(vec![1024, 131072])));
         assert_eq!(
             "4294967296x4294967296x4294967296".parse::<Shape>(),
             Err(ShapeError::Elements)
@@ -394,18 +387,38 @@ mod tests {
         assert_eq!(every.len(), takers);
         assert!(every.iter().all(|case| case.op != Op::Ctc), "{every:?}");
         assert!(every.iter().any(|case| case.op == Op::Mse), "{every:?}");
-        let two_d: Vec<Op> = Op::ALL.into_iter().filter(|op| !matches!(op.family(), Family::Linear | Family::Sequence)).collect();
+        let two_d: Vec<Op> = Op::ALL
+            .into_iter()
+            .filter(|op| !matches!(op.family(), Family::Linear | Family::Sequence))
+            .collect();
         assert_eq!(select(&two_d, &[shape("8x4")], false).unwrap().len(), two_d.len());
         let err = select(&[Op::LinearCrossEntropy], &[shape("8x4")], false).unwrap_err();
-        assert_eq!(err.to_string(), "linear_cross_entropy times NxHxV (rows, hidden size, classes) like 1024x512x32000, not 8x4");
+        assert_eq!(
+            err.to_string(),
+            "linear_cross_entropy times NxHxV (rows, hidden size, classes) like 1024x512x32000, not 8x4"
+        );
         let err = select(&[Op::CrossEntropy], &[shape("65536x65536")], false).unwrap_err();
-        assert_eq!(err.to_string(), format!("cross_entropy at 65536x65536 holds a tensor of more than {MAX_ELEMENTS} elements"));
+        assert_eq!(
+            err.to_string(),
+            format!("cross_entropy at 65536x65536 holds a tensor of more than {MAX_ELEMENTS} elements")
+        );
         // The linear cross entropy's largest tensor is its logits or its classifier.
-        assert_eq!(select(&[Op::LinearCrossEntropy], &[shape("1024x512x32000")], false).unwrap().len(), 1);
+        assert_eq!(
+            select(&[Op::LinearCrossEntropy], &[shape("1024x512x32000")], false)
+                .unwrap()
+                .len(),
+            1
+        );
         let err = select(&[Op::LinearCrossEntropy], &[shape("2x70000x2000")], false).unwrap_err();
-        assert_eq!(err.to_string(), format!("linear_cross_entropy at 2x70000x2000 holds a tensor of more than {MAX_ELEMENTS} elements"));
+        assert_eq!(
+            err.to_string(),
+            format!("linear_cross_entropy at 2x70000x2000 holds a tensor of more than {MAX_ELEMENTS} elements")
+        );
         let err = select(&[Op::CompleteBoxIou], &[shape("8x5")], false).unwrap_err();
-        assert_eq!(err.to_string(), "complete_box_iou times boxes (N, 4) like 100000x4, not 8x5");
+        assert_eq!(
+            err.to_string(),
+            "complete_box_iou times boxes (N, 4) like 100000x4, not 8x5"
+        );
         let err = select(&[Op::BceWithLogits, Op::Softmax], &[shape("2x3x4")], false).unwrap_err();
         assert_eq!(
             err.to_string(),

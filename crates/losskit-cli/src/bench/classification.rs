@@ -29,11 +29,18 @@ pub(super) fn measure<const D: usize>(op: Op, shape: [usize; D], repeats: usize)
     match op {
         Op::CrossEntropy | Op::CrossEntropyProbs | Op::Nll | Op::SoftmaxFocal | Op::Softmax | Op::LogSoftmax => {
             let target = labels(&mut rng);
-            let probs = Tensor::<2>::from_data(TensorData::new(uniform(numel, 3, 0.0, 1.0), [n, c]), (&device, DType::F32));
+            let probs = Tensor::<2>::from_data(
+                TensorData::new(uniform(numel, 3, 0.0, 1.0), [n, c]),
+                (&device, DType::F32),
+            );
             let probs = losskit::softmax(probs, 1).expect("dimension 1 exists");
-            let ce = CrossEntropyLossConfig::new().init(&device).expect("the defaults are valid");
+            let ce = CrossEntropyLossConfig::new()
+                .init(&device)
+                .expect("the defaults are valid");
             let nll = NllLossConfig::new().init(&device);
-            let focal = SoftmaxFocalLossConfig::new().init(&device).expect("the defaults are valid");
+            let focal = SoftmaxFocalLossConfig::new()
+                .init(&device)
+                .expect("the defaults are valid");
             let ours = |x: Tensor<D>| {
                 let x: Tensor<2> = x.reshape([n, c]);
                 match op {
@@ -47,7 +54,10 @@ pub(super) fn measure<const D: usize>(op: Op, shape: [usize; D], repeats: usize)
                 .expect("the benchmark's shapes are valid")
             };
             rows.record("losskit", time(&logits, repeats, &ours, Some(&mut copy)));
-            rows.record("losskit-composed", with_composed(|| time(&logits, repeats, &ours, None)));
+            rows.record(
+                "losskit-composed",
+                with_composed(|| time(&logits, repeats, &ours, None)),
+            );
             if op == Op::CrossEntropy {
                 let burn_loss = BurnCrossEntropyLossConfig::new().init(&device);
                 let burns = |x: Tensor<D>| burn_loss.forward(x.reshape([n, c]), target.clone());
@@ -57,15 +67,24 @@ pub(super) fn measure<const D: usize>(op: Op, shape: [usize; D], repeats: usize)
         _ => {
             let labels: Vec<f32> = (0..numel).map(|_| f32::from(u8::from(rng.random::<bool>()))).collect();
             let target = Tensor::<D>::from_data(TensorData::new(labels.clone(), shape), (&device, DType::F32));
-            let bce = BceWithLogitsLossConfig::new().init(&device).expect("the defaults are valid");
-            let focal = SigmoidFocalLossConfig::new().init(&device).expect("the defaults are valid");
-            let ours = |x: Tensor<D>| match op {
-                Op::BceWithLogits => bce.forward(x, target.clone()),
-                _ => focal.forward(x, target.clone()),
-            }
-            .expect("the benchmark's shapes are valid");
+            let bce = BceWithLogitsLossConfig::new()
+                .init(&device)
+                .expect("the defaults are valid");
+            let focal = SigmoidFocalLossConfig::new()
+                .init(&device)
+                .expect("the defaults are valid");
+            let ours = |x: Tensor<D>| {
+                match op {
+                    Op::BceWithLogits => bce.forward(x, target.clone()),
+                    _ => focal.forward(x, target.clone()),
+                }
+                .expect("the benchmark's shapes are valid")
+            };
             rows.record("losskit", time(&logits, repeats, &ours, Some(&mut copy)));
-            rows.record("losskit-composed", with_composed(|| time(&logits, repeats, &ours, None)));
+            rows.record(
+                "losskit-composed",
+                with_composed(|| time(&logits, repeats, &ours, None)),
+            );
             if op == Op::BceWithLogits {
                 let int_target = Tensor::<D, Int>::from_data(
                     TensorData::new(labels.iter().map(|&v| v as i64).collect::<Vec<_>>(), shape),

@@ -69,13 +69,21 @@ pub(super) fn time<const D: usize, const O: usize>(
             copies.extend(copy_ms);
         }
     }
-    Timing { median_ms: median(times), peak_bytes: peak, copy_ms: (!copies.is_empty()).then(|| median(copies)) }
+    Timing {
+        median_ms: median(times),
+        peak_bytes: peak,
+        copy_ms: (!copies.is_empty()).then(|| median(copies)),
+    }
 }
 
 impl Timing {
     /// The timing of runs timed elsewhere: their median and their highest peak.
     pub(super) fn of(times: Vec<f64>, peak_bytes: usize) -> Self {
-        Timing { median_ms: median(times), peak_bytes, copy_ms: None }
+        Timing {
+            median_ms: median(times),
+            peak_bytes,
+            copy_ms: None,
+        }
     }
 }
 
@@ -94,13 +102,19 @@ pub(super) struct Rows {
 
 impl Rows {
     pub fn new(op: Op, shape: &[usize]) -> Self {
-        Self { op, shape: shape.to_vec(), rows: Vec::new(), bound: None }
+        Self {
+            op,
+            shape: shape.to_vec(),
+            rows: Vec::new(),
+            bound: None,
+        }
     }
 
     /// Adds implementation `name`'s timing.
     pub fn record(&mut self, name: &str, timing: Timing) {
         self.bound = self.bound.or(timing.copy_ms);
-        self.rows.push(self.row(name, timing.median_ms, Some(timing.peak_bytes)));
+        self.rows
+            .push(self.row(name, timing.median_ms, Some(timing.peak_bytes)));
     }
 
     fn row(&self, name: &str, median_ms: f64, peak_bytes: Option<usize>) -> Measurement {
@@ -135,7 +149,10 @@ pub(super) struct BoundCopy {
 
 impl BoundCopy {
     pub fn new(bytes: usize) -> Self {
-        let mut copy = BoundCopy { src: vec![1; bytes], dst: vec![0; bytes] };
+        let mut copy = BoundCopy {
+            src: vec![1; bytes],
+            dst: vec![0; bytes],
+        };
         copy.run(); // maps the destination's pages
         copy
     }
@@ -145,7 +162,10 @@ impl BoundCopy {
         use rayon::prelude::*;
         let part = self.src.len().div_ceil(rayon::current_num_threads()).max(1 << 20);
         let start = Instant::now();
-        self.dst.par_chunks_mut(part).zip(self.src.par_chunks(part)).for_each(|(d, s)| d.copy_from_slice(s));
+        self.dst
+            .par_chunks_mut(part)
+            .zip(self.src.par_chunks(part))
+            .for_each(|(d, s)| d.copy_from_slice(s));
         std::hint::black_box(&self.dst);
         start.elapsed().as_secs_f64() * 1e3
     }

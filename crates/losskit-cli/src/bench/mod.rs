@@ -147,11 +147,7 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
         "forward+backward, f32, median of {} runs, {} threads; bound: a copy as large as the bytes the loss reads and writes, timed before each fused run{}",
         args.repeats,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
-        if has_torch {
-            ""
-        } else {
-            " (PyTorch not found)"
-        }
+        if has_torch { "" } else { " (PyTorch not found)" }
     ))?;
     write_line(format_args!(
         "{:<20} {:<18} {:<18} {:>11} {:>10} {:>8} {:>11}",
@@ -162,19 +158,12 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
             .iter()
             .filter(|m| m.op == case.op.name() && m.shape == case.shape.0)
             .collect();
-        let time_of = |pick: &dyn Fn(&str) -> bool| {
-            rows.iter()
-                .find(|m| pick(&m.implementation))
-                .map(|m| m.median_ms)
-        };
+        let time_of = |pick: &dyn Fn(&str) -> bool| rows.iter().find(|m| pick(&m.implementation)).map(|m| m.median_ms);
         let reference = time_of(&|i| i == "pytorch" || i == "torchvision" || i == "torchaudio");
         let bound = time_of(&|i| i == "bandwidth-bound");
         for m in &rows {
-            let ratio =
-                |r: Option<f64>| r.map_or("-".into(), |r| format!("{:.2}", m.median_ms / r));
-            let mb = m
-                .peak_bytes
-                .map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6));
+            let ratio = |r: Option<f64>| r.map_or("-".into(), |r| format!("{:.2}", m.median_ms / r));
+            let mb = m.peak_bytes.map_or("-".into(), |b| format!("{:.1}", b as f64 / 1e6));
             write_line(format_args!(
                 "{:<20} {:<18} {:<18} {:>11.3} {:>10} {:>8} {:>11}",
                 m.op,

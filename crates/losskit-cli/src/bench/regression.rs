@@ -15,7 +15,10 @@ pub(super) fn measure<const D: usize>(op: Op, shape: [usize; D], repeats: usize)
     let numel: usize = shape.iter().product();
     let input = TensorData::new(uniform(numel, 1, -3.0, 3.0), shape);
     let device = Device::flex().autodiff();
-    let target = Tensor::<D>::from_data(TensorData::new(uniform(numel, 2, -3.0, 3.0), shape), (&device, DType::F32));
+    let target = Tensor::<D>::from_data(
+        TensorData::new(uniform(numel, 2, -3.0, 3.0), shape),
+        (&device, DType::F32),
+    );
     // The bound: the input and the target read, the gradient written, three tensors' worth
     // of traffic: a copy (one read, one write) of one and a half tensors.
     let mut copy = BoundCopy::new(numel * size_of::<f32>() * 3 / 2);
@@ -34,8 +37,11 @@ pub(super) fn measure<const D: usize>(op: Op, shape: [usize; D], repeats: usize)
     };
     rows.record("losskit", time(&input, repeats, &ours, Some(&mut copy)));
     rows.record("losskit-composed", with_composed(|| time(&input, repeats, &ours, None)));
-    let (burn_l1, burn_smooth, burn_huber) =
-        (LpLossConfig::new(1.0).init(), BurnSmoothL1LossConfig::new().init(), BurnHuberLossConfig::new(1.0).init());
+    let (burn_l1, burn_smooth, burn_huber) = (
+        LpLossConfig::new(1.0).init(),
+        BurnSmoothL1LossConfig::new().init(),
+        BurnHuberLossConfig::new(1.0).init(),
+    );
     let burns = |x: Tensor<D>| match op {
         Op::L1 => burn_l1.forward(x, target.clone(), BurnReduction::Mean),
         Op::Mse => BurnMseLoss::new().forward(x, target.clone(), BurnReduction::Mean),

@@ -63,13 +63,20 @@ fn ctc(shape: CtcShape, repeats: usize) -> Vec<Measurement> {
     let mut rows = Rows::new(Op::Ctc, &[t, n, c, s]);
     let loss = CtcLossConfig::new().init();
     let ours = |x: Tensor<3>| {
-        loss.forward(x, targets.clone(), input_lengths.clone(), target_lengths.clone()).expect("the benchmark's targets fit")
+        loss.forward(x, targets.clone(), input_lengths.clone(), target_lengths.clone())
+            .expect("the benchmark's targets fit")
     };
     rows.record("losskit", time(&input, repeats, &ours, None));
     rows.record("losskit-composed", with_composed(|| time(&input, repeats, &ours, None)));
     let burn_loss = CTCLossConfig::new().init();
     let burns = |x: Tensor<3>| {
-        burn_loss.forward_with_reduction(x, targets.clone(), input_lengths.clone(), target_lengths.clone(), BurnReduction::Mean)
+        burn_loss.forward_with_reduction(
+            x,
+            targets.clone(),
+            input_lengths.clone(),
+            target_lengths.clone(),
+            BurnReduction::Mean,
+        )
     };
     rows.record("burn", time(&input, repeats, &burns, None));
     rows.finish()
@@ -84,13 +91,20 @@ fn rnnt(shape: RnntShape, repeats: usize) -> Vec<Measurement> {
     let mut rows = Rows::new(Op::Rnnt, &[n, t, u, v]);
     let loss = RnntLossConfig::new().init();
     let ours = |x: Tensor<4>| {
-        loss.forward(x, targets.clone(), logit_lengths.clone(), target_lengths.clone()).expect("the benchmark's targets fit")
+        loss.forward(x, targets.clone(), logit_lengths.clone(), target_lengths.clone())
+            .expect("the benchmark's targets fit")
     };
     rows.record("losskit", time(&input, repeats, &ours, None));
     rows.record("losskit-composed", with_composed(|| time(&input, repeats, &ours, None)));
     let burn_loss = RNNTLossConfig::new().with_blank(v - 1).init();
     let burns = |x: Tensor<4>| {
-        burn_loss.forward_with_reduction(x, targets.clone(), logit_lengths.clone(), target_lengths.clone(), BurnReduction::Mean)
+        burn_loss.forward_with_reduction(
+            x,
+            targets.clone(),
+            logit_lengths.clone(),
+            target_lengths.clone(),
+            BurnReduction::Mean,
+        )
     };
     rows.record("burn", time(&input, repeats, &burns, None));
     rows.finish()

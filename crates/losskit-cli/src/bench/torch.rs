@@ -22,10 +22,7 @@ pub fn available() -> bool {
 
 /// PyTorch's medians for `cases`.
 pub fn measure(cases: &[Case], repeats: usize) -> Result<Vec<Measurement>, BenchError> {
-    let specs: Vec<String> = cases
-        .iter()
-        .map(|c| format!("{}:{}", c.op.name(), c.shape))
-        .collect();
+    let specs: Vec<String> = cases.iter().map(|c| format!("{}:{}", c.op.name(), c.shape)).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // PyTorch gets the allocator settings `losskit` runs under (`alloc::keep_freed_memory`):
     // without them each of its calls pays a page fault per 4 KiB of a large gradient,
@@ -34,12 +31,7 @@ pub fn measure(cases: &[Case], repeats: usize) -> Result<Vec<Measurement>, Bench
         .env("MALLOC_MMAP_MAX_", "0")
         .env("MALLOC_TRIM_THRESHOLD_", i32::MAX.to_string())
         .arg("-")
-        .args([
-            "--threads",
-            &threads.to_string(),
-            "--repeats",
-            &repeats.to_string(),
-        ])
+        .args(["--threads", &threads.to_string(), "--repeats", &repeats.to_string()])
         .args(&specs)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -47,11 +39,7 @@ pub fn measure(cases: &[Case], repeats: usize) -> Result<Vec<Measurement>, Bench
         .spawn()
         .map_err(BenchError::TorchStart)?;
     // Python reads the whole script before it runs any of it, so this cannot block on its output.
-    let fed = child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(SCRIPT.as_bytes());
+    let fed = child.stdin.take().expect("stdin is piped").write_all(SCRIPT.as_bytes());
     let output = child.wait_with_output().map_err(BenchError::TorchStart)?;
     if !output.status.success() || fed.is_err() {
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -68,11 +56,7 @@ pub fn measure(cases: &[Case], repeats: usize) -> Result<Vec<Measurement>, Bench
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
         .lines()
-        .map(|line| {
-            row(line).ok_or_else(|| BenchError::TorchOutput {
-                line: line.to_string(),
-            })
-        })
+        .map(|line| row(line).ok_or_else(|| BenchError::TorchOutput { line: line.to_string() }))
         .collect()
 }
 

@@ -21,10 +21,7 @@ impl Batch {
             let image = split.image(i).iter();
             pixels.extend(image.map(|&p| (f32::from(p) / 255.0 - 0.5) / 0.5));
         }
-        let labels: Vec<i64> = indices
-            .iter()
-            .map(|&i| i64::from(split.labels[i]))
-            .collect();
+        let labels: Vec<i64> = indices.iter().map(|&i| i64::from(split.labels[i])).collect();
         Self {
             images: Tensor::from_data(TensorData::new(pixels, [indices.len(), PIXELS]), device),
             labels: Tensor::from_data(TensorData::new(labels, [indices.len()]), device),

@@ -46,10 +46,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 /// over `path` and syncs the directory, so that the rename itself survives a crash. The
 /// temporary path keeps `path`'s extension, for writers that choose a format by it (the
 /// PNG encoder does). On any error the temporary file is removed.
-pub fn write_atomic_with(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), Cause>,
-) -> Result<(), WriteError> {
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<(), Cause>) -> Result<(), WriteError> {
     let tmp = temporary_path(path);
     let result = write(&tmp).and_then(|()| {
         File::open(&tmp)?.sync_all()?;
@@ -68,15 +65,9 @@ pub fn write_atomic_with(
 
 /// `dir/.name.tmp-PID.ext` for `dir/name.ext`: hidden, and distinct per process.
 fn temporary_path(path: &Path) -> PathBuf {
-    let stem = path
-        .file_stem()
-        .map_or_else(Default::default, |s| s.to_string_lossy());
+    let stem = path.file_stem().map_or_else(Default::default, |s| s.to_string_lossy());
     let name = match path.extension() {
-        Some(ext) => format!(
-            ".{stem}.tmp-{}.{}",
-            std::process::id(),
-            ext.to_string_lossy()
-        ),
+        Some(ext) => format!(".{stem}.tmp-{}.{}", std::process::id(), ext.to_string_lossy()),
         None => format!(".{stem}.tmp-{}", std::process::id()),
     };
     path.with_file_name(name)
@@ -132,21 +123,13 @@ mod tests {
         assert_eq!(read_limited(&path, 10).unwrap(), Some(vec![7; 10]));
         assert_eq!(read_limited(&path, 9).unwrap(), None);
         // A sparse file of a terabyte is refused without reading it.
-        std::fs::File::create(&path)
-            .unwrap()
-            .set_len(1 << 40)
-            .unwrap();
+        std::fs::File::create(&path).unwrap().set_len(1 << 40).unwrap();
         assert_eq!(read_limited(&path, 1 << 30).unwrap(), None);
     }
 
     #[test]
     fn temporary_names_are_recognised() {
-        for path in [
-            "run/checkpoint.bin",
-            "run/metrics.csv",
-            "loss.png",
-            "run/LICENSE",
-        ] {
+        for path in ["run/checkpoint.bin", "run/metrics.csv", "loss.png", "run/LICENSE"] {
             let tmp = temporary_path(Path::new(path));
             assert!(
                 is_temporary(&tmp.file_name().unwrap().to_string_lossy()),
@@ -166,11 +149,7 @@ mod tests {
         let path = dir.join("loss.png");
         write_atomic(&path, b"old").unwrap();
         let err = write_atomic_with(&path, |tmp| {
-            assert!(
-                tmp.extension().is_some_and(|e| e == "png"),
-                "{}",
-                tmp.display()
-            );
+            assert!(tmp.extension().is_some_and(|e| e == "png"), "{}", tmp.display());
             std::fs::write(tmp, b"half")?;
             Err("the encoder failed".into())
         })

@@ -119,10 +119,7 @@ impl Holder {
         }
         match proc_stat(self.pid) {
             None => true,
-            Some(stat) => {
-                matches!(stat.state, 'Z' | 'X')
-                    || self.process_start.is_some_and(|s| s != stat.start)
-            }
+            Some(stat) => matches!(stat.state, 'Z' | 'X') || self.process_start.is_some_and(|s| s != stat.start),
         }
     }
 }
@@ -153,10 +150,7 @@ fn create(path: &Path, text: &str) -> io::Result<()> {
         Err(e) if e.kind() != ErrorKind::AlreadyExists => {
             // A file system without hard links: create it in place (a reader may briefly
             // see it empty, and treats it as held).
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)?;
+            let mut file = fs::OpenOptions::new().write(true).create_new(true).open(path)?;
             file.write_all(text.as_bytes())
         }
         linked => linked,
@@ -203,9 +197,7 @@ impl Lock {
                 existing => existing.map_err(not_writable)?,
             };
             let existing = String::from_utf8(existing.unwrap_or_default()).unwrap_or_default();
-            let holder = Holder::parse(&existing).ok_or_else(|| LockError::Garbled {
-                dir: dir.to_path_buf(),
-            })?;
+            let holder = Holder::parse(&existing).ok_or_else(|| LockError::Garbled { dir: dir.to_path_buf() })?;
             if !holder.is_gone() {
                 return Err(LockError::InUse {
                     dir: dir.to_path_buf(),
@@ -240,21 +232,15 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.to_string().contains(&format!(
-                "is in use by losskit process {}",
-                std::process::id()
-            )),
+            err.to_string()
+                .contains(&format!("is in use by losskit process {}", std::process::id())),
             "{err}"
         );
         drop(first);
         assert!(!dir.path().join(LOCK_FILE).exists());
         let again = Lock::acquire(dir.path()).unwrap();
         drop(again);
-        assert_eq!(
-            dir.path().read_dir().unwrap().count(),
-            0,
-            "temporary files left"
-        );
+        assert_eq!(dir.path().read_dir().unwrap().count(), 0, "temporary files left");
     }
 
     #[test]
@@ -282,10 +268,7 @@ mod tests {
     fn a_garbled_lock_is_respected() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(LOCK_FILE), "").unwrap();
-        assert!(matches!(
-            Lock::acquire(dir.path()),
-            Err(LockError::Garbled { .. })
-        ));
+        assert!(matches!(Lock::acquire(dir.path()), Err(LockError::Garbled { .. })));
         assert!(dir.path().join(LOCK_FILE).exists());
     }
 

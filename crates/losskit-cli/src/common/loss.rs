@@ -5,10 +5,9 @@
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{DType, Device, Int, Tensor};
 use losskit::{
-    BceLoss, BceLossConfig, BceWithLogitsLoss, BceWithLogitsLossConfig, BroadcastWeight,
-    CrossEntropyLoss, CrossEntropyLossConfig, FocalAlpha, LossError, MeanDenominator, NllLoss,
-    NllLossConfig, Reduction, SigmoidFocalLoss, SigmoidFocalLossConfig, SoftmaxFocalLoss,
-    SoftmaxFocalLossConfig,
+    BceLoss, BceLossConfig, BceWithLogitsLoss, BceWithLogitsLossConfig, BroadcastWeight, CrossEntropyLoss,
+    CrossEntropyLossConfig, FocalAlpha, LossError, MeanDenominator, NllLoss, NllLossConfig, Reduction,
+    SigmoidFocalLoss, SigmoidFocalLossConfig, SoftmaxFocalLoss, SoftmaxFocalLossConfig,
 };
 
 /// A loss and the settings it trains with.
@@ -81,11 +80,9 @@ impl Loss {
                     .with_reduction(reduction)
                     .init(device)?,
             ),
-            Loss::BceOnProbabilities => Module::BceOnProbabilities(
-                BceLossConfig::new()
-                    .with_reduction(reduction)
-                    .init(device)?,
-            ),
+            Loss::BceOnProbabilities => {
+                Module::BceOnProbabilities(BceLossConfig::new().with_reduction(reduction).init(device)?)
+            }
         };
         Ok(LossModule(module))
     }
@@ -110,11 +107,7 @@ impl LossModule {
     /// was built. The softmax losses take the labels as they are (`-100` is ignored); the
     /// sigmoid ones take one-hot targets or, with a single output column (a binary task),
     /// the labels 0 and 1 themselves.
-    pub fn forward(
-        &self,
-        logits: Tensor<2>,
-        labels: Tensor<1, Int>,
-    ) -> Result<Tensor<1>, LossError> {
+    pub fn forward(&self, logits: Tensor<2>, labels: Tensor<1, Int>) -> Result<Tensor<1>, LossError> {
         match &self.0 {
             Module::CrossEntropy(ce) => ce.forward(logits, labels),
             Module::Nll(nll) => nll.forward(losskit::log_softmax(logits, 1)?, labels),

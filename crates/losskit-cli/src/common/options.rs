@@ -17,12 +17,7 @@ pub struct InvalidOption {
 }
 
 /// `Ok` when `ok`, else the [`InvalidOption`] of `option`.
-pub fn require(
-    ok: bool,
-    option: &'static str,
-    rule: &'static str,
-    value: impl Display,
-) -> Result<(), InvalidOption> {
+pub fn require(ok: bool, option: &'static str, rule: &'static str, value: impl Display) -> Result<(), InvalidOption> {
     if ok {
         Ok(())
     } else {

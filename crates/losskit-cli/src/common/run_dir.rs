@@ -183,8 +183,7 @@ impl RunDir {
             Existing::Replace(files) => {
                 for file in files.iter().filter(|f| names.iter().any(|n| n == *f)) {
                     let file = path.join(file);
-                    fs::remove_file(&file)
-                        .map_err(|source| RunDirError::Prepare { path: file, source })?;
+                    fs::remove_file(&file).map_err(|source| RunDirError::Prepare { path: file, source })?;
                 }
             }
         }
@@ -228,10 +227,7 @@ mod tests {
         let names: Vec<_> = [&a, &b, &c]
             .map(|d| d.path().file_name().unwrap().to_string_lossy().into_owned())
             .into();
-        assert_eq!(
-            names,
-            ["20250101-000000", "20250101-000000-2", "20250101-000000-3"]
-        );
+        assert_eq!(names, ["20250101-000000", "20250101-000000-2", "20250101-000000-3"]);
         fs::write(b.path().join("summary.json"), "{}").unwrap();
         drop((a, b, c));
         // The empty ones are removed, with nothing else; the one with a file stays.
@@ -258,12 +254,7 @@ mod tests {
     fn a_directory_with_files_is_refused_or_its_run_replaced() {
         let scratch = tempfile::tempdir().unwrap();
         let dir = scratch.path();
-        for name in [
-            "summary.json",
-            "notes.txt",
-            ".lock.77.tmp",
-            ".checkpoint.tmp-77.bin",
-        ] {
+        for name in ["summary.json", "notes.txt", ".lock.77.tmp", ".checkpoint.tmp-77.bin"] {
             fs::write(dir.join(name), "x").unwrap();
         }
         let err = RunDir::for_new_run(dir, Existing::Refuse).unwrap_err();
@@ -272,12 +263,8 @@ mod tests {
                 .contains("is not empty (it holds notes.txt, summary.json)"),
             "{err}"
         );
-        assert!(
-            !dir.join(LOCK_FILE).exists(),
-            "the refused run kept its lock"
-        );
-        let run = RunDir::for_new_run(dir, Existing::Replace(&["summary.json", "checkpoint.bin"]))
-            .unwrap();
+        assert!(!dir.join(LOCK_FILE).exists(), "the refused run kept its lock");
+        let run = RunDir::for_new_run(dir, Existing::Replace(&["summary.json", "checkpoint.bin"])).unwrap();
         assert_eq!(entries(run.path()).unwrap(), ["notes.txt"]);
         fs::write(dir.join("file"), "x").unwrap();
         assert!(matches!(

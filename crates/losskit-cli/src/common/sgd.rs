@@ -106,8 +106,7 @@ impl Optimizer for Sgd {
         let velocity = state.and_then(|s| s.velocity);
         // The first step with momentum starts the velocity from the gradient, once per
         // parameter: burn's ops do it.
-        let takes = in_place_takes(&param, &grad, velocity.as_ref())
-            && (self.momentum.is_none() || velocity.is_some());
+        let takes = in_place_takes(&param, &grad, velocity.as_ref()) && (self.momentum.is_none() || velocity.is_some());
         let (param, velocity) = if takes {
             self.in_place(lr, param, grad, velocity)
         } else {
@@ -125,18 +124,11 @@ impl Optimizer for Sgd {
 
 /// Whether the in-place pass takes these tensors: all on flex, f32 or f64, of one dtype and
 /// shape.
-fn in_place_takes<const D: usize>(
-    param: &Tensor<D>,
-    grad: &Tensor<D>,
-    velocity: Option<&Tensor<D>>,
-) -> bool {
+fn in_place_takes<const D: usize>(param: &Tensor<D>, grad: &Tensor<D>, velocity: Option<&Tensor<D>>) -> bool {
     let on_flex = |t: &Tensor<D>| t.clone().try_into_primitive::<Flex>().is_ok();
     let dtype = param.dtype();
     let alike = |t: &Tensor<D>| t.dtype() == dtype && t.dims() == param.dims() && on_flex(t);
-    matches!(dtype, DType::F32 | DType::F64)
-        && alike(param)
-        && alike(grad)
-        && velocity.is_none_or(alike)
+    matches!(dtype, DType::F32 | DType::F64) && alike(param) && alike(grad) && velocity.is_none_or(alike)
 }
 
 impl Sgd {
@@ -160,10 +152,7 @@ impl Sgd {
             DType::F32 => self.update::<f32>(lr as f32, &mut p, &g, v.as_mut(), f32::from),
             _ => self.update::<f64>(lr, &mut p, &g, v.as_mut(), f64::from),
         }
-        (
-            Tensor::from_primitive::<Flex>(p),
-            v.map(Tensor::from_primitive::<Flex>),
-        )
+        (Tensor::from_primitive::<Flex>(p), v.map(Tensor::from_primitive::<Flex>))
     }
 
     /// One pass: `g' = g + p wd`, then with momentum `v = g' + v m` and `p -= v lr`,
@@ -181,9 +170,7 @@ impl Sgd {
             weight_decay: self.weight_decay.map(from_f32),
         };
         let g = contiguous(g);
-        let grad = g
-            .as_slice::<T>()
-            .expect("a contiguous tensor reads as one slice");
+        let grad = g.as_slice::<T>().expect("a contiguous tensor reads as one slice");
         let params = writable::<T>(p);
         let small = grad.len() <= TASK;
         match (v, self.momentum.map(from_f32)) {

@@ -132,9 +132,7 @@ mod tests {
         assert_eq!(names.len(), 10);
         assert_eq!(
             BinaryLoss::BceWithLogitsPosWeight.loss(99.0),
-            Loss::BceWithLogits {
-                pos_weight: Some(99.0)
-            }
+            Loss::BceWithLogits { pos_weight: Some(99.0) }
         );
         assert_eq!(
             BinaryLoss::SigmoidFocalGammaHalf.loss(99.0),

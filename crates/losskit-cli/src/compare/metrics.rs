@@ -103,11 +103,7 @@ pub fn precision_recall_f1(scores: &[f64], labels: &[bool], threshold: f64) -> P
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
-    let f1 = if p + r == 0.0 {
-        0.0
-    } else {
-        2.0 * p * r / (p + r)
-    };
+    let f1 = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
     PrecisionRecall {
         precision: p,
         recall: r,
@@ -139,10 +135,7 @@ pub fn best_f1(scores: &[f64], labels: &[bool]) -> BestF1 {
     {
         let f1 = 2.0 * tp as f64 / (tp + fp + positives) as f64;
         if f1 > best.f1 {
-            best = BestF1 {
-                f1,
-                threshold: score,
-            };
+            best = BestF1 { f1, threshold: score };
         }
     }
     best
@@ -163,9 +156,7 @@ pub fn expected_calibration_error(probabilities: &[f64], outcomes: &[bool], bins
     let n = probabilities.len() as f64;
     (0..bins)
         .filter(|&b| count[b] > 0)
-        .map(|b| {
-            count[b] as f64 / n * (hits[b] / count[b] as f64 - conf[b] / count[b] as f64).abs()
-        })
+        .map(|b| count[b] as f64 / n * (hits[b] / count[b] as f64 - conf[b] / count[b] as f64).abs())
         .sum()
 }
 

@@ -21,8 +21,8 @@ use crate::common::stdout::{OutputError, write_line, write_text};
 use crate::data::{self, CLASSES, DataError, Dataset, Split};
 pub use losses::{BinaryLoss, MultiLoss};
 pub use metrics::{
-    BestF1, MultiClass, PrecisionRecall, ReliabilityBin, average_precision, best_f1,
-    expected_calibration_error, multiclass, precision_recall_f1, roc_auc,
+    BestF1, MultiClass, PrecisionRecall, ReliabilityBin, average_precision, best_f1, expected_calibration_error,
+    multiclass, precision_recall_f1, roc_auc,
 };
 use plots::{ClassRecall, Curve};
 use results::{BinaryMetrics, BinaryRun, MultiClassMetrics, MultiClassRun, TestSet};
@@ -41,9 +41,7 @@ pub enum CompareError {
     #[error(transparent)]
     Write(#[from] WriteError),
     /// A split without an example of some class.
-    #[error(
-        "the {split} set has no examples of class {class}: the comparison needs every class in both sets"
-    )]
+    #[error("the {split} set has no examples of class {class}: the comparison needs every class in both sets")]
     MissingClass {
         /// "training" or "test".
         split: &'static str,
@@ -98,11 +96,7 @@ pub struct CompareArgs {
 /// The indices of `split`'s examples of each class.
 fn by_class(split: &Split) -> Vec<Vec<usize>> {
     (0..CLASSES)
-        .map(|c| {
-            (0..split.len())
-                .filter(|&i| split.labels[i] as usize == c)
-                .collect()
-        })
+        .map(|c| (0..split.len()).filter(|&i| split.labels[i] as usize == c).collect())
         .collect()
 }
 
@@ -143,9 +137,7 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
         source,
     })?;
     let positive = args.positive;
-    let train_neg: Vec<usize> = (0..train.len())
-        .filter(|&i| train.labels[i] != positive)
-        .collect();
+    let train_neg: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] != positive).collect();
     let train_pos = &train_by_class[positive as usize];
     let test_all: Vec<usize> = (0..test.len()).collect();
     let test_neg: Vec<usize> = test_all
@@ -203,17 +195,12 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
                 args.epochs,
                 seed,
             )?;
-            for (test_set, indices) in
-                [(TestSet::Natural, &test_all), (TestSet::Ratio, &test_ratio)]
-            {
+            for (test_set, indices) in [(TestSet::Natural, &test_all), (TestSet::Ratio, &test_ratio)] {
                 let scores: Vec<f64> = logits(&model, test, indices)
                     .iter()
                     .map(|&z| 1.0 / (1.0 + (-(z as f64)).exp()))
                     .collect();
-                let labels: Vec<bool> = indices
-                    .iter()
-                    .map(|&i| test.labels[i] == positive)
-                    .collect();
+                let labels: Vec<bool> = indices.iter().map(|&i| test.labels[i] == positive).collect();
                 binary.push(BinaryRun {
                     loss,
                     seed,
@@ -248,11 +235,7 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
             for (mean, r) in mean_recall.recall.iter_mut().zip(&metrics.per_class_recall) {
                 *mean += r / args.seeds as f64;
             }
-            multi.push(MultiClassRun {
-                loss,
-                seed,
-                metrics,
-            });
+            multi.push(MultiClassRun { loss, seed, metrics });
         }
     }
     let report = results::markdown(&binary, &multi, &args, &counts);

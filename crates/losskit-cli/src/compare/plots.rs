@@ -43,20 +43,8 @@ pub fn precision_recall(path: &Path, curves: &[Curve]) -> Result<(), WriteError>
             .x_label_area_size(40)
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..1.0, 0.0..1.02)?;
-        chart
-            .configure_mesh()
-            .x_desc("recall")
-            .y_desc("precision")
-            .draw()?;
-        for (
-            k,
-            Curve {
-                loss,
-                scores,
-                labels,
-            },
-        ) in curves.iter().enumerate()
-        {
+        chart.configure_mesh().x_desc("recall").y_desc("precision").draw()?;
+        for (k, Curve { loss, scores, labels }) in curves.iter().enumerate() {
             let positives = labels.iter().filter(|&&l| l).count().max(1) as f64;
             let mut order: Vec<usize> = (0..scores.len()).collect();
             order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
@@ -76,9 +64,7 @@ pub fn precision_recall(path: &Path, curves: &[Curve]) -> Result<(), WriteError>
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))?
                 .label(*loss)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
         }
         chart
             .configure_series_labels()
@@ -108,29 +94,16 @@ pub fn reliability(path: &Path, curves: &[Curve]) -> Result<(), WriteError> {
             .y_desc("fraction positive")
             .draw()?;
         chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))?;
-        for (
-            k,
-            Curve {
-                loss,
-                scores,
-                labels,
-            },
-        ) in curves.iter().enumerate()
-        {
+        for (k, Curve { loss, scores, labels }) in curves.iter().enumerate() {
             let color = COLORS[k % COLORS.len()];
             let points: Vec<(f64, f64)> = super::metrics::reliability(scores, labels, 10)
                 .iter()
                 .map(|b| (b.predicted, b.observed))
                 .collect();
             chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))?
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
                 .label(*loss)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
         }
         chart
@@ -172,9 +145,7 @@ pub fn recall_bars(path: &Path, recalls: &[ClassRecall]) -> Result<(), WriteErro
                     Rectangle::new([(x0, 0.0), (x0 + width, r.max(0.0))], color.filled())
                 }))?
                 .label(*loss)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
-                });
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
         }
         chart
             .configure_series_labels()

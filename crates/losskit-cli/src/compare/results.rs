@@ -8,8 +8,7 @@ use serde_json::{Value, json};
 use super::CompareArgs;
 use super::losses::{BinaryLoss, MultiLoss};
 use super::metrics::{
-    average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1,
-    roc_auc,
+    average_precision, best_f1, expected_calibration_error, multiclass, precision_recall_f1, roc_auc,
 };
 use crate::data::CLASSES;
 
@@ -153,10 +152,7 @@ impl Spread {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        Self {
-            mean,
-            std: var.sqrt(),
-        }
+        Self { mean, std: var.sqrt() }
     }
 }
 
@@ -167,12 +163,7 @@ impl fmt::Display for Spread {
 }
 
 /// The Markdown tables of means and spreads over the seeds.
-pub fn markdown(
-    binary: &[BinaryRun],
-    multi: &[MultiClassRun],
-    args: &CompareArgs,
-    counts: &[usize],
-) -> String {
+pub fn markdown(binary: &[BinaryRun], multi: &[MultiClassRun], args: &CompareArgs, counts: &[usize]) -> String {
     let mut out = format!(
         "Binary: digit {} positive, 1:{} in training; {} seeds, {} epochs (mean ± std)\n\n",
         args.positive, args.ratio, args.seeds, args.epochs
@@ -205,12 +196,7 @@ pub fn markdown(
     out += "| loss | accuracy | balanced accuracy | macro-F1 | recall, rarest 3 | ECE |\n|---|---|---|---|---|---|\n";
     for loss in MultiLoss::ALL {
         let stat = |pick: fn(&MultiClassMetrics) -> f64| {
-            Spread::of(
-                multi
-                    .iter()
-                    .filter(|r| r.loss == loss)
-                    .map(|r| pick(&r.metrics)),
-            )
+            Spread::of(multi.iter().filter(|r| r.loss == loss).map(|r| pick(&r.metrics)))
         };
         out += &format!(
             "| {} | {} | {} | {} | {} | {} |\n",

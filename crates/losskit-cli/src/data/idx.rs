@@ -29,9 +29,7 @@ pub enum IdxError {
         needed: usize,
     },
     /// Magic number not `00 00 08 nd` (unsigned bytes, `nd` dimensions).
-    #[error(
-        "wrong magic number {0:#010x} (expected 0x00000801 for labels or 0x00000803 for images)"
-    )]
+    #[error("wrong magic number {0:#010x} (expected 0x00000801 for labels or 0x00000803 for images)")]
     Magic(u32),
     /// Not the number of dimensions asked for (1 for labels, 3 for images).
     #[error("expected {expected} dimensions, the header has {found}")]
@@ -88,10 +86,7 @@ fn read_stream(mut reader: impl Read, ndims: u8) -> Result<Idx, IdxError> {
     let mut magic = [0u8; 4];
     let got = read_up_to(&mut reader, &mut magic).map_err(gzip_or_truncated)?;
     if got < 4 {
-        return Err(IdxError::TruncatedHeader {
-            found: got,
-            needed: 4,
-        });
+        return Err(IdxError::TruncatedHeader { found: got, needed: 4 });
     }
     let value = u32::from_be_bytes(magic);
     if magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] == 0 || magic[3] > MAX_DIMS {
@@ -213,17 +208,11 @@ mod tests {
         let good = encode(&[3], &[1, 2, 3]);
         assert_eq!(
             decode(&good[..3], 1),
-            Err(IdxError::TruncatedHeader {
-                found: 3,
-                needed: 4
-            })
+            Err(IdxError::TruncatedHeader { found: 3, needed: 4 })
         );
         assert_eq!(
             decode(&good[..6], 1),
-            Err(IdxError::TruncatedHeader {
-                found: 6,
-                needed: 8
-            })
+            Err(IdxError::TruncatedHeader { found: 6, needed: 8 })
         );
         assert_eq!(
             decode(&[0, 0, 0x0d, 1, 0, 0, 0, 0], 1),
@@ -233,19 +222,10 @@ mod tests {
             decode(&[8, 0, 0x08, 1, 0, 0, 0, 0], 1),
             Err(IdxError::Magic(0x0800_0801))
         );
-        assert_eq!(
-            decode(&good, 3),
-            Err(IdxError::Dims {
-                expected: 3,
-                found: 1
-            })
-        );
+        assert_eq!(decode(&good, 3), Err(IdxError::Dims { expected: 3, found: 1 }));
         assert_eq!(
             decode(&good[..10], 1),
-            Err(IdxError::Truncated {
-                expected: 3,
-                found: 2
-            })
+            Err(IdxError::Truncated { expected: 3, found: 2 })
         );
         let mut long = good.clone();
         long.push(0);
@@ -253,10 +233,7 @@ mod tests {
         // A header that claims 4 GiB is refused before anything is allocated.
         let huge = encode(&[65536, 256, 256], &[]);
         assert_eq!(decode(&huge, 3), Err(IdxError::TooLarge(1 << 32)));
-        let overflow = encode(
-            &[u32::MAX as usize, u32::MAX as usize, u32::MAX as usize],
-            &[],
-        );
+        let overflow = encode(&[u32::MAX as usize, u32::MAX as usize, u32::MAX as usize], &[]);
         assert!(matches!(decode(&overflow, 3), Err(IdxError::TooLarge(_))));
         // Truncated and corrupt gzip streams.
         let z = gz(&encode(&[100], &[7; 100]));

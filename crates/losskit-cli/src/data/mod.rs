@@ -120,9 +120,7 @@ pub fn locate(dir: &Path) -> Result<PathBuf, DataError> {
             source,
         }),
         Ok(_) => Err(DataError::NotADirectory(dir.to_path_buf())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(DataError::NotFound(dir.to_path_buf()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DataError::NotFound(dir.to_path_buf())),
         Err(source) => Err(DataError::Resolve {
             path: dir.to_path_buf(),
             source,
@@ -140,10 +138,7 @@ pub fn load_dir(dir: &Path) -> Result<Dataset, DataError> {
         let path = [dir.join(name), dir.join(format!("{name}.gz"))]
             .into_iter()
             .find(|p| p.is_file())
-            .ok_or_else(|| DataError::MissingFile {
-                dir: dir.clone(),
-                name,
-            })?;
+            .ok_or_else(|| DataError::MissingFile { dir: dir.clone(), name })?;
         bytes[k] = read_limited(&path, idx::MAX_FILE)
             .map_err(|source| DataError::Read {
                 path: path.clone(),
@@ -201,12 +196,7 @@ fn from_bytes(
                 file: names[images].to_string(),
             });
         }
-        if let Some((index, &label)) = lab
-            .data
-            .iter()
-            .enumerate()
-            .find(|(_, l)| **l as usize >= CLASSES)
-        {
+        if let Some((index, &label)) = lab.data.iter().enumerate().find(|(_, l)| **l as usize >= CLASSES) {
             return Err(DataError::Label {
                 file: names[labels].to_string(),
                 label,
@@ -236,10 +226,7 @@ mod tests {
         assert_eq!((data.train.len(), data.test.len()), (8000, 2000));
         assert_eq!(data.train.images.len(), 8000 * PIXELS);
         let mut counts = [0usize; CLASSES];
-        data.train
-            .labels
-            .iter()
-            .for_each(|&l| counts[l as usize] += 1);
+        data.train.labels.iter().for_each(|&l| counts[l as usize] += 1);
         assert!(counts.iter().all(|&c| c > 600), "{counts:?}");
     }
 }

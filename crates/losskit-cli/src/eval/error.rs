@@ -19,13 +19,25 @@ pub enum RequestError {
     #[error("unknown dtype '{0}' (expected 'f32' or 'f64')")]
     Dtype(String),
     #[error("{op} takes no {field} (its tensors: {takes})")]
-    FieldNotTaken { op: &'static str, field: &'static str, takes: String },
+    FieldNotTaken {
+        op: &'static str,
+        field: &'static str,
+        takes: String,
+    },
     #[error("{op} needs {field}")]
     MissingField { op: &'static str, field: &'static str },
     #[error("unknown option '{key}' for {op} (expected one of {expected:?})")]
-    UnknownOption { op: &'static str, key: String, expected: &'static [&'static str] },
+    UnknownOption {
+        op: &'static str,
+        key: String,
+        expected: &'static [&'static str],
+    },
     #[error("{key} must be {expected}, got {value}")]
-    OptionType { key: String, expected: &'static str, value: serde_json::Value },
+    OptionType {
+        key: String,
+        expected: &'static str,
+        value: serde_json::Value,
+    },
     #[error("{name} {why}")]
     Tensor { name: String, why: String },
     #[error("{name} holds {value}, which is not an integer")]

@@ -55,7 +55,11 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<Option<Line>> {
 }
 
 fn finish(buf: Vec<u8>, len: usize) -> Line {
-    if len > MAX_LINE { Line::TooLong(len) } else { Line::Text(buf) }
+    if len > MAX_LINE {
+        Line::TooLong(len)
+    } else {
+        Line::Text(buf)
+    }
 }
 
 /// The response to one line, with no guard against a panic: what the fuzz target drives.

@@ -123,7 +123,12 @@ impl<'de> Deserialize<'de> for Request {
                 if !tensors.contains_key(&Field::Input) {
                     return Err(de::Error::missing_field("input"));
                 }
-                Ok(Request { op, dtype, tensors, options: options.unwrap_or_default() })
+                Ok(Request {
+                    op,
+                    dtype,
+                    tensors,
+                    options: options.unwrap_or_default(),
+                })
             }
         }
         deserializer.deserialize_map(RequestVisitor)
@@ -316,7 +321,10 @@ impl Checked {
             .map(|n| match *n {
                 Number::Int(i) => Ok(i),
                 Number::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
-                Number::Float(value) => Err(RequestError::NotAnIndex { name: self.name.clone(), value }),
+                Number::Float(value) => Err(RequestError::NotAnIndex {
+                    name: self.name.clone(),
+                    value,
+                }),
             })
             .collect()
     }
@@ -324,14 +332,22 @@ impl Checked {
 
 /// Checks a wire tensor: integer dimensions, element count within the limit, data length.
 pub fn check_tensor(name: &str, t: WireTensor) -> Result<Checked, RequestError> {
-    let bad = |why: String| RequestError::Tensor { name: name.to_string(), why };
+    let bad = |why: String| RequestError::Tensor {
+        name: name.to_string(),
+        why,
+    };
     if t.shape.len() > MAX_RANK {
-        return Err(bad(format!("has {} dimensions, at most {MAX_RANK} are supported", t.shape.len())));
+        return Err(bad(format!(
+            "has {} dimensions, at most {MAX_RANK} are supported",
+            t.shape.len()
+        )));
     }
     let mut shape = Vec::with_capacity(t.shape.len());
     let mut numel: usize = 1;
     for d in &t.shape {
-        let dim = d.as_u64().ok_or_else(|| bad(format!("shape has {d}, dimensions must be non-negative integers")))?;
+        let dim = d
+            .as_u64()
+            .ok_or_else(|| bad(format!("shape has {d}, dimensions must be non-negative integers")))?;
         let dim = usize::try_from(dim).map_err(|_| bad(format!("dimension {dim} is too large")))?;
         numel = numel.saturating_mul(dim);
         shape.push(dim);
@@ -340,14 +356,22 @@ pub fn check_tensor(name: &str, t: WireTensor) -> Result<Checked, RequestError> 
         return Err(bad(format!("of shape {shape:?} has more than {MAX_ELEMENTS} elements")));
     }
     if t.data.len() != numel {
-        return Err(bad(format!("has {} values, its shape {shape:?} needs {numel}", t.data.len())));
+        return Err(bad(format!(
+            "has {} values, its shape {shape:?} needs {numel}",
+            t.data.len()
+        )));
     }
     let is_index = match t.dtype.as_deref() {
         None | Some("f32") | Some("f64") | Some("float") => false,
         Some("i64") | Some("int") => true,
         Some(other) => return Err(bad(format!("has unknown dtype '{other}' (expected 'i64' or none)"))),
     };
-    Ok(Checked { name: name.to_string(), shape, data: t.data, is_index })
+    Ok(Checked {
+        name: name.to_string(),
+        shape,
+        data: t.data,
+        is_index,
+    })
 }
 
 /// Writes a response tensor; non-finite values become `"nan"`, `"inf"`, `"-inf"`.

@@ -81,27 +81,16 @@ fn section(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Saves the checkpoint of `dir`, keeping the one it replaces as [`PREVIOUS`].
-pub fn save(
-    dir: &Path,
-    state: &State,
-    model: &Mlp,
-    optim: &ModuleOptimizer,
-) -> Result<(), TrainError> {
-    let model_bytes =
-        model
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|source| CheckpointError::Serialise {
-                what: "model",
-                source,
-            })?;
-    let optim_bytes = optim
+pub fn save(dir: &Path, state: &State, model: &Mlp, optim: &ModuleOptimizer) -> Result<(), TrainError> {
+    let model_bytes = model
+        .clone()
+        .into_record()
         .into_bytes()
-        .map_err(|source| CheckpointError::Serialise {
-            what: "optimizer",
-            source,
-        })?;
+        .map_err(|source| CheckpointError::Serialise { what: "model", source })?;
+    let optim_bytes = optim.into_bytes().map_err(|source| CheckpointError::Serialise {
+        what: "optimizer",
+        source,
+    })?;
     let mut payload = Vec::new();
     section(
         &mut payload,
@@ -119,8 +108,7 @@ pub fn save(
     if current.exists() {
         // A second name for the current file (a copy where hard links are not supported).
         write_atomic_with(&dir.join(PREVIOUS), |tmp| {
-            std::fs::hard_link(&current, tmp)
-                .or_else(|_| std::fs::copy(&current, tmp).map(drop))?;
+            std::fs::hard_link(&current, tmp).or_else(|_| std::fs::copy(&current, tmp).map(drop))?;
             Ok(())
         })?;
     }
@@ -133,15 +121,13 @@ fn payload(bytes: &[u8]) -> Result<&[u8], Corruption> {
     if bytes.starts_with(MAGIC_V1) {
         return Err(Corruption::Version(1));
     }
-    let rest = bytes
-        .strip_prefix(MAGIC.as_slice())
-        .ok_or(Corruption::NotACheckpoint)?;
-    let (header, payload) =
-        rest.split_at_checked(HEADER - MAGIC.len())
-            .ok_or(Corruption::Truncated {
-                expected: HEADER as u64,
-                found: bytes.len() as u64,
-            })?;
+    let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(Corruption::NotACheckpoint)?;
+    let (header, payload) = rest
+        .split_at_checked(HEADER - MAGIC.len())
+        .ok_or(Corruption::Truncated {
+            expected: HEADER as u64,
+            found: bytes.len() as u64,
+        })?;
     let version = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
     if version != VERSION {
         return Err(Corruption::Version(version));
@@ -204,9 +190,7 @@ pub fn read(path: &Path) -> Result<Checkpoint, CheckpointError> {
 pub fn read_latest(dir: &Path) -> Result<Checkpoint, CheckpointError> {
     let path = dir.join(FILE);
     if !path.exists() {
-        return Err(CheckpointError::Missing {
-            dir: dir.to_path_buf(),
-        });
+        return Err(CheckpointError::Missing { dir: dir.to_path_buf() });
     }
     read(&path).map_err(|e| match e {
         CheckpointError::Invalid { path, problem, .. } => {
@@ -237,12 +221,9 @@ impl Checkpoint {
             path: path.to_path_buf(),
             source,
         };
-        let record =
-            ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.model)).map_err(unusable)?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.model)).map_err(unusable)?;
         let model = model.try_load_record(record).map_err(unusable)?;
-        let optim = optim
-            .from_bytes(Bytes::from_bytes_vec(self.optim))
-            .map_err(unusable)?;
+        let optim = optim.from_bytes(Bytes::from_bytes_vec(self.optim)).map_err(unusable)?;
         Ok((model, optim))
     }
 }

@@ -87,11 +87,7 @@ impl RunConfig {
         let same = |id: &str, option: &'static str, value: &dyn Display, saved: &dyn Display| {
             let (value, saved) = (value.to_string(), saved.to_string());
             if given.contains(id) && value != saved {
-                Err(TrainError::Conflict {
-                    option,
-                    value,
-                    saved,
-                })
+                Err(TrainError::Conflict { option, value, saved })
             } else {
                 Ok(())
             }
@@ -111,12 +107,7 @@ impl RunConfig {
         )?;
         same("gamma", "--gamma", &args.gamma, &saved.gamma)?;
         same("alpha", "--alpha", &alpha(args.alpha), &alpha(saved.alpha))?;
-        same(
-            "batch_size",
-            "--batch-size",
-            &args.batch_size,
-            &saved.batch_size,
-        )?;
+        same("batch_size", "--batch-size", &args.batch_size, &saved.batch_size)?;
         same("lr", "--lr", &args.lr, &saved.lr)?;
         same("momentum", "--momentum", &args.momentum, &saved.momentum)?;
         same(
@@ -126,12 +117,7 @@ impl RunConfig {
             &saved.weight_decay,
         )?;
         same("seed", "--seed", &args.seed, &saved.seed)?;
-        same(
-            "accumulate",
-            "--accumulate",
-            &args.accumulate,
-            &saved.accumulate,
-        )?;
+        same("accumulate", "--accumulate", &args.accumulate, &saved.accumulate)?;
         check_applicable(saved.loss, given)?;
         let mut config = saved.clone();
         if given.contains("epochs") {
@@ -152,24 +138,9 @@ impl RunConfig {
 
     fn validate(&self) -> Result<(), InvalidOption> {
         require(self.epochs >= 1, "--epochs", "at least 1", self.epochs)?;
-        require(
-            self.batch_size >= 1,
-            "--batch-size",
-            "at least 1",
-            self.batch_size,
-        )?;
-        require(
-            self.accumulate >= 1,
-            "--accumulate",
-            "at least 1",
-            self.accumulate,
-        )?;
-        require(
-            self.log_every >= 1,
-            "--log-every",
-            "at least 1",
-            self.log_every,
-        )?;
+        require(self.batch_size >= 1, "--batch-size", "at least 1", self.batch_size)?;
+        require(self.accumulate >= 1, "--accumulate", "at least 1", self.accumulate)?;
+        require(self.log_every >= 1, "--log-every", "at least 1", self.log_every)?;
         require(
             self.lr > 0.0 && self.lr.is_finite(),
             "--lr",

@@ -17,10 +17,8 @@ impl Console {
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = ProgressBar::new(total_steps).with_position(done);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} steps  {per_sec}  ETA {eta}  loss {msg}",
-                )
-                .expect("the template is valid"),
+                ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {per_sec}  ETA {eta}  loss {msg}")
+                    .expect("the template is valid"),
             );
             bar
         });

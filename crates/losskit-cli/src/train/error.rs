@@ -43,9 +43,7 @@ pub enum TrainError {
         saved: String,
     },
     /// A resume asked for fewer epochs than the checkpoint has done.
-    #[error(
-        "--epochs {epochs} is fewer than the checkpoint's epochs done, {done}: a resume can only extend a run"
-    )]
+    #[error("--epochs {epochs} is fewer than the checkpoint's epochs done, {done}: a resume can only extend a run")]
     EpochsBelowDone {
         /// The epochs asked for.
         epochs: usize,
@@ -66,9 +64,7 @@ pub enum TrainError {
         now: DataFile,
     },
     /// A checkpoint that does not record the four data files.
-    #[error(
-        "the checkpoint does not record the data files it trained on, so a resume cannot check them"
-    )]
+    #[error("the checkpoint does not record the data files it trained on, so a resume cannot check them")]
     DataUnrecorded,
     /// The data directory cannot be used.
     #[error(transparent)]
@@ -108,9 +104,7 @@ pub enum TrainError {
         last: LastCheckpoint,
     },
     /// The weights became NaN or infinite by the end of an epoch.
-    #[error(
-        "the weights became NaN or infinite in epoch {epoch}; stopped without saving them, {last}"
-    )]
+    #[error("the weights became NaN or infinite in epoch {epoch}; stopped without saving them, {last}")]
     WeightsNotFinite {
         /// The epoch (1-based).
         epoch: usize,
@@ -172,7 +166,11 @@ pub enum CheckpointError {
 
 fn previous_hint(previous: Option<&Intact>) -> String {
     previous.map_or_else(String::new, |p| {
-        format!("; the previous checkpoint {} (after epoch {}) is intact: copy it to {FILE} to resume from it", p.path.display(), p.epochs_done)
+        format!(
+            "; the previous checkpoint {} (after epoch {}) is intact: copy it to {FILE} to resume from it",
+            p.path.display(),
+            p.epochs_done
+        )
     })
 }
 
@@ -183,9 +181,7 @@ pub enum Corruption {
     #[error("is not a losskit checkpoint")]
     NotACheckpoint,
     /// Another format version.
-    #[error(
-        "has format version {0}, which this losskit does not read (it reads version {VERSION}): start a new run"
-    )]
+    #[error("has format version {0}, which this losskit does not read (it reads version {VERSION}): start a new run")]
     Version(u32),
     /// Shorter or longer than its header says.
     #[error("is corrupt: {found} bytes where its header says {expected}")]
@@ -196,9 +192,7 @@ pub enum Corruption {
         found: u64,
     },
     /// A payload that is not what was written.
-    #[error(
-        "is corrupt: checksum mismatch (stored CRC-32 {stored:#010x}, computed {computed:#010x})"
-    )]
+    #[error("is corrupt: checksum mismatch (stored CRC-32 {stored:#010x}, computed {computed:#010x})")]
     Checksum {
         /// The CRC-32 in the header.
         stored: u32,

@@ -41,12 +41,7 @@ pub struct Evaluation {
 impl Evaluation {
     /// `model` on `split` under `loss` (built with `Reduction::Sum` on `device`, the
     /// model's device without autodiff).
-    pub fn of(
-        model: &Mlp,
-        split: &Split,
-        loss: &LossModule,
-        device: &Device,
-    ) -> Result<Self, LossError> {
+    pub fn of(model: &Mlp, split: &Split, loss: &LossModule, device: &Device) -> Result<Self, LossError> {
         let model = model.valid();
         let mut confusion = vec![vec![0usize; CLASSES]; CLASSES];
         let (mut summed, mut counted) = (0.0, 0.0);
@@ -55,13 +50,8 @@ impl Evaluation {
             let batch = Batch::new(split, chunk, device);
             let logits = model.forward(batch.images);
             counted += loss.denominator(&batch.labels, CLASSES)?;
-            summed += loss
-                .forward(logits.clone(), batch.labels)?
-                .into_scalar::<f64>();
-            let predicted = logits
-                .argmax(1)
-                .try_into_vec_as::<i64>()
-                .expect("argmax reads as i64");
+            summed += loss.forward(logits.clone(), batch.labels)?.into_scalar::<f64>();
+            let predicted = logits.argmax(1).try_into_vec_as::<i64>().expect("argmax reads as i64");
             for (&i, &p) in chunk.iter().zip(&predicted) {
                 confusion[split.labels[i] as usize][p as usize] += 1;
             }

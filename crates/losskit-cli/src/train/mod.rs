@@ -137,11 +137,7 @@ fn start(args: &TrainArgs, given: &Given) -> Result<Session, TrainError> {
 }
 
 /// Refuses data files that are not the ones the checkpoint recorded, naming the first.
-fn changed_data(
-    config: &RunConfig,
-    saved: &[DataFile],
-    now: &[DataFile],
-) -> Result<(), TrainError> {
+fn changed_data(config: &RunConfig, saved: &[DataFile], now: &[DataFile]) -> Result<(), TrainError> {
     if saved.len() != now.len() {
         return Err(TrainError::DataUnrecorded);
     }
@@ -167,13 +163,7 @@ fn resume(dir: &Path, args: &TrainArgs, given: &Given) -> Result<Session, TrainE
     note_takeover(&run_dir);
     let checkpoint = checkpoint::read_latest(dir)?;
     let saved = checkpoint.state.clone();
-    let config = RunConfig::resumed(
-        &saved.config,
-        args,
-        given,
-        data_path(args)?,
-        saved.epochs_done,
-    )?;
+    let config = RunConfig::resumed(&saved.config, args, given, data_path(args)?, saved.epochs_done)?;
     let data = load(&config)?;
     changed_data(&config, &saved.data_files, &data.files)?;
     if config.epochs > saved.epochs_done {
@@ -181,16 +171,14 @@ fn resume(dir: &Path, args: &TrainArgs, given: &Given) -> Result<Session, TrainE
         for file in [report::SUMMARY, loss_plot::LOSS_PLOT] {
             let path = dir.join(file);
             if path.exists() {
-                std::fs::remove_file(&path)
-                    .map_err(|source| RunDirError::Prepare { path, source })?;
+                std::fs::remove_file(&path).map_err(|source| RunDirError::Prepare { path, source })?;
             }
         }
     }
     let device = Device::flex().autodiff();
     device.seed(config.seed);
     let fresh = Mlp::new(PIXELS, HIDDEN, CLASSES, &device);
-    let (model, optim) =
-        checkpoint.restore(&dir.join(checkpoint::FILE), fresh, config.optimizer())?;
+    let (model, optim) = checkpoint.restore(&dir.join(checkpoint::FILE), fresh, config.optimizer())?;
     let state = State {
         config: config.clone(),
         ..saved
@@ -226,13 +214,9 @@ mod tests {
         ));
         let mut other = files.clone();
         other[2].crc32 ^= 1;
-        let err = changed_data(&config, &files, &other)
-            .unwrap_err()
-            .to_string();
+        let err = changed_data(&config, &files, &other).unwrap_err().to_string();
         assert!(
-            err.starts_with(
-                "data file t10k-images-idx3-ubyte.gz (embedded in this losskit) changed"
-            ),
+            err.starts_with("data file t10k-images-idx3-ubyte.gz (embedded in this losskit) changed"),
             "{err}"
         );
     }

@@ -104,8 +104,7 @@ pub fn write_metrics(dir: &Path, metrics: &[Metric]) -> Result<(), WriteError> {
 
 /// `epochs.csv`: one row per epoch.
 pub fn write_epochs(dir: &Path, epochs: &[EpochMetric]) -> Result<(), WriteError> {
-    let mut csv =
-        String::from("epoch,step,train_loss,test_loss,test_accuracy,correct,test_examples\n");
+    let mut csv = String::from("epoch,step,train_loss,test_loss,test_accuracy,correct,test_examples\n");
     for e in epochs {
         csv.push_str(&format!(
             "{},{},{},{},{},{},{}\n",

@@ -61,8 +61,7 @@ impl Session {
         let loss = config.loss().build(Reduction::Sum, &self.device)?;
         let test_device = Device::flex();
         let test_loss = config.loss().build(Reduction::Sum, &test_device)?;
-        let evaluate =
-            |model: &Mlp| Evaluation::of(model, &self.data.test, &test_loss, &test_device);
+        let evaluate = |model: &Mlp| Evaluation::of(model, &self.data.test, &test_loss, &test_device);
         let out = self.dir.path().to_path_buf();
         let mut last = None;
         for epoch in self.state.epochs_done..epochs {
@@ -80,14 +79,7 @@ impl Session {
                     .chunks(config.batch_size)
                     .map(|chunk| Batch::new(&self.data.train, chunk, &self.device))
                     .collect();
-                let stepped = step(
-                    self.model,
-                    &mut self.optim,
-                    &loss,
-                    group,
-                    config.lr,
-                    CLASSES,
-                )?;
+                let stepped = step(self.model, &mut self.optim, &loss, group, config.lr, CLASSES)?;
                 self.model = stepped.model;
                 let value = stepped.loss;
                 let global_step = self.state.global_step + 1;
@@ -127,9 +119,7 @@ impl Session {
             self.state.train_seconds += epoch_start.elapsed().as_secs_f64();
             let evaluation = evaluate(&self.model)?;
             let steps = &self.state.metrics[first_metric..];
-            self.state
-                .epochs
-                .push(EpochMetric::new(epoch + 1, steps, &evaluation));
+            self.state.epochs.push(EpochMetric::new(epoch + 1, steps, &evaluation));
             last = Some(evaluation);
             checkpoint::save(&out, &self.state, &self.model, &self.optim)?;
             report::write_metrics(&out, &self.state.metrics)?;
@@ -146,12 +136,7 @@ impl Session {
 
     /// Writes metrics.csv, epochs.csv, summary.json and loss.png, with `evaluation` the
     /// final network's.
-    fn finish(
-        self,
-        out: &Path,
-        started: Instant,
-        evaluation: Evaluation,
-    ) -> Result<(), TrainError> {
+    fn finish(self, out: &Path, started: Instant, evaluation: Evaluation) -> Result<(), TrainError> {
         let accuracy = &evaluation.accuracy;
         write_line(format_args!(
             "Test accuracy: {:.4} ({}/{})",

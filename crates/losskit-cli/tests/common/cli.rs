@@ -34,11 +34,7 @@ pub fn spawn(args: &[&str]) -> Child {
 pub fn wait_for(path: &Path) {
     let start = std::time::Instant::now();
     while !path.exists() {
-        assert!(
-            start.elapsed().as_secs() < 60,
-            "{} never appeared",
-            path.display()
-        );
+        assert!(start.elapsed().as_secs() < 60, "{} never appeared", path.display());
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
@@ -50,8 +46,7 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// The fingerprint of a run's final weights, from its summary.json.
 pub fn weights(run: &Path) -> String {
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     summary["weights_fingerprint"].as_str().unwrap().to_string()
 }
 

@@ -103,10 +103,7 @@ pub fn check_cases_with(text: &str, kernels: bool) -> usize {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let requests: String = cases
-        .iter()
-        .map(|c| format!("{}\n", c["request"]))
-        .collect();
+    let requests: String = cases.iter().map(|c| format!("{}\n", c["request"])).collect();
     let responses = eval_lines_with(requests.as_bytes(), kernels);
     assert_eq!(responses.len(), cases.len(), "one response per request");
     let mut failures = Vec::new();
@@ -116,7 +113,13 @@ pub fn check_cases_with(text: &str, kernels: bool) -> usize {
             failures.push(format!("{}: {why}", case["id"]));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     cases.len()
 }
 
@@ -124,15 +127,23 @@ pub fn check_cases_with(text: &str, kernels: bool) -> usize {
 fn verdict(case: &Value, response: &Value) -> Option<String> {
     let expected = &case["expected"];
     if expected.get("error").is_some() {
-        return response["error"].as_str().is_none_or(str::is_empty).then(|| format!("expected an error, got {:.200}", response.to_string()));
+        return response["error"]
+            .as_str()
+            .is_none_or(str::is_empty)
+            .then(|| format!("expected an error, got {:.200}", response.to_string()));
     }
     if let Some(err) = response.get("error") {
         return Some(format!("error {err}"));
     }
     let (rtol, atol) = (case["rtol"].as_f64().unwrap(), case["atol"].as_f64().unwrap());
     // The output, then every gradient the case expects (grad_input, grad_<field>).
-    let keys = expected.as_object().unwrap().keys().filter(|k| *k == "output" || k.starts_with("grad_"));
-    keys.filter_map(|key| mismatch(&expected[key], &response[key], rtol, atol).map(|m| format!("{key} {m}"))).next()
+    let keys = expected
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k == "output" || k.starts_with("grad_"));
+    keys.filter_map(|key| mismatch(&expected[key], &response[key], rtol, atol).map(|m| format!("{key} {m}")))
+        .next()
 }
 
 /// Checks every case of a golden file in this process, on `device` (any burn backend: the
@@ -149,6 +160,11 @@ pub fn check_cases_on(text: &str, device: &burn::tensor::Device) -> usize {
         }
         n += 1;
     }
-    assert!(failures.is_empty(), "{} of {n} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {n} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     n
 }

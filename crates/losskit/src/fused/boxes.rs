@@ -45,9 +45,17 @@ fn aspect<T: Real>(w: T, h: T) -> Aspect<T> {
         core::f64::consts::FRAC_PI_2.copysign(w.to_f64())
     };
     if norm > zero {
-        Aspect { angle, d_width: h / norm, d_height: zero - w / norm }
+        Aspect {
+            angle,
+            d_width: h / norm,
+            d_height: zero - w / norm,
+        }
     } else {
-        Aspect { angle, d_width: zero, d_height: zero }
+        Aspect {
+            angle,
+            d_width: zero,
+            d_height: zero,
+        }
     }
 }
 
@@ -80,7 +88,14 @@ fn min_share<T: Real>(a: T, b: T) -> (T, T, T) {
 /// The loss of boxes `a` against `b` and both gradients. `eps` is the call's (for CIoU the
 /// caller passes 1e-7 as `eps` and the call's as `alpha_eps`).
 #[inline(always)]
-pub(crate) fn box_loss<T: Real>(kind: BoxKind, eps: T, alpha_eps: T, a: [T; 4], b: [T; 4], with_grad: bool) -> BoxLoss<T> {
+pub(crate) fn box_loss<T: Real>(
+    kind: BoxKind,
+    eps: T,
+    alpha_eps: T,
+    a: [T; 4],
+    b: [T; 4],
+    with_grad: bool,
+) -> BoxLoss<T> {
     let (zero, one, two, half) = (T::ZERO, T::ONE, T::from_f64(2.0), T::from_f64(0.5));
     let [x1, y1, x2, y2] = a;
     let [u1, v1, u2, v2] = b;
@@ -138,13 +153,21 @@ pub(crate) fn box_loss<T: Real>(kind: BoxKind, eps: T, alpha_eps: T, a: [T; 4], 
         }
     };
     if !with_grad {
-        return BoxLoss { loss, grad_a: [zero; 4], grad_b: [zero; 4] };
+        return BoxLoss {
+            loss,
+            grad_a: [zero; 4],
+            grad_b: [zero; 4],
+        };
     }
     // iou = inter / (union + eps), union = area_a + area_b - inter.
     let g_iou = zero - one;
     let g_union = g_union - g_iou * inter / ((union + eps) * (union + eps));
     let g_inter = g_iou / (union + eps) - g_union;
-    let (g_iw, g_ih) = if overlap { (g_inter * ih, g_inter * iw) } else { (zero, zero) };
+    let (g_iw, g_ih) = if overlap {
+        (g_inter * ih, g_inter * iw)
+    } else {
+        (zero, zero)
+    };
     // The areas' factors, and CIoU's widths and heights, share the same coordinates.
     let (g_w, g_h) = (g_w + g_union * h, g_h + g_union * w);
     let (g_ww, g_hh) = (g_ww + g_union * hh, g_hh + g_union * ww);

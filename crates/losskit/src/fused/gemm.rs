@@ -18,18 +18,41 @@ pub(crate) struct MatRef<'a, T> {
 impl<'a, T> MatRef<'a, T> {
     /// The row-major `(rows, cols)` matrix in the first `rows * cols` elements of `data`.
     pub(crate) fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols, "a ({rows}, {cols}) matrix needs {} values, found {}", rows * cols, data.len());
-        Self { data, rows, cols, row_stride: cols, col_stride: 1 }
+        assert!(
+            data.len() >= rows * cols,
+            "a ({rows}, {cols}) matrix needs {} values, found {}",
+            rows * cols,
+            data.len()
+        );
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
     }
 
     /// The `(rows, cols)` matrix with element `(i, j)` at `i * row_stride + j * col_stride`.
     pub(crate) fn strided(data: &'a [T], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
-        Self { data, rows, cols, row_stride, col_stride }
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride,
+        }
     }
 
     /// The transpose, reading the same elements.
     pub(crate) fn t(self) -> Self {
-        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -50,7 +73,12 @@ pub(crate) struct MatMut<'a, T> {
 
 impl<'a, T> MatMut<'a, T> {
     pub(crate) fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols, "a ({rows}, {cols}) matrix needs {} values, found {}", rows * cols, data.len());
+        assert!(
+            data.len() >= rows * cols,
+            "a ({rows}, {cols}) matrix needs {} values, found {}",
+            rows * cols,
+            data.len()
+        );
         Self { data, rows, cols }
     }
 }
@@ -78,7 +106,11 @@ fn extent(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> usi
 /// mean a whole operand): callers that need a bound on memory split the product.
 pub(crate) fn matmul<T: Real>(dst: MatMut<'_, T>, write: Write, lhs: MatRef<'_, T>, rhs: MatRef<'_, T>) {
     let work = lhs.rows * lhs.cols * rhs.cols;
-    let threads = if work >= PARALLEL_WORK { rayon::current_num_threads() } else { 1 };
+    let threads = if work >= PARALLEL_WORK {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
     product(dst, write, lhs, rhs, threads);
 }
 
@@ -91,7 +123,13 @@ pub(crate) fn matmul_on_this_thread<T: Real>(dst: MatMut<'_, T>, write: Write, l
 fn product<T: Real>(dst: MatMut<'_, T>, write: Write, lhs: MatRef<'_, T>, rhs: MatRef<'_, T>, threads: usize) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "matmul of ({m}, {k}) and ({}, {n})", rhs.rows);
-    assert_eq!((dst.rows, dst.cols), (m, n), "a ({m}, {n}) product into a ({}, {}) matrix", dst.rows, dst.cols);
+    assert_eq!(
+        (dst.rows, dst.cols),
+        (m, n),
+        "a ({m}, {n}) product into a ({}, {}) matrix",
+        dst.rows,
+        dst.cols
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -102,9 +140,16 @@ fn product<T: Real>(dst: MatMut<'_, T>, write: Write, lhs: MatRef<'_, T>, rhs: M
         return;
     }
     for operand in [&lhs, &rhs] {
-        assert!(extent(operand.rows, operand.cols, operand.row_stride, operand.col_stride) <= operand.data.len(), "a matrix view reads past its slice");
+        assert!(
+            extent(operand.rows, operand.cols, operand.row_stride, operand.col_stride) <= operand.data.len(),
+            "a matrix view reads past its slice"
+        );
     }
-    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     let accumulate = write == Write::Accumulate;
     // SAFETY: every element the views address lies inside their slices (checked above, and
     // for `dst` by its constructor), and `T` is f32 or f64 (the kernels' `Real` types), which
@@ -144,11 +189,21 @@ mod tests {
         let b: Vec<f64> = (0..12).map(|v| f64::from(v) * 0.5 - 2.0).collect(); // (4, 3)
         let mut c = vec![1.0; 8];
         // (2, 3) @ (3, 4): a @ b^T
-        matmul(MatMut::row_major(&mut c, 2, 4), Write::Overwrite, MatRef::row_major(&a, 2, 3), MatRef::row_major(&b, 4, 3).t());
+        matmul(
+            MatMut::row_major(&mut c, 2, 4),
+            Write::Overwrite,
+            MatRef::row_major(&a, 2, 3),
+            MatRef::row_major(&b, 4, 3).t(),
+        );
         // A block of columns of a wider matrix, read with its row stride.
         let mut block = vec![0.0; 4];
         let wide = MatRef::strided(&b[1..], 2, 2, 3, 1); // rows 0-1, columns 1-2 of b (4, 3)
-        matmul_on_this_thread(MatMut::row_major(&mut block, 2, 2), Write::Overwrite, wide, MatRef::row_major(&[1.0, 0.0, 0.0, 1.0], 2, 2));
+        matmul_on_this_thread(
+            MatMut::row_major(&mut block, 2, 2),
+            Write::Overwrite,
+            wide,
+            MatRef::row_major(&[1.0, 0.0, 0.0, 1.0], 2, 2),
+        );
         assert_eq!(block, [b[1], b[2], b[4], b[5]]);
         for i in 0..2 {
             for j in 0..4 {
@@ -159,7 +214,12 @@ mod tests {
         let before = c.clone();
         // (4, 2) @ (2, 3) added to a (4, 3) matrix: c^T @ a
         let mut d = vec![1.0; 12];
-        matmul(MatMut::row_major(&mut d, 4, 3), Write::Accumulate, MatRef::row_major(&before, 2, 4).t(), MatRef::row_major(&a, 2, 3));
+        matmul(
+            MatMut::row_major(&mut d, 4, 3),
+            Write::Accumulate,
+            MatRef::row_major(&before, 2, 4).t(),
+            MatRef::row_major(&a, 2, 3),
+        );
         for j in 0..4 {
             for k in 0..3 {
                 let want: f64 = 1.0 + (0..2).map(|i| before[i * 4 + j] * a[i * 3 + k]).sum::<f64>();
@@ -167,7 +227,12 @@ mod tests {
             }
         }
         let mut e = vec![5.0f32; 4];
-        matmul(MatMut::row_major(&mut e, 2, 2), Write::Overwrite, MatRef::row_major(&[] as &[f32], 2, 0), MatRef::row_major(&[] as &[f32], 0, 2));
+        matmul(
+            MatMut::row_major(&mut e, 2, 2),
+            Write::Overwrite,
+            MatRef::row_major(&[] as &[f32], 2, 0),
+            MatRef::row_major(&[] as &[f32], 0, 2),
+        );
         assert_eq!(e, [0.0; 4]);
     }
 }

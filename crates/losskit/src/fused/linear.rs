@@ -101,14 +101,31 @@ pub(crate) fn linear_cross_entropy(
     let weight = rows.weight.map(|w| w.host().to_vec());
     let counted = Counted::of(rows.targets, rows.ignore_index, weight.as_deref());
     let form = loss_form(rows.reduction, counted.weights)?;
-    let loss = RowLoss::CrossEntropy { label_smoothing: rows.label_smoothing, softcap: rows.softcap, z_loss: rows.z_loss };
+    let loss = RowLoss::CrossEntropy {
+        label_smoothing: rows.label_smoothing,
+        softcap: rows.softcap,
+        z_loss: rows.z_loss,
+    };
     let loss = with_z_in_form_units(loss, rows.reduction, form, counted.rows)?;
     let element = dtype.size();
     let classes = classifier.dims()[0];
-    let chunk_rows = rows.chunk_rows.unwrap_or_else(|| default_chunk_rows(rows.targets.len(), classes, element)).max(1);
-    let call = RowLossCall { loss, targets: rows.targets.to_vec(), weight, ignore_index: rows.ignore_index, form };
+    let chunk_rows = rows
+        .chunk_rows
+        .unwrap_or_else(|| default_chunk_rows(rows.targets.len(), classes, element))
+        .max(1);
+    let call = RowLossCall {
+        loss,
+        targets: rows.targets.to_vec(),
+        weight,
+        ignore_index: rows.ignore_index,
+        form,
+    };
     // Autodiff decides which gradients the pass computes, from what is tracked.
-    let call = LinearCall { rows: call, chunk_rows, grads: LinearGrads::default() };
+    let call = LinearCall {
+        rows: call,
+        chunk_rows,
+        grads: LinearGrads::default(),
+    };
     let empty = || Tensor::<1>::from_data(TensorData::new(Vec::<f64>::new(), [0]), (&input.device(), dtype));
     let bias = bias.cloned().unwrap_or_else(empty);
     let output = <Dispatch as LossKernels>::linear_cross_entropy(

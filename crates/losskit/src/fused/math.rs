@@ -119,7 +119,11 @@ impl Real for f32 {
         let k = ((bits >> 23) & 0xff) as i32 - 127;
         let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
         let value = k as f32 * core::f32::consts::LN_2 + (m - 1.0).ln_1p_unit(fma);
-        if self < f32::MIN_POSITIVE { f32::NEG_INFINITY } else { value }
+        if self < f32::MIN_POSITIVE {
+            f32::NEG_INFINITY
+        } else {
+            value
+        }
     }
 
     #[inline(always)]
@@ -219,7 +223,10 @@ mod tests {
     #[test]
     fn fast_exp_is_accurate_to_a_few_ulp() {
         for (worst, fused) in [(exp_error(Unfused), false), (exp_error(Fused), true)] {
-            assert!(worst < 3.0 * f32::EPSILON as f64, "relative error {worst:e} (fused: {fused})");
+            assert!(
+                worst < 3.0 * f32::EPSILON as f64,
+                "relative error {worst:e} (fused: {fused})"
+            );
         }
         assert_eq!(0.0f32.exp_with(Fused), 1.0);
         assert_eq!(Real::exp(0.0f32), 1.0);
@@ -264,7 +271,10 @@ mod tests {
     #[test]
     fn fast_logs_are_accurate() {
         for (worst, fused) in [(log_error(Unfused), false), (log_error(Fused), true)] {
-            assert!(worst < 4.0 * f32::EPSILON as f64, "relative error {worst:e} (fused: {fused})");
+            assert!(
+                worst < 4.0 * f32::EPSILON as f64,
+                "relative error {worst:e} (fused: {fused})"
+            );
         }
         assert_eq!(Real::ln_1p_unit(1e-30f32, Fused), 1e-30);
         assert_eq!(Real::ln_1p_unit(1e-30f32, Unfused), 1e-30);

@@ -82,6 +82,9 @@ mod tests {
         }
         // SAFETY: the closure writes every element.
         let out = unsafe { written::<f32>(8 << 20, |o| o.iter_mut().for_each(|v| _ = v.write(1.0))) };
-        assert!(huge_kb_at(out.as_ptr() as usize + (16 << 20)) >= 2048, "a 32 MiB output has no huge page");
+        assert!(
+            huge_kb_at(out.as_ptr() as usize + (16 << 20)) >= 2048,
+            "a 32 MiB output has no huge page"
+        );
     }
 }

@@ -38,11 +38,11 @@ use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use burn::tensor::Tensor;
 
 use crate::input::broadcast::Broadcast;
-use linear::{LinearCall, LinearOutput};
 use crate::input::checks::cast;
 use crate::input::class_index::{ClassWeight, class_rows};
 use crate::reduction::sum_factor;
 use crate::{LossError, Reduction};
+use linear::{LinearCall, LinearOutput};
 
 /// The loss a fused row kernel computes over the rows of `(N, C)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,7 +52,11 @@ pub(crate) enum RowLoss {
     /// `z_loss lse^2` per counted row. In a [`RowLossCall`], `z_loss` is in units of the
     /// call's [`LossForm`] factor (see [`class_index_rows`]): the z term's mean has a
     /// denominator of its own.
-    CrossEntropy { label_smoothing: f64, softcap: Option<f64>, z_loss: f64 },
+    CrossEntropy {
+        label_smoothing: f64,
+        softcap: Option<f64>,
+        z_loss: f64,
+    },
     /// Cross entropy of logits with a probability row per row (the `target` tensor).
     Probabilities { label_smoothing: f64 },
     /// Negative log likelihood of log-probabilities with class-index targets.
@@ -131,9 +135,13 @@ pub(crate) enum RegressionLoss {
     L1,
     Mse,
     /// `beta >= 0`; 0 is the L1 loss.
-    SmoothL1 { beta: f64 },
+    SmoothL1 {
+        beta: f64,
+    },
     /// `delta > 0`.
-    Huber { delta: f64 },
+    Huber {
+        delta: f64,
+    },
 }
 
 /// One fused box-loss call.
@@ -230,11 +238,19 @@ pub trait LossKernels: Backend {
 
     /// CTC losses of `log_probs` `(T, N, C)` in the plan's [`SampleForm`] and, when
     /// `with_grad`, their gradient in PyTorch's convention (otherwise an empty tensor).
-    fn ctc_losses(log_probs: FloatTensor<Self>, plan: CtcPlan, with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>);
+    fn ctc_losses(
+        log_probs: FloatTensor<Self>,
+        plan: CtcPlan,
+        with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// RNN-T costs of `logits` `(N, T, U + 1, V)` in the plan's [`SampleForm`] and, when
     /// `with_grad`, torchaudio's gradient (otherwise an empty tensor).
-    fn rnnt_losses(logits: FloatTensor<Self>, plan: RnntPlan, with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>);
+    fn rnnt_losses(
+        logits: FloatTensor<Self>,
+        plan: RnntPlan,
+        with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// `grad * upstream` for a one-element `upstream`, in place when `grad` is not shared,
     /// and free when `upstream` is 1 (the usual `loss.backward()`).
@@ -287,7 +303,8 @@ fn shaped<const I: usize, const D: usize>(loss: Tensor<I>, form: LossForm, shape
 fn run_rows(rows: Tensor<2>, probabilities: Option<Tensor<2>>, call: RowLossCall) -> Tensor<1> {
     let with_grad = rows.is_require_grad();
     let target = probabilities.unwrap_or_else(|| rows.clone());
-    let (loss, _) = <Dispatch as LossKernels>::row_losses(rows.into_dispatch(), target.into_dispatch(), call, with_grad);
+    let (loss, _) =
+        <Dispatch as LossKernels>::row_losses(rows.into_dispatch(), target.into_dispatch(), call, with_grad);
     Tensor::from_dispatch(loss)
 }
 
@@ -323,8 +340,18 @@ pub(crate) fn class_index_rows<const D: usize, const T: usize>(
     };
     let form = loss_form(rows.reduction, denominator)?;
     let loss = with_z_in_form_units(rows.loss, rows.reduction, form, counted.rows)?;
-    let call = RowLossCall { loss, targets: rows.targets.to_vec(), weight, ignore_index: rows.ignore_index, form };
-    Some(shaped(run_rows(class_rows(input.clone()), None, call), form, target_dims))
+    let call = RowLossCall {
+        loss,
+        targets: rows.targets.to_vec(),
+        weight,
+        ignore_index: rows.ignore_index,
+        form,
+    };
+    Some(shaped(
+        run_rows(class_rows(input.clone()), None, call),
+        form,
+        target_dims,
+    ))
 }
 
 /// The targets that count (are not ignored): how many, and their summed class weights.
@@ -347,12 +374,25 @@ impl Counted {
 /// by the `counted` rows, where the cross entropy's may divide by their weights, so the
 /// kernel's one factor carries `z_loss * (1 / counted) / factor`. `None` when the z term's
 /// mean is over nothing (then so is the cross entropy's, which the composed path takes).
-pub(crate) fn with_z_in_form_units(loss: RowLoss, reduction: Option<Reduction>, form: LossForm, counted: usize) -> Option<RowLoss> {
+pub(crate) fn with_z_in_form_units(
+    loss: RowLoss,
+    reduction: Option<Reduction>,
+    form: LossForm,
+    counted: usize,
+) -> Option<RowLoss> {
     match loss {
-        RowLoss::CrossEntropy { label_smoothing, softcap, z_loss } if z_loss != 0.0 => {
+        RowLoss::CrossEntropy {
+            label_smoothing,
+            softcap,
+            z_loss,
+        } if z_loss != 0.0 => {
             let z_form = loss_form(reduction, counted as f64)?;
             let z_loss = z_loss * z_form.grad_scale() / form.grad_scale();
-            Some(RowLoss::CrossEntropy { label_smoothing, softcap, z_loss })
+            Some(RowLoss::CrossEntropy {
+                label_smoothing,
+                softcap,
+                z_loss,
+            })
         }
         other => Some(other),
     }
@@ -375,9 +415,19 @@ pub(crate) fn probability_rows<const D: usize, const O: usize>(
     let positions = input.shape().num_elements() / input.dims()[1].max(1);
     let form = loss_form(reduction, positions as f64)?;
     let loss = RowLoss::Probabilities { label_smoothing };
-    let call = RowLossCall { loss, targets: Vec::new(), weight: weight.map(|w| w.host().to_vec()), ignore_index: -1, form };
+    let call = RowLossCall {
+        loss,
+        targets: Vec::new(),
+        weight: weight.map(|w| w.host().to_vec()),
+        ignore_index: -1,
+        form,
+    };
     let probabilities = class_rows(cast(target.clone(), input.dtype()));
-    Some(shaped(run_rows(class_rows(input.clone()), Some(probabilities), call), form, shape))
+    Some(shaped(
+        run_rows(class_rows(input.clone()), Some(probabilities), call),
+        form,
+        shape,
+    ))
 }
 
 /// The weights of the sigmoid losses.
@@ -403,7 +453,11 @@ pub(crate) fn sigmoid_losses<const D: usize>(
         None => Some(None),
         Some(b) => b.along_last_dim(last).map(Some),
     };
-    let call = SigmoidCall { pos_weight: along(weights.pos_weight)?, weight: along(weights.weight)?, focal };
+    let call = SigmoidCall {
+        pos_weight: along(weights.pos_weight)?,
+        weight: along(weights.weight)?,
+        focal,
+    };
     pointwise(logits, target, PointwiseLoss::Sigmoid(call), reduction)
 }
 
@@ -465,7 +519,10 @@ pub(crate) fn softmax_rows(input: &Tensor<2>, log: bool) -> Option<Tensor<2>> {
     if !kernels_can_take(input, &[]) {
         return None;
     }
-    Some(Tensor::from_dispatch(<Dispatch as LossKernels>::softmax_rows(input.clone().into_dispatch(), log)))
+    Some(Tensor::from_dispatch(<Dispatch as LossKernels>::softmax_rows(
+        input.clone().into_dispatch(),
+        log,
+    )))
 }
 
 /// CTC losses of `log_probs` `(T, N, C)` through the fused kernel, with the gradient kept for
@@ -476,8 +533,16 @@ pub(crate) fn ctc_losses(log_probs: &Tensor<3>, call: &CtcCall) -> Result<Option
         return Ok(None);
     }
     let [max_time, batch, classes] = log_probs.dims();
-    let plan = CtcPlan::new(CtcShape { max_time, batch, classes }, call)?;
-    let (loss, _) = <Dispatch as LossKernels>::ctc_losses(log_probs.clone().into_dispatch(), plan, log_probs.is_require_grad());
+    let plan = CtcPlan::new(
+        CtcShape {
+            max_time,
+            batch,
+            classes,
+        },
+        call,
+    )?;
+    let (loss, _) =
+        <Dispatch as LossKernels>::ctc_losses(log_probs.clone().into_dispatch(), plan, log_probs.is_require_grad());
     Ok(Some(Tensor::from_dispatch(loss)))
 }
 
@@ -489,7 +554,16 @@ pub(crate) fn rnnt_losses(logits: &Tensor<4>, call: &RnntCall) -> Result<Option<
         return Ok(None);
     }
     let [batch, max_time, nodes, classes] = logits.dims();
-    let plan = RnntPlan::new(RnntShape { batch, max_time, max_target: nodes - 1, classes }, call)?;
-    let (loss, _) = <Dispatch as LossKernels>::rnnt_losses(logits.clone().into_dispatch(), plan, logits.is_require_grad());
+    let plan = RnntPlan::new(
+        RnntShape {
+            batch,
+            max_time,
+            max_target: nodes - 1,
+            classes,
+        },
+        call,
+    )?;
+    let (loss, _) =
+        <Dispatch as LossKernels>::rnnt_losses(logits.clone().into_dispatch(), plan, logits.is_require_grad());
     Ok(Some(Tensor::from_dispatch(loss)))
 }

@@ -32,7 +32,13 @@ fn streams<T>(n: usize, c: usize) -> bool {
 pub(crate) trait RowKernel<T: Real>: Sync {
     /// Row `i`'s loss (0 for kernels without one) and what it writes into its output row;
     /// `between` runs inside the row's exponential pass.
-    fn row(&self, fma: impl super::simd::Fma, i: usize, input: Input<'_, T>, between: &mut impl Between) -> RowResult<T>;
+    fn row(
+        &self,
+        fma: impl super::simd::Fma,
+        i: usize,
+        input: Input<'_, T>,
+        between: &mut impl Between,
+    ) -> RowResult<T>;
 
     /// The second row a [`RowOutput`] of row `i` reads (probabilities, upstream gradient).
     fn other(&self, _i: usize) -> &[T] {
@@ -51,19 +57,32 @@ pub(crate) trait RowKernel<T: Real>: Sync {
 ///
 /// `out`, when given, must hold exactly `x.len()` elements; `c` must be at least 1 when
 /// `x` is not empty.
-pub(crate) fn map_rows<T: Real, K: RowKernel<T>>(x: &[T], c: usize, out: Option<&mut [MaybeUninit<T>]>, kernel: &K) -> Vec<T> {
+pub(crate) fn map_rows<T: Real, K: RowKernel<T>>(
+    x: &[T],
+    c: usize,
+    out: Option<&mut [MaybeUninit<T>]>,
+    kernel: &K,
+) -> Vec<T> {
     let n = x.len().checked_div(c).unwrap_or(0);
     let mut losses = vec![T::ZERO; n];
     if n == 0 {
         return losses;
     }
-    assert!(n * c == x.len() && out.as_ref().is_none_or(|o| o.len() == x.len()), "whole rows in and out");
+    assert!(
+        n * c == x.len() && out.as_ref().is_none_or(|o| o.len() == x.len()),
+        "whole rows in and out"
+    );
     let stream = out.is_some() && streams::<T>(n, c);
     let per_task = rows_per_task(n, c);
     let init = Vec::<T>::new;
     let task = |scratch: &mut Vec<T>, t: usize, ls: &mut [T], outs: Option<&mut [MaybeUninit<T>]>| {
         scratch.resize(2 * c, T::ZERO);
-        let rows = Rows { x, c, first: t * per_task, stream };
+        let rows = Rows {
+            x,
+            c,
+            first: t * per_task,
+            stream,
+        };
         simd_rows(kernel, rows, ls, outs, scratch);
     };
     match out {
@@ -99,13 +118,24 @@ pub(crate) fn map_rows_in_place<T: Real, K: RowKernel<T>>(rows: &mut [T], c: usi
     assert!(n * c == rows.len(), "whole rows");
     let stream = streams::<T>(n, c);
     let per_task = rows_per_task(n, c);
-    losses.par_chunks_mut(per_task).zip(rows.par_chunks_mut(per_task * c)).enumerate().for_each_init(
-        Vec::<T>::new,
-        |scratch, (t, (ls, task_rows))| {
+    losses
+        .par_chunks_mut(per_task)
+        .zip(rows.par_chunks_mut(per_task * c))
+        .enumerate()
+        .for_each_init(Vec::<T>::new, |scratch, (t, (ls, task_rows))| {
             scratch.resize(2 * c, T::ZERO);
-            simd_rows_in_place(kernel, InPlace { rows: task_rows, c, first: t * per_task, stream }, ls, scratch);
-        },
-    );
+            simd_rows_in_place(
+                kernel,
+                InPlace {
+                    rows: task_rows,
+                    c,
+                    first: t * per_task,
+                    stream,
+                },
+                ls,
+                scratch,
+            );
+        });
     losses
 }
 
@@ -166,7 +196,12 @@ multiversion! {
 /// What a [`RowOutput`] of row `i` reads in place: no input row (it is being overwritten).
 #[inline(always)]
 fn in_place_data<'a, T: Real, K: RowKernel<T>>(kernel: &'a K, i: usize, e: &'a [T]) -> RowData<'a, T> {
-    RowData { e, x: &[], other: kernel.other(i), weights: kernel.weights() }
+    RowData {
+        e,
+        x: &[],
+        other: kernel.other(i),
+        weights: kernel.weights(),
+    }
 }
 
 /// The rows one task runs: all of `x`, `(n, c)`, from row `first` on.
@@ -202,7 +237,12 @@ impl<T: Real> Between for Previous<'_, '_, T> {
 /// What a [`RowOutput`] of row `i` reads, with the row's exponentials `e`.
 #[inline(always)]
 fn row_data<'a, T: Real, K: RowKernel<T>>(kernel: &'a K, x: &'a [T], c: usize, i: usize, e: &'a [T]) -> RowData<'a, T> {
-    RowData { e, x: &x[i * c..(i + 1) * c], other: kernel.other(i), weights: kernel.weights() }
+    RowData {
+        e,
+        x: &x[i * c..(i + 1) * c],
+        other: kernel.other(i),
+        weights: kernel.weights(),
+    }
 }
 
 multiversion! {

@@ -29,8 +29,16 @@ fn flex_primitive<const D: usize>(tensor: &Tensor<D>) -> Option<burn_flex::FlexT
     let t = || tensor.clone();
     t().try_into_primitive::<Flex>()
         .ok()
-        .or_else(|| t().try_into_primitive::<Autodiff<Flex, NoCheckpointing>>().ok().map(|p| p.primitive().clone()))
-        .or_else(|| t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>().ok().map(|p| p.primitive().clone()))
+        .or_else(|| {
+            t().try_into_primitive::<Autodiff<Flex, NoCheckpointing>>()
+                .ok()
+                .map(|p| p.primitive().clone())
+        })
+        .or_else(|| {
+            t().try_into_primitive::<Autodiff<Flex, BalancedCheckpointing>>()
+                .ok()
+                .map(|p| p.primitive().clone())
+        })
 }
 
 /// Whether `tensor` is on flex (with or without autodiff), where the kernels read storage.
@@ -67,7 +75,9 @@ pub(crate) fn first_outside_unit<const D: usize>(tensor: &Tensor<D>) -> Option<O
     /// vectorises, `find` one element at a time does not), and only a block with a bad
     /// value is searched.
     fn first_bad<T: Copy>(values: &[T], bad: impl Fn(T) -> bool) -> Option<T> {
-        let block = values.chunks(1024).find(|b| b.iter().fold(false, |any, &v| any | bad(v)))?;
+        let block = values
+            .chunks(1024)
+            .find(|b| b.iter().fold(false, |any, &v| any | bad(v)))?;
         block.iter().copied().find(|&v| bad(v))
     }
     flex_primitive(tensor).map(|p| scan(&p))

@@ -59,7 +59,11 @@ impl Broadcast {
             )));
         }
         let values = Tensor::from_data(TensorData::new(weight.values.clone(), [numel]), (device, DType::F64));
-        Ok(Self { values, shape: weight.shape.clone(), host: weight.values.clone() })
+        Ok(Self {
+            values,
+            shape: weight.shape.clone(),
+            host: weight.values.clone(),
+        })
     }
 
     /// The values, when the weight varies along the last dimension only (shape `[]`, `[1]`,
@@ -72,9 +76,19 @@ impl Broadcast {
 
     /// The weight laid out to broadcast against `target` (same rank, dims 1 or equal), in
     /// `dtype`; `name` is the option, for the error when it cannot be broadcast.
-    pub(crate) fn against<const D: usize>(&self, name: &str, target: &[usize; D], dtype: DType) -> Result<Tensor<D>, LossError> {
+    pub(crate) fn against<const D: usize>(
+        &self,
+        name: &str,
+        target: &[usize; D],
+        dtype: DType,
+    ) -> Result<Tensor<D>, LossError> {
         let fits = self.shape.len() <= D
-            && self.shape.iter().rev().zip(target.iter().rev()).all(|(&w, &t)| w == 1 || w == t);
+            && self
+                .shape
+                .iter()
+                .rev()
+                .zip(target.iter().rev())
+                .all(|(&w, &t)| w == 1 || w == t);
         if !fits {
             return Err(LossError::Shape(format!(
                 "{name} of shape {:?} cannot be broadcast to the target's shape {:?}",

@@ -6,9 +6,12 @@ use crate::LossError;
 
 /// Casts a float tensor to `dtype` (weights are built once in f64, inputs may be f32).
 pub(crate) fn cast<const D: usize>(tensor: Tensor<D>, dtype: DType) -> Tensor<D> {
-    if tensor.dtype() == dtype { tensor } else { tensor.cast(FloatDType::from(dtype)) }
+    if tensor.dtype() == dtype {
+        tensor
+    } else {
+        tensor.cast(FloatDType::from(dtype))
+    }
 }
-
 
 /// The values of an index tensor as i64, read on the host.
 pub(crate) fn indices<const D: usize>(tensor: &Tensor<D, Int>) -> Vec<i64> {
@@ -31,7 +34,9 @@ pub(crate) fn check_probabilities<const D: usize>(name: &'static str, tensor: &T
 /// Refuses a target whose shape is not the input's.
 pub(crate) fn check_same_shape<const D: usize>(input: &[usize; D], target: &[usize; D]) -> Result<(), LossError> {
     if input != target {
-        return Err(LossError::Shape(format!("Target size {target:?} must be the same as input size {input:?}")));
+        return Err(LossError::Shape(format!(
+            "Target size {target:?} must be the same as input size {input:?}"
+        )));
     }
     Ok(())
 }
@@ -48,9 +53,11 @@ pub(crate) fn check_label_smoothing(label_smoothing: f64) -> Result<(), LossErro
 /// negative cap would flip the logits).
 pub(crate) fn check_softcap(softcap: Option<f64>) -> Result<(), LossError> {
     match softcap {
-        Some(value) if !(value > 0.0 && value.is_finite()) => {
-            Err(LossError::Option { name: "softcap", expected: "finite and > 0", value })
-        }
+        Some(value) if !(value > 0.0 && value.is_finite()) => Err(LossError::Option {
+            name: "softcap",
+            expected: "finite and > 0",
+            value,
+        }),
         _ => Ok(()),
     }
 }
@@ -58,7 +65,11 @@ pub(crate) fn check_softcap(softcap: Option<f64>) -> Result<(), LossError> {
 /// Refuses an option that is negative, NaN or infinite.
 pub(crate) fn check_non_negative(name: &'static str, value: f64) -> Result<(), LossError> {
     if !(value >= 0.0 && value.is_finite()) {
-        return Err(LossError::Option { name, expected: "finite and >= 0", value });
+        return Err(LossError::Option {
+            name,
+            expected: "finite and >= 0",
+            value,
+        });
     }
     Ok(())
 }

@@ -22,13 +22,20 @@ pub(crate) struct ClassWeight {
 impl ClassWeight {
     pub(crate) fn new(values: &[f64], device: &Device) -> Self {
         let tensor = Tensor::from_data(TensorData::new(values.to_vec(), [values.len()]), (device, DType::F64));
-        Self { values: tensor, host: values.to_vec() }
+        Self {
+            values: tensor,
+            host: values.to_vec(),
+        }
     }
 
     /// Refuses a weight that is not one value per class; `name` is the option.
     pub(crate) fn check(&self, name: &'static str, classes: usize) -> Result<(), LossError> {
         if self.host.len() != classes {
-            return Err(LossError::ClassCount { name, expected: classes, found: self.host.len() });
+            return Err(LossError::ClassCount {
+                name,
+                expected: classes,
+                found: self.host.len(),
+            });
         }
         Ok(())
     }
@@ -45,11 +52,21 @@ impl ClassWeight {
 }
 
 /// Checks an `(N, C, d1..dk)` input against an `(N, d1..dk)` index target; returns `C`.
-pub(crate) fn check_index_target<const D: usize, const T: usize>(input: &[usize; D], target: &[usize; T]) -> Result<usize, LossError> {
-    const { assert!(D >= 2 && T + 1 == D, "class-index targets have one dimension less than the input (N, C, d1..dk)") };
+pub(crate) fn check_index_target<const D: usize, const T: usize>(
+    input: &[usize; D],
+    target: &[usize; T],
+) -> Result<usize, LossError> {
+    const {
+        assert!(
+            D >= 2 && T + 1 == D,
+            "class-index targets have one dimension less than the input (N, C, d1..dk)"
+        )
+    };
     let expected: Vec<usize> = core::iter::once(input[0]).chain(input[2..].iter().copied()).collect();
     if target.as_slice() != expected.as_slice() {
-        return Err(LossError::Shape(format!("Expected target size {expected:?}, got {target:?} (input size {input:?})")));
+        return Err(LossError::Shape(format!(
+            "Expected target size {expected:?}, got {target:?} (input size {input:?})"
+        )));
     }
     if input[1] == 0 {
         return Err(LossError::Shape(format!("the input {input:?} has no classes (C = 0)")));
@@ -59,9 +76,16 @@ pub(crate) fn check_index_target<const D: usize, const T: usize>(input: &[usize;
 
 /// Checks every class index against `[0, classes)`, letting `ignore_index` through;
 /// returns the indices, read on the host.
-pub(crate) fn check_targets<const D: usize>(target: &Tensor<D, Int>, classes: usize, ignore_index: i64) -> Result<Vec<i64>, LossError> {
+pub(crate) fn check_targets<const D: usize>(
+    target: &Tensor<D, Int>,
+    classes: usize,
+    ignore_index: i64,
+) -> Result<Vec<i64>, LossError> {
     let all = indices(target);
-    let bad = all.iter().copied().find(|&t| t != ignore_index && (t < 0 || t >= classes as i64));
+    let bad = all
+        .iter()
+        .copied()
+        .find(|&t| t != ignore_index && (t < 0 || t >= classes as i64));
     match bad {
         Some(target) => Err(LossError::TargetOutOfBounds { target, classes }),
         None => Ok(all),
@@ -74,7 +98,11 @@ pub(crate) fn class_rows<const D: usize>(input: Tensor<D>) -> Tensor<2> {
     let dims = input.dims();
     let classes = dims[1];
     let rows = dims.iter().product::<usize>() / classes.max(1);
-    if D == 2 { input.reshape([rows, classes]) } else { input.movedim(1, D - 1).reshape([rows, classes]) }
+    if D == 2 {
+        input.reshape([rows, classes])
+    } else {
+        input.movedim(1, D - 1).reshape([rows, classes])
+    }
 }
 
 /// A per-class weight `(C)` laid out along dimension 1 of a rank-`D` tensor.
@@ -166,6 +194,13 @@ pub(crate) fn pick_targets<const D: usize, const T: usize>(
     // An ignored index cannot be gathered: any valid class stands in, and its term is
     // zeroed.
     let safe = target.mask_fill(ignored.clone(), 0);
-    let picked = values.gather(1, safe.unsqueeze_dim::<D>(1)).squeeze_dim::<T>(1).mask_fill(ignored.clone(), 0.0);
-    PickedTargets { picked, target_weight, ignored }
+    let picked = values
+        .gather(1, safe.unsqueeze_dim::<D>(1))
+        .squeeze_dim::<T>(1)
+        .mask_fill(ignored.clone(), 0.0);
+    PickedTargets {
+        picked,
+        target_weight,
+        ignored,
+    }
 }

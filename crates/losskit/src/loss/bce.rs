@@ -36,8 +36,16 @@ impl BceLossConfig {
     /// Builds the loss with its weight on `device`; errors when the weight's shape does not
     /// hold its values.
     pub fn init(&self, device: &Device) -> Result<BceLoss, LossError> {
-        let weight = self.weight.as_ref().map(|w| Broadcast::new("weight", w, device)).transpose()?;
-        Ok(BceLoss { weight, reduction: self.reduction, check_values: self.check_values })
+        let weight = self
+            .weight
+            .as_ref()
+            .map(|w| Broadcast::new("weight", w, device))
+            .transpose()?;
+        Ok(BceLoss {
+            weight,
+            reduction: self.reduction,
+            check_values: self.check_values,
+        })
     }
 }
 
@@ -72,11 +80,20 @@ impl BceLoss {
     }
 
     /// The loss of each element, the input's shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         self.compute(input, target, None)
     }
 
-    fn compute<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>, reduction: Option<Reduction>) -> Result<Tensor<D>, LossError> {
+    fn compute<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<D>, LossError> {
         let dims = input.dims();
         check_same_shape(&dims, &target.dims())?;
         if self.check_values {

@@ -32,8 +32,16 @@ impl BceWithLogitsLossConfig {
     /// hold its values.
     pub fn init(&self, device: &Device) -> Result<BceWithLogitsLoss, LossError> {
         Ok(BceWithLogitsLoss {
-            weight: self.weight.as_ref().map(|w| Broadcast::new("weight", w, device)).transpose()?,
-            pos_weight: self.pos_weight.as_ref().map(|w| Broadcast::new("pos_weight", w, device)).transpose()?,
+            weight: self
+                .weight
+                .as_ref()
+                .map(|w| Broadcast::new("weight", w, device))
+                .transpose()?,
+            pos_weight: self
+                .pos_weight
+                .as_ref()
+                .map(|w| Broadcast::new("pos_weight", w, device))
+                .transpose()?,
             reduction: self.reduction,
         })
     }
@@ -69,17 +77,37 @@ impl BceWithLogitsLoss {
     }
 
     /// The loss of each element, the input's shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         self.compute(input, target, None)
     }
 
-    fn compute<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>, reduction: Option<Reduction>) -> Result<Tensor<D>, LossError> {
+    fn compute<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<D>, LossError> {
         let dims = input.dims();
         check_same_shape(&dims, &target.dims())?;
         let dtype = input.dtype();
-        let pos_weight = self.pos_weight.as_ref().map(|w| w.against("pos_weight", &dims, dtype)).transpose()?;
-        let weight = self.weight.as_ref().map(|w| w.against("weight", &dims, dtype)).transpose()?;
-        let weights = SigmoidWeights { weight: self.weight.as_ref(), pos_weight: self.pos_weight.as_ref() };
+        let pos_weight = self
+            .pos_weight
+            .as_ref()
+            .map(|w| w.against("pos_weight", &dims, dtype))
+            .transpose()?;
+        let weight = self
+            .weight
+            .as_ref()
+            .map(|w| w.against("weight", &dims, dtype))
+            .transpose()?;
+        let weights = SigmoidWeights {
+            weight: self.weight.as_ref(),
+            pos_weight: self.pos_weight.as_ref(),
+        };
         if let Some(loss) = fused::sigmoid_losses(&input, &target, weights, None, reduction) {
             return Ok(loss);
         }

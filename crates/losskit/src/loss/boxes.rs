@@ -44,7 +44,11 @@ pub struct BoxIouLossConfig {
 impl BoxIouLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> BoxIouLoss {
-        BoxIouLoss { kind: self.kind, eps: self.eps, reduction: self.reduction }
+        BoxIouLoss {
+            kind: self.kind,
+            eps: self.eps,
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -121,7 +125,9 @@ impl BoxIouLoss {
         let dims = boxes1.dims();
         check_same_shape(&dims, &boxes2.dims())?;
         if dims[1] != 4 {
-            return Err(LossError::Shape(format!("boxes must be (N, 4) as (x1, y1, x2, y2), got {dims:?}")));
+            return Err(LossError::Shape(format!(
+                "boxes must be (N, 4) as (x1, y1, x2, y2), got {dims:?}"
+            )));
         }
         let fused_kind = match self.kind {
             BoxIou::Generalized => BoxKind::Generalized,
@@ -133,10 +139,17 @@ impl BoxIouLoss {
         }
         let boxes2 = cast(boxes2, boxes1.dtype());
         let (a, b) = (Corners::of(boxes1), Corners::of(boxes2));
-        let eps = if self.kind == BoxIou::Complete { BOX_EPS } else { self.eps };
+        let eps = if self.kind == BoxIou::Complete {
+            BOX_EPS
+        } else {
+            self.eps
+        };
         let inter_w = minimum(a.x2.clone(), b.x2.clone()) - maximum(a.x1.clone(), b.x1.clone());
         let inter_h = minimum(a.y2.clone(), b.y2.clone()) - maximum(a.y1.clone(), b.y1.clone());
-        let disjoint = inter_w.clone().lower_equal_elem(0.0).bool_or(inter_h.clone().lower_equal_elem(0.0));
+        let disjoint = inter_w
+            .clone()
+            .lower_equal_elem(0.0)
+            .bool_or(inter_h.clone().lower_equal_elem(0.0));
         let inter = (inter_w * inter_h).mask_fill(disjoint, 0.0);
         let union = a.width() * a.height() + b.width() * b.height() - inter.clone();
         let iou = inter / union.clone().add_scalar(eps);
@@ -156,7 +169,9 @@ impl BoxIouLoss {
                     diou
                 } else {
                     let angle = aspect_angle(b.width(), b.height()) - aspect_angle(a.width(), a.height());
-                    let v = angle.square().mul_scalar(4.0 / (core::f64::consts::PI * core::f64::consts::PI));
+                    let v = angle
+                        .square()
+                        .mul_scalar(4.0 / (core::f64::consts::PI * core::f64::consts::PI));
                     let alpha = (v.clone() / (iou.neg().add_scalar(1.0) + v.clone()).add_scalar(self.eps)).detach();
                     diou + alpha * v
                 }

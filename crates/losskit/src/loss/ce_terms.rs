@@ -45,7 +45,10 @@ impl MeanDenominators {
     }
 
     fn from_parts<const T: usize>(target_weights: Tensor<T>, ignored: Tensor<T, Bool>, dtype: DType) -> Self {
-        Self { weights: target_weights.sum(), counted: cast(ignored.bool_not().float(), dtype).sum() }
+        Self {
+            weights: target_weights.sum(),
+            counted: cast(ignored.bool_not().float(), dtype).sum(),
+        }
     }
 }
 
@@ -95,7 +98,11 @@ pub(crate) fn ce_terms<const D: usize, const T: usize>(
             Some(w) => log_probs.mul(along_classes::<D>(w)),
             None => log_probs,
         };
-        let smooth = weighted.sum_dim(1).squeeze_dim::<T>(1).neg().mask_fill(picked.ignored.clone(), 0.0);
+        let smooth = weighted
+            .sum_dim(1)
+            .squeeze_dim::<T>(1)
+            .neg()
+            .mask_fill(picked.ignored.clone(), 0.0);
         nll.mul_scalar(1.0 - e) + smooth.mul_scalar(e / classes as f64)
     } else {
         nll

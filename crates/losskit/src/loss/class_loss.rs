@@ -27,7 +27,10 @@ pub(crate) fn host_targets<const D: usize, const T: usize>(
 
 /// The loss of an empty batch (no target at all): an empty unreduced loss, a zero sum and
 /// a NaN mean (0 / 0, as PyTorch's), with a zero gradient for the input.
-pub(crate) fn empty_class_loss<const D: usize, const T: usize>(input: Tensor<D>, reduction: Option<Reduction>) -> Tensor<T> {
+pub(crate) fn empty_class_loss<const D: usize, const T: usize>(
+    input: Tensor<D>,
+    reduction: Option<Reduction>,
+) -> Tensor<T> {
     // Built from the input (not as fresh zeros), so that its gradient exists: all zeros.
     let loss = input.sum_dim(1).squeeze_dim::<T>(1);
     let nothing = loss.clone().sum();

@@ -126,7 +126,11 @@ pub struct CrossEntropyLoss {
 impl CrossEntropyLoss {
     /// The loss of logits `(N, C, d1..dk)` against class indices `(N, d1..dk)`, reduced by
     /// the configured [`Reduction`], shape `[1]`.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: Tensor<T, Int>) -> Result<Tensor<1>, LossError> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<T, Int>,
+    ) -> Result<Tensor<1>, LossError> {
         Ok(self.indices(input, target, Some(self.reduction))?.reshape([1]))
     }
 
@@ -155,7 +159,12 @@ impl CrossEntropyLoss {
         input: Tensor<D>,
         target: Tensor<D>,
     ) -> Result<Tensor<O>, LossError> {
-        const { assert!(O + 1 == D, "the unreduced loss has the input's rank less the class dimension") };
+        const {
+            assert!(
+                O + 1 == D,
+                "the unreduced loss has the input's rank less the class dimension"
+            )
+        };
         self.probabilities(input, target, None)
     }
 
@@ -176,7 +185,11 @@ impl CrossEntropyLoss {
         let options = self.options();
         if let Some(targets) = &host {
             let rows = ClassIndexRows {
-                loss: RowLoss::CrossEntropy { label_smoothing: self.label_smoothing, softcap: self.softcap, z_loss: self.z_loss },
+                loss: RowLoss::CrossEntropy {
+                    label_smoothing: self.label_smoothing,
+                    softcap: self.softcap,
+                    z_loss: self.z_loss,
+                },
                 targets,
                 weight: self.weight.as_ref(),
                 ignore_index: self.ignore_index,
@@ -225,7 +238,12 @@ impl CrossEntropyLoss {
         if let Some(w) = &self.weight {
             w.check("weight", classes)?;
         }
-        let unreduced: Vec<usize> = dims.iter().enumerate().filter(|&(k, _)| k != 1).map(|(_, &d)| d).collect();
+        let unreduced: Vec<usize> = dims
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| k != 1)
+            .map(|(_, &d)| d)
+            .collect();
         let mut shape = [1usize; O];
         if reduction.is_none() {
             // Unreduced, O is D - 1 (asserted by `forward_probs_no_reduction`).
@@ -234,7 +252,8 @@ impl CrossEntropyLoss {
         let fused_shape = if reduction.is_none() { shape } else { [1; O] };
         let weight = self.weight.as_ref();
         if classes > 0
-            && let Some(loss) = fused::probability_rows(&input, &target, self.label_smoothing, weight, reduction, fused_shape)
+            && let Some(loss) =
+                fused::probability_rows(&input, &target, self.label_smoothing, weight, reduction, fused_shape)
         {
             return Ok(loss);
         }

@@ -30,7 +30,11 @@ pub struct CtcLossConfig {
 impl CtcLossConfig {
     /// The loss; `blank` is checked against the classes of each call.
     pub fn init(&self) -> CtcLoss {
-        CtcLoss { blank: self.blank, zero_infinity: self.zero_infinity, reduction: self.reduction }
+        CtcLoss {
+            blank: self.blank,
+            zero_infinity: self.zero_infinity,
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -114,7 +118,13 @@ impl CtcLoss {
         input_lengths: Tensor<1, Int>,
         target_lengths: Tensor<1, Int>,
     ) -> Result<Tensor<1>, LossError> {
-        self.run(log_probs, targets.into(), input_lengths, target_lengths, Some(self.reduction))
+        self.run(
+            log_probs,
+            targets.into(),
+            input_lengths,
+            target_lengths,
+            Some(self.reduction),
+        )
     }
 
     /// Each sample's loss, `(N)` (`reduction='none'`).
@@ -154,18 +164,32 @@ impl CtcLoss {
     ) -> Result<CtcCall, LossError> {
         let [max_time, batch, classes] = dims;
         if max_time * batch * classes == 0 {
-            return Err(LossError::Shape(format!("log_probs tensor must not be empty, got shape {dims:?}")));
+            return Err(LossError::Shape(format!(
+                "log_probs tensor must not be empty, got shape {dims:?}"
+            )));
         }
-        let blank = usize::try_from(self.blank).ok().filter(|&b| b < classes).ok_or(LossError::Blank { blank: self.blank, classes })?;
+        let blank = usize::try_from(self.blank)
+            .ok()
+            .filter(|&b| b < classes)
+            .ok_or(LossError::Blank {
+                blank: self.blank,
+                classes,
+            })?;
         for (name, lengths) in [("input_lengths", input_lengths), ("target_lengths", target_lengths)] {
             let [len] = lengths.dims();
             if len != batch {
-                return Err(LossError::Shape(format!("{name} must be of size batch_size ({batch}), found {len}")));
+                return Err(LossError::Shape(format!(
+                    "{name} must be of size batch_size ({batch}), found {len}"
+                )));
             }
         }
         let input_lengths = host_lengths("input_lengths", input_lengths)?;
         if let Some(&value) = input_lengths.iter().find(|&&l| l > max_time) {
-            return Err(LossError::LengthAboveAxis { name: "input_lengths", value, max: max_time });
+            return Err(LossError::LengthAboveAxis {
+                name: "input_lengths",
+                value,
+                max: max_time,
+            });
         }
         let target_lengths = host_lengths("target_lengths", target_lengths)?;
         let labels = match targets {
@@ -181,8 +205,17 @@ impl CtcLoss {
         if let Some(&target) = labels.iter().find(|&&l| !(0..classes as i64).contains(&l)) {
             return Err(LossError::TargetOutOfBounds { target, classes });
         }
-        let form = sample_form(reduction, batch, |n| 1.0 / (batch as f64 * target_lengths[n].max(1) as f64));
-        Ok(CtcCall { labels, input_lengths, target_lengths, blank, zero_infinity: self.zero_infinity, form })
+        let form = sample_form(reduction, batch, |n| {
+            1.0 / (batch as f64 * target_lengths[n].max(1) as f64)
+        });
+        Ok(CtcCall {
+            labels,
+            input_lengths,
+            target_lengths,
+            blank,
+            zero_infinity: self.zero_infinity,
+            form,
+        })
     }
 }
 
@@ -199,10 +232,16 @@ fn padded_labels(targets: &Tensor<2, Int>, batch: usize, target_lengths: &[usize
         )));
     }
     let all = indices(targets);
-    Ok(target_lengths.iter().enumerate().flat_map(|(n, &l)| all[n * width..][..l].iter().copied()).collect())
+    Ok(target_lengths
+        .iter()
+        .enumerate()
+        .flat_map(|(n, &l)| all[n * width..][..l].iter().copied())
+        .collect())
 }
 
 /// PyTorch's message for targets whose dimension `dim` is not `expected` long.
 fn size_error(expected: usize, dim: usize, found: usize) -> LossError {
-    LossError::Shape(format!("Expected tensor to have size {expected} at dimension {dim}, but got size {found} for argument #2 'targets'"))
+    LossError::Shape(format!(
+        "Expected tensor to have size {expected} at dimension {dim}, but got size {found} for argument #2 'targets'"
+    ))
 }

@@ -40,8 +40,14 @@ fn counted_weight<const T: usize>(
     Ok(per_target.sum())
 }
 
-fn check_indices<const T: usize>(target: &Tensor<T, Int>, classes: Option<usize>, ignore_index: i64) -> Result<(), LossError> {
-    let bad = indices(target).into_iter().find(|&t| t != ignore_index && (t < 0 || classes.is_some_and(|c| t >= c as i64)));
+fn check_indices<const T: usize>(
+    target: &Tensor<T, Int>,
+    classes: Option<usize>,
+    ignore_index: i64,
+) -> Result<(), LossError> {
+    let bad = indices(target)
+        .into_iter()
+        .find(|&t| t != ignore_index && (t < 0 || classes.is_some_and(|c| t >= c as i64)));
     match (bad, classes) {
         (None, _) => Ok(()),
         (Some(target), Some(classes)) => Err(LossError::TargetOutOfBounds { target, classes }),
@@ -60,7 +66,13 @@ impl CrossEntropyLoss {
     /// keeps summed weights exact as they are added up). Label smoothing does not change
     /// it. 0 for an empty or fully ignored target.
     pub fn denominator<const T: usize>(&self, target: &Tensor<T, Int>, dtype: DType) -> Result<Tensor<1>, LossError> {
-        counted_weight(target, self.weight.as_ref(), self.ignore_index, self.check_values, dtype)
+        counted_weight(
+            target,
+            self.weight.as_ref(),
+            self.ignore_index,
+            self.check_values,
+            dtype,
+        )
     }
 
     /// What [`forward_probs`](Self::forward_probs)'s `Reduction::Mean` divides the sum by
@@ -68,9 +80,16 @@ impl CrossEntropyLoss {
     /// element count over `C`); the class weights never enter it.
     pub fn probs_denominator(&self, input: &[usize]) -> Result<usize, LossError> {
         if input.len() < 2 {
-            return Err(LossError::Shape(format!("the input {input:?} is not (N, C) or (N, C, d1..dk)")));
+            return Err(LossError::Shape(format!(
+                "the input {input:?} is not (N, C) or (N, C, d1..dk)"
+            )));
         }
-        Ok(input.iter().enumerate().filter(|&(k, _)| k != 1).map(|(_, &d)| d).product())
+        Ok(input
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| k != 1)
+            .map(|(_, &d)| d)
+            .product())
     }
 }
 
@@ -79,7 +98,13 @@ impl NllLoss {
     /// `target`: the summed class weights of the targets that are not ignored (their count
     /// without a weight), a `[1]` tensor in `dtype`. 0 for an empty or fully ignored target.
     pub fn denominator<const T: usize>(&self, target: &Tensor<T, Int>, dtype: DType) -> Result<Tensor<1>, LossError> {
-        counted_weight(target, self.weight.as_ref(), self.ignore_index, self.check_values, dtype)
+        counted_weight(
+            target,
+            self.weight.as_ref(),
+            self.ignore_index,
+            self.check_values,
+            dtype,
+        )
     }
 }
 

@@ -22,7 +22,9 @@ const COSINE_SIMILARITY_EPS: f64 = 1e-8;
 /// Refuses two embedding batches of different shapes.
 fn check_pair(first: &str, a: &[usize; 2], second: &str, b: &[usize; 2]) -> Result<(), LossError> {
     if a != b {
-        return Err(LossError::Shape(format!("{first} of shape {a:?} and {second} of shape {b:?} must have the same shape")));
+        return Err(LossError::Shape(format!(
+            "{first} of shape {a:?} and {second} of shape {b:?} must have the same shape"
+        )));
     }
     Ok(())
 }
@@ -42,7 +44,10 @@ pub struct CosineEmbeddingLossConfig {
 impl CosineEmbeddingLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> CosineEmbeddingLoss {
-        CosineEmbeddingLoss { margin: self.margin, reduction: self.reduction }
+        CosineEmbeddingLoss {
+            margin: self.margin,
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -74,22 +79,40 @@ impl CosineEmbeddingLoss {
     }
 
     /// The loss of each pair, `(N)` (`reduction='none'`).
-    pub fn forward_no_reduction(&self, input1: Tensor<2>, input2: Tensor<2>, target: Tensor<1>) -> Result<Tensor<1>, LossError> {
+    pub fn forward_no_reduction(
+        &self,
+        input1: Tensor<2>,
+        input2: Tensor<2>,
+        target: Tensor<1>,
+    ) -> Result<Tensor<1>, LossError> {
         self.compute(input1, input2, target, None)
     }
 
-    fn compute(&self, x1: Tensor<2>, x2: Tensor<2>, target: Tensor<1>, reduction: Option<Reduction>) -> Result<Tensor<1>, LossError> {
+    fn compute(
+        &self,
+        x1: Tensor<2>,
+        x2: Tensor<2>,
+        target: Tensor<1>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<1>, LossError> {
         check_pair("input1", &x1.dims(), "input2", &x2.dims())?;
         let n = x1.dims()[0];
         if target.dims() != [n] {
-            return Err(LossError::Shape(format!("target of shape {:?} must hold one value per pair ({n})", target.dims())));
+            return Err(LossError::Shape(format!(
+                "target of shape {:?} must hold one value per pair ({n})",
+                target.dims()
+            )));
         }
         let t = cast(target, x1.dtype());
         let dot = (x1.clone() * x2.clone()).sum_dim(1);
         let m1 = x1.square().sum_dim(1).add_scalar(COSINE_EMBEDDING_EPS);
         let m2 = x2.square().sum_dim(1).add_scalar(COSINE_EMBEDDING_EPS);
         let cos = (dot / (m1 * m2).sqrt()).squeeze_dim::<1>(1);
-        let similar = cos.clone().neg().add_scalar(1.0).mask_fill(t.clone().not_equal_elem(1.0), 0.0);
+        let similar = cos
+            .clone()
+            .neg()
+            .add_scalar(1.0)
+            .mask_fill(t.clone().not_equal_elem(1.0), 0.0);
         let dissimilar = relu(cos.sub_scalar(self.margin)).mask_fill(t.not_equal_elem(-1.0), 0.0);
         Ok(reduce(similar + dissimilar, reduction, Denominator::Numel))
     }
@@ -126,14 +149,25 @@ impl TripletDistance {
 /// Refuses a margin that is not positive, as PyTorch's triplet losses do.
 fn check_margin(margin: f64) -> Result<(), LossError> {
     if margin.is_nan() || margin <= 0.0 {
-        return Err(LossError::Option { name: "margin", expected: "greater than 0", value: margin });
+        return Err(LossError::Option {
+            name: "margin",
+            expected: "greater than 0",
+            value: margin,
+        });
     }
     Ok(())
 }
 
 /// `max(0, margin + d(a, p) - d_neg)` with `d_neg = d(a, n)`, or with `swap` the smaller of
 /// `d(a, n)` and `d(p, n)` (a tie shares the gradient in halves), as `(N)`.
-fn triplet(margin: f64, swap: bool, distance: impl Fn(Tensor<2>, Tensor<2>) -> Tensor<2>, a: Tensor<2>, p: Tensor<2>, n: Tensor<2>) -> Tensor<1> {
+fn triplet(
+    margin: f64,
+    swap: bool,
+    distance: impl Fn(Tensor<2>, Tensor<2>) -> Tensor<2>,
+    a: Tensor<2>,
+    p: Tensor<2>,
+    n: Tensor<2>,
+) -> Tensor<1> {
     let d_ap = distance(a.clone(), p.clone());
     let d_an = distance(a, n.clone());
     let d_neg = if swap { minimum(d_an, distance(p, n)) } else { d_an };
@@ -173,9 +207,19 @@ impl TripletMarginLossConfig {
     pub fn init(&self) -> Result<TripletMarginLoss, LossError> {
         check_margin(self.margin)?;
         if !self.p.is_finite() || self.p <= 0.0 {
-            return Err(LossError::Option { name: "p", expected: "finite and > 0", value: self.p });
+            return Err(LossError::Option {
+                name: "p",
+                expected: "finite and > 0",
+                value: self.p,
+            });
         }
-        Ok(TripletMarginLoss { margin: self.margin, p: self.p, eps: self.eps, swap: self.swap, reduction: self.reduction })
+        Ok(TripletMarginLoss {
+            margin: self.margin,
+            p: self.p,
+            eps: self.eps,
+            swap: self.swap,
+            reduction: self.reduction,
+        })
     }
 }
 
@@ -205,18 +249,35 @@ pub struct TripletMarginLoss {
 impl TripletMarginLoss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
     pub fn forward(&self, anchor: Tensor<2>, positive: Tensor<2>, negative: Tensor<2>) -> Result<Tensor<1>, LossError> {
-        Ok(self.compute(anchor, positive, negative, Some(self.reduction))?.reshape([1]))
+        Ok(self
+            .compute(anchor, positive, negative, Some(self.reduction))?
+            .reshape([1]))
     }
 
     /// The loss of each triplet, `(N)` (`reduction='none'`).
-    pub fn forward_no_reduction(&self, anchor: Tensor<2>, positive: Tensor<2>, negative: Tensor<2>) -> Result<Tensor<1>, LossError> {
+    pub fn forward_no_reduction(
+        &self,
+        anchor: Tensor<2>,
+        positive: Tensor<2>,
+        negative: Tensor<2>,
+    ) -> Result<Tensor<1>, LossError> {
         self.compute(anchor, positive, negative, None)
     }
 
-    fn compute(&self, a: Tensor<2>, p: Tensor<2>, n: Tensor<2>, reduction: Option<Reduction>) -> Result<Tensor<1>, LossError> {
+    fn compute(
+        &self,
+        a: Tensor<2>,
+        p: Tensor<2>,
+        n: Tensor<2>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<1>, LossError> {
         check_triplet(&a, &p, &n)?;
         let distance = |x: Tensor<2>, y: Tensor<2>| p_norm((x - y).add_scalar(self.eps), self.p);
-        Ok(reduce(triplet(self.margin, self.swap, distance, a, p, n), reduction, Denominator::Numel))
+        Ok(reduce(
+            triplet(self.margin, self.swap, distance, a, p, n),
+            reduction,
+            Denominator::Numel,
+        ))
     }
 }
 
@@ -244,7 +305,12 @@ impl TripletMarginWithDistanceLossConfig {
     /// Checks `margin` and builds the loss.
     pub fn init(&self) -> Result<TripletMarginWithDistanceLoss, LossError> {
         check_margin(self.margin)?;
-        Ok(TripletMarginWithDistanceLoss { distance: self.distance, margin: self.margin, swap: self.swap, reduction: self.reduction })
+        Ok(TripletMarginWithDistanceLoss {
+            distance: self.distance,
+            margin: self.margin,
+            swap: self.swap,
+            reduction: self.reduction,
+        })
     }
 }
 
@@ -280,7 +346,12 @@ impl TripletMarginWithDistanceLoss {
     }
 
     /// The loss of each triplet with the configured distance, `(N)` (`reduction='none'`).
-    pub fn forward_no_reduction(&self, anchor: Tensor<2>, positive: Tensor<2>, negative: Tensor<2>) -> Result<Tensor<1>, LossError> {
+    pub fn forward_no_reduction(
+        &self,
+        anchor: Tensor<2>,
+        positive: Tensor<2>,
+        negative: Tensor<2>,
+    ) -> Result<Tensor<1>, LossError> {
         let distance = self.distance;
         self.forward_with_no_reduction(anchor, positive, negative, move |a, b| distance.between(a, b))
     }

@@ -53,7 +53,11 @@ pub(crate) fn p_norm<const D: usize>(v: Tensor<D>, p: f64) -> Tensor<D> {
     // s^(1/p) as exp(ln(s) / p): a scalar exponent may be taken through f32 by a backend
     // (burn-ndarray's powf_scalar), and 1/p is not exact there.
     let zero = s.clone().equal_elem(0.0);
-    s.mask_fill(zero.clone(), 1.0).log().mul_scalar(1.0 / p).exp().mask_fill(zero, 0.0)
+    s.mask_fill(zero.clone(), 1.0)
+        .log()
+        .mul_scalar(1.0 / p)
+        .exp()
+        .mask_fill(zero, 0.0)
 }
 
 /// `max(x, min)` in value with the gradient of `x` itself, even where it is clamped: what

@@ -37,7 +37,10 @@ pub struct KlDivLossConfig {
 impl KlDivLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> KlDivLoss {
-        KlDivLoss { reduction: self.reduction, log_target: self.log_target }
+        KlDivLoss {
+            reduction: self.reduction,
+            log_target: self.log_target,
+        }
     }
 }
 
@@ -74,7 +77,11 @@ impl KlDivLoss {
     }
 
     /// The pointwise terms, the input's shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         check_same_shape(&input.dims(), &target.dims())?;
         let t = cast(target, input.dtype());
         Ok(if self.log_target {

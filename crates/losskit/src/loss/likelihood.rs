@@ -33,7 +33,12 @@ pub struct PoissonNllLossConfig {
 impl PoissonNllLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> PoissonNllLoss {
-        PoissonNllLoss { log_input: self.log_input, full: self.full, eps: self.eps, reduction: self.reduction }
+        PoissonNllLoss {
+            log_input: self.log_input,
+            full: self.full,
+            eps: self.eps,
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -65,11 +70,20 @@ impl PoissonNllLoss {
     }
 
     /// The loss of each element, the broadcast shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         self.compute(input, target, None)
     }
 
-    fn compute<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>, reduction: Option<Reduction>) -> Result<Tensor<D>, LossError> {
+    fn compute<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<D>, LossError> {
         broadcast_dims(&input.dims(), &target.dims())?;
         let t = cast(target, input.dtype());
         let mut loss = if self.log_input {
@@ -81,7 +95,8 @@ impl PoissonNllLoss {
             // Masked where t <= 1: there the term is 0, and t ln t must not see t = 0.
             let small = t.clone().lower_equal_elem(1.0);
             let safe = t.clone().mask_fill(small.clone(), 2.0);
-            let stirling = safe.clone() * safe.clone().log() - safe.clone() + safe.mul_scalar(2.0 * core::f64::consts::PI).log().mul_scalar(0.5);
+            let stirling = safe.clone() * safe.clone().log() - safe.clone()
+                + safe.mul_scalar(2.0 * core::f64::consts::PI).log().mul_scalar(0.5);
             loss = loss + stirling.mask_fill(small, 0.0);
         }
         Ok(reduce(loss, reduction, Denominator::Numel))
@@ -110,7 +125,12 @@ pub struct GaussianNllLossConfig {
 impl GaussianNllLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> GaussianNllLoss {
-        GaussianNllLoss { full: self.full, eps: self.eps, reduction: self.reduction, check_values: self.check_values }
+        GaussianNllLoss {
+            full: self.full,
+            eps: self.eps,
+            reduction: self.reduction,
+            check_values: self.check_values,
+        }
     }
 }
 
@@ -146,12 +166,22 @@ pub struct GaussianNllLoss {
 
 impl GaussianNllLoss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
-    pub fn forward<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>, var: Tensor<D>) -> Result<Tensor<1>, LossError> {
+    pub fn forward<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+        var: Tensor<D>,
+    ) -> Result<Tensor<1>, LossError> {
         Ok(self.compute(input, target, var, Some(self.reduction))?.reshape([1]))
     }
 
     /// The loss of each element, the input's shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>, var: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+        var: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         self.compute(input, target, var, None)
     }
 
@@ -165,13 +195,20 @@ impl GaussianNllLoss {
         let dims = input.dims();
         broadcast_dims(&dims, &target.dims())?;
         if self.check_values {
-            check_values("var", "must not be negative (var has negative entry/entries)", &var, |v| v < 0.0)?;
+            check_values(
+                "var",
+                "must not be negative (var has negative entry/entries)",
+                &var,
+                |v| v < 0.0,
+            )?;
         }
         let var_dims = var.dims();
         let mismatched = dims.iter().zip(&var_dims).filter(|(a, b)| a != b).count();
         let shared_along_one = mismatched == 1 && dims.iter().zip(&var_dims).all(|(&a, &b)| a == b || b == 1);
         if mismatched != 0 && !shared_along_one {
-            return Err(LossError::Shape(format!("var is of incorrect size: {var_dims:?} for an input of size {dims:?}")));
+            return Err(LossError::Shape(format!(
+                "var is of incorrect size: {var_dims:?} for an input of size {dims:?}"
+            )));
         }
         let dtype = input.dtype();
         let var = cast(var, dtype);

@@ -19,7 +19,11 @@ pub(crate) struct LinearOperands {
 impl LinearOperands {
     /// `F.linear` of rows `rows` of the input: `input[rows] @ classifier^T + bias`.
     pub(crate) fn logits(&self, rows: core::ops::Range<usize>) -> Tensor<2> {
-        linear(self.input.clone().slice([rows]), self.classifier.clone(), self.bias.clone())
+        linear(
+            self.input.clone().slice([rows]),
+            self.classifier.clone(),
+            self.bias.clone(),
+        )
     }
 }
 
@@ -68,22 +72,39 @@ pub(crate) fn chunked(
         return Tensor::cat(parts.collect(), 0);
     };
     let d = MeanDenominators::of(&target, o, ops.input.dtype());
-    let tracked = [ops.input.is_tracked(), ops.classifier.is_tracked(), ops.bias.as_ref().is_some_and(Tensor::is_tracked)];
+    let tracked = [
+        ops.input.is_tracked(),
+        ops.classifier.is_tracked(),
+        ops.bias.as_ref().is_some_and(Tensor::is_tracked),
+    ];
     if !tracked.contains(&true) {
         let parts = chunks.map(|rows| {
             let (terms, _) = ce_terms(ops.logits(rows.clone()), target.clone().slice([rows]), o);
             terms.reduce(Some(reduction), d.clone())
         });
-        return parts.reduce(|a, b| a + b).expect("a batch of at least one row").reshape([1]);
+        return parts
+            .reduce(|a, b| a + b)
+            .expect("a batch of at least one row")
+            .reshape([1]);
     }
     let leaf = |t: Tensor<2>, on: bool| if on { t.detach().require_grad() } else { t.detach() };
     let classifier = leaf(ops.classifier.clone(), tracked[1]);
-    let bias = ops.bias.clone().map(|b| if tracked[2] { b.detach().require_grad() } else { b.detach() });
+    let bias = ops.bias.clone().map(|b| {
+        if tracked[2] {
+            b.detach().require_grad()
+        } else {
+            b.detach()
+        }
+    });
     let mut total: Option<Tensor<1>> = None;
     let mut d_input = Vec::new();
     let (mut d_classifier, mut d_bias) = (None, None);
     for rows in chunks {
-        let local = LinearOperands { input: leaf(ops.input.clone().slice([rows.clone()]), tracked[0]), classifier: classifier.clone(), bias: bias.clone() };
+        let local = LinearOperands {
+            input: leaf(ops.input.clone().slice([rows.clone()]), tracked[0]),
+            classifier: classifier.clone(),
+            bias: bias.clone(),
+        };
         let (terms, _) = ce_terms(local.logits(0..rows.len()), target.clone().slice([rows]), o);
         let part = terms.reduce(Some(reduction), d.clone()).reshape([1]);
         let grads = part.backward();
@@ -91,7 +112,10 @@ pub(crate) fn chunked(
             d_input.push(local.input.grad(&grads).expect("the chunk's loss depends on its rows"));
         }
         if tracked[1] {
-            d_classifier = plus(d_classifier, classifier.grad(&grads).expect("the loss depends on the classifier"));
+            d_classifier = plus(
+                d_classifier,
+                classifier.grad(&grads).expect("the loss depends on the classifier"),
+            );
         }
         if let (true, Some(b)) = (tracked[2], &bias) {
             d_bias = plus(d_bias, b.grad(&grads).expect("the loss depends on the bias"));

@@ -57,7 +57,11 @@ impl LinearCrossEntropyLossConfig {
         check_softcap(self.softcap)?;
         check_non_negative("z_loss", self.z_loss)?;
         if self.chunk_rows == Some(0) {
-            return Err(LossError::Option { name: "chunk_rows", expected: "at least 1", value: 0.0 });
+            return Err(LossError::Option {
+                name: "chunk_rows",
+                expected: "at least 1",
+                value: 0.0,
+            });
         }
         Ok(LinearCrossEntropyLoss {
             weight: self.weight.as_deref().map(|w| ClassWeight::new(w, device)),
@@ -127,8 +131,24 @@ pub struct LinearCrossEntropyLoss {
 
 impl LinearCrossEntropyLoss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
-    pub fn forward(&self, input: Tensor<2>, classifier: Tensor<2>, bias: Option<Tensor<1>>, target: Tensor<1, Int>) -> Result<Tensor<1>, LossError> {
-        Ok(self.run(LinearOperands { input, classifier, bias }, target, Some(self.reduction))?.reshape([1]))
+    pub fn forward(
+        &self,
+        input: Tensor<2>,
+        classifier: Tensor<2>,
+        bias: Option<Tensor<1>>,
+        target: Tensor<1, Int>,
+    ) -> Result<Tensor<1>, LossError> {
+        Ok(self
+            .run(
+                LinearOperands {
+                    input,
+                    classifier,
+                    bias,
+                },
+                target,
+                Some(self.reduction),
+            )?
+            .reshape([1]))
     }
 
     /// The loss of each row, `(N)` (`reduction='none'`); 0 where the target is ignored.
@@ -139,13 +159,28 @@ impl LinearCrossEntropyLoss {
         bias: Option<Tensor<1>>,
         target: Tensor<1, Int>,
     ) -> Result<Tensor<1>, LossError> {
-        self.run(LinearOperands { input, classifier, bias }, target, None)
+        self.run(
+            LinearOperands {
+                input,
+                classifier,
+                bias,
+            },
+            target,
+            None,
+        )
     }
 
-    fn run(&self, ops: LinearOperands, target: Tensor<1, Int>, reduction: Option<Reduction>) -> Result<Tensor<1>, LossError> {
+    fn run(
+        &self,
+        ops: LinearOperands,
+        target: Tensor<1, Int>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<1>, LossError> {
         let ([n, h], [v, h2]) = (ops.input.dims(), ops.classifier.dims());
         if h != h2 {
-            return Err(LossError::Shape(format!("mm: mat1 and mat2 shapes cannot be multiplied ({n}x{h} and {h2}x{v})")));
+            return Err(LossError::Shape(format!(
+                "mm: mat1 and mat2 shapes cannot be multiplied ({n}x{h} and {h2}x{v})"
+            )));
         }
         if let Some(b) = &ops.bias
             && b.dims()[0] != v
@@ -157,10 +192,14 @@ impl LinearCrossEntropyLoss {
         }
         let targets = target.dims()[0];
         if targets != n {
-            return Err(LossError::Shape(format!("Expected input batch_size ({n}) to match target batch_size ({targets}).")));
+            return Err(LossError::Shape(format!(
+                "Expected input batch_size ({n}) to match target batch_size ({targets})."
+            )));
         }
         if v == 0 {
-            return Err(LossError::Shape(format!("the classifier [{v}, {h}] has no classes (V = 0)")));
+            return Err(LossError::Shape(format!(
+                "the classifier [{v}, {h}] has no classes (V = 0)"
+            )));
         }
         if let Some(w) = &self.weight {
             w.check("weight", v)?;

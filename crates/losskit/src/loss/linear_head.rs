@@ -36,8 +36,14 @@ impl LinearCrossEntropyHeadConfig {
     pub fn init(&self, device: &Device) -> Result<LinearCrossEntropyHead, LossError> {
         let (h, v) = (self.d_input, self.d_output);
         let classifier = self.initializer.init_with([v, h], Some(h), Some(v), device);
-        let bias = self.bias.then(|| self.initializer.init_with([v], Some(h), Some(v), device));
-        Ok(LinearCrossEntropyHead { classifier, bias, loss: self.loss.init(device)? })
+        let bias = self
+            .bias
+            .then(|| self.initializer.init_with([v], Some(h), Some(v), device));
+        Ok(LinearCrossEntropyHead {
+            classifier,
+            bias,
+            loss: self.loss.init(device)?,
+        })
     }
 }
 
@@ -61,12 +67,14 @@ pub struct LinearCrossEntropyHead {
 impl LinearCrossEntropyHead {
     /// The loss of `input` `(N, H)` against `target` `(N)`, reduced as configured, `[1]`.
     pub fn forward(&self, input: Tensor<2>, target: Tensor<1, Int>) -> Result<Tensor<1>, LossError> {
-        self.loss.forward(input, self.classifier.val(), self.bias.as_ref().map(Param::val), target)
+        self.loss
+            .forward(input, self.classifier.val(), self.bias.as_ref().map(Param::val), target)
     }
 
     /// The loss of each row, `(N)`.
     pub fn forward_no_reduction(&self, input: Tensor<2>, target: Tensor<1, Int>) -> Result<Tensor<1>, LossError> {
-        self.loss.forward_no_reduction(input, self.classifier.val(), self.bias.as_ref().map(Param::val), target)
+        self.loss
+            .forward_no_reduction(input, self.classifier.val(), self.bias.as_ref().map(Param::val), target)
     }
 
     /// The logits `(N, V)` of `input` `(N, H)`, as `F.linear` gives them.

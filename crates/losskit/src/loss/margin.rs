@@ -23,7 +23,9 @@ pub struct SoftMarginLossConfig {
 impl SoftMarginLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> SoftMarginLoss {
-        SoftMarginLoss { reduction: self.reduction }
+        SoftMarginLoss {
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -52,11 +54,20 @@ impl SoftMarginLoss {
     }
 
     /// The loss of each element, the input's shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         self.compute(input, target, None)
     }
 
-    fn compute<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>, reduction: Option<Reduction>) -> Result<Tensor<D>, LossError> {
+    fn compute<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<D>, LossError> {
         let dims = input.dims();
         if broadcast_dims(&dims, &target.dims())? != dims {
             return Err(LossError::Shape(format!(
@@ -84,7 +95,10 @@ pub struct HingeEmbeddingLossConfig {
 impl HingeEmbeddingLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> HingeEmbeddingLoss {
-        HingeEmbeddingLoss { margin: self.margin, reduction: self.reduction }
+        HingeEmbeddingLoss {
+            margin: self.margin,
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -114,11 +128,20 @@ impl HingeEmbeddingLoss {
     }
 
     /// The loss of each element, the broadcast shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         self.compute(input, target, None)
     }
 
-    fn compute<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>, reduction: Option<Reduction>) -> Result<Tensor<D>, LossError> {
+    fn compute<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<D>, LossError> {
         broadcast_dims(&input.dims(), &target.dims())?;
         let t = cast(target, input.dtype());
         // Both in the broadcast shape (burn's expand refuses a dimension of 0; a sum does not).
@@ -144,7 +167,10 @@ pub struct MarginRankingLossConfig {
 impl MarginRankingLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> MarginRankingLoss {
-        MarginRankingLoss { margin: self.margin, reduction: self.reduction }
+        MarginRankingLoss {
+            margin: self.margin,
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -169,12 +195,22 @@ pub struct MarginRankingLoss {
 
 impl MarginRankingLoss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
-    pub fn forward<const D: usize>(&self, input1: Tensor<D>, input2: Tensor<D>, target: Tensor<D>) -> Result<Tensor<1>, LossError> {
+    pub fn forward<const D: usize>(
+        &self,
+        input1: Tensor<D>,
+        input2: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<1>, LossError> {
         Ok(self.compute(input1, input2, target, Some(self.reduction))?.reshape([1]))
     }
 
     /// The loss of each element, the broadcast shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input1: Tensor<D>, input2: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input1: Tensor<D>,
+        input2: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         self.compute(input1, input2, target, None)
     }
 
@@ -215,7 +251,11 @@ impl MultiMarginLossConfig {
     /// Checks `p` and builds the loss with its weight on `device`.
     pub fn init(&self, device: &Device) -> Result<MultiMarginLoss, LossError> {
         if self.p != 1 && self.p != 2 {
-            return Err(LossError::Option { name: "p", expected: "1 or 2 (only p == 1 and p == 2 supported)", value: self.p as f64 });
+            return Err(LossError::Option {
+                name: "p",
+                expected: "1 or 2 (only p == 1 and p == 2 supported)",
+                value: self.p as f64,
+            });
         }
         Ok(MultiMarginLoss {
             p: self.p,
@@ -260,7 +300,12 @@ impl MultiMarginLoss {
         self.compute(input, target, None)
     }
 
-    fn compute(&self, input: Tensor<2>, target: Tensor<1, Int>, reduction: Option<Reduction>) -> Result<Tensor<1>, LossError> {
+    fn compute(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<1, Int>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<1>, LossError> {
         let [n, c] = input.dims();
         if target.dims() != [n] {
             return Err(LossError::Shape(format!(
@@ -270,7 +315,10 @@ impl MultiMarginLoss {
             )));
         }
         if c == 0 {
-            return Err(LossError::Shape(format!("the input {:?} has no classes (C = 0)", input.dims())));
+            return Err(LossError::Shape(format!(
+                "the input {:?} has no classes (C = 0)",
+                input.dims()
+            )));
         }
         if let Some(w) = &self.weight {
             w.check("weight", c)?;
@@ -283,7 +331,9 @@ impl MultiMarginLoss {
         let dtype = input.dtype();
         let index = target.clone().unsqueeze_dim::<2>(1);
         let picked = input.clone().gather(1, index.clone());
-        let classes = Tensor::<1, Int>::arange(0..c as i64, &input.device()).cast(target.dtype()).unsqueeze_dim::<2>(0);
+        let classes = Tensor::<1, Int>::arange(0..c as i64, &input.device())
+            .cast(target.dtype())
+            .unsqueeze_dim::<2>(0);
         let is_target = classes.expand([n, c]).equal(index.expand([n, c]));
         let hinge = relu((input - picked).add_scalar(self.margin)).mask_fill(is_target, 0.0);
         let hinge = if self.p == 2 { hinge.square() } else { hinge };

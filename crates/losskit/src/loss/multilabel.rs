@@ -29,8 +29,15 @@ impl MultiLabelSoftMarginLossConfig {
     /// Builds the loss with its weight on `device`; errors when the weight's shape does not
     /// hold its values.
     pub fn init(&self, device: &Device) -> Result<MultiLabelSoftMarginLoss, LossError> {
-        let weight = self.weight.as_ref().map(|w| Broadcast::new("weight", w, device)).transpose()?;
-        Ok(MultiLabelSoftMarginLoss { weight, reduction: self.reduction })
+        let weight = self
+            .weight
+            .as_ref()
+            .map(|w| Broadcast::new("weight", w, device))
+            .transpose()?;
+        Ok(MultiLabelSoftMarginLoss {
+            weight,
+            reduction: self.reduction,
+        })
     }
 }
 
@@ -66,17 +73,29 @@ impl MultiLabelSoftMarginLoss {
         self.compute(input, target, None)
     }
 
-    fn compute(&self, input: Tensor<2>, target: Tensor<2>, reduction: Option<Reduction>) -> Result<Tensor<1>, LossError> {
+    fn compute(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<2>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<1>, LossError> {
         let dims = input.dims();
         check_same_shape(&dims, &target.dims())?;
         let classes = dims[1];
         let dtype = input.dtype();
-        let weight = self.weight.as_ref().map(|w| w.against("weight", &dims, dtype)).transpose()?;
+        let weight = self
+            .weight
+            .as_ref()
+            .map(|w| w.against("weight", &dims, dtype))
+            .transpose()?;
         let per_class = Tensor::full([1], 1.0 / classes as f64, (&input.device(), dtype));
         // The reduced loss is BCE with logits reduced over every element (the mean over
         // N C elements is the mean over samples of the means over classes), so the fused
         // kernel takes it whole; a sum is its sum over C.
-        let weights = SigmoidWeights { weight: self.weight.as_ref(), pos_weight: None };
+        let weights = SigmoidWeights {
+            weight: self.weight.as_ref(),
+            pos_weight: None,
+        };
         if let Some(r) = reduction
             && classes > 0
             && let Some(loss) = fused::sigmoid_losses(&input, &target, weights, None, Some(r))
@@ -105,7 +124,9 @@ pub struct MultiLabelMarginLossConfig {
 impl MultiLabelMarginLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> MultiLabelMarginLoss {
-        MultiLabelMarginLoss { reduction: self.reduction }
+        MultiLabelMarginLoss {
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -142,21 +163,39 @@ impl MultiLabelMarginLoss {
         self.compute(input, target, None)
     }
 
-    fn compute(&self, input: Tensor<2>, target: Tensor<2, Int>, reduction: Option<Reduction>) -> Result<Tensor<1>, LossError> {
+    fn compute(
+        &self,
+        input: Tensor<2>,
+        target: Tensor<2, Int>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<1>, LossError> {
         let [n, c] = input.dims();
         if target.dims() != [n, c] {
-            return Err(LossError::Shape(format!("inconsistent target size: {:?} for input of size: {:?}", target.dims(), input.dims())));
+            return Err(LossError::Shape(format!(
+                "inconsistent target size: {:?} for input of size: {:?}",
+                target.dims(),
+                input.dims()
+            )));
         }
         if c == 0 {
-            return Err(LossError::Shape(format!("the input {:?} has no classes (C = 0)", input.dims())));
+            return Err(LossError::Shape(format!(
+                "the input {:?} has no classes (C = 0)",
+                input.dims()
+            )));
         }
         let labels = indices(&target);
         if let Some(&bad) = labels.iter().find(|&&t| t < -1 || t >= c as i64) {
-            return Err(LossError::TargetOutOfBounds { target: bad, classes: c });
+            return Err(LossError::TargetOutOfBounds {
+                target: bad,
+                classes: c,
+            });
         }
         let device = input.device();
         // Each sample's labels are the entries before its first -1.
-        let counts: Vec<usize> = labels.chunks(c.max(1)).map(|row| row.iter().position(|&t| t == -1).unwrap_or(c)).collect();
+        let counts: Vec<usize> = labels
+            .chunks(c.max(1))
+            .map(|row| row.iter().position(|&t| t == -1).unwrap_or(c))
+            .collect();
         let mut is_label = vec![false; n * c];
         for (row, (&k, labels)) in counts.iter().zip(labels.chunks(c.max(1))).enumerate() {
             labels[..k].iter().for_each(|&y| is_label[row * c + y as usize] = true);
@@ -165,7 +204,9 @@ impl MultiLabelMarginLoss {
         let mut loss = input.clone().sum_dim(1).squeeze_dim::<1>(1).mul_scalar(0.0);
         // One pass per label position: position j of every sample that has a j-th label.
         for j in 0..counts.iter().copied().max().unwrap_or(0) {
-            let column: Vec<i64> = (0..n).map(|row| if j < counts[row] { labels[row * c + j] } else { 0 }).collect();
+            let column: Vec<i64> = (0..n)
+                .map(|row| if j < counts[row] { labels[row * c + j] } else { 0 })
+                .collect();
             let has: Vec<bool> = counts.iter().map(|&k| j < k).collect();
             let column = Tensor::<1, Int>::from_data(TensorData::new(column, [n]), (&device, burn::tensor::DType::I64));
             let picked = input.clone().gather(1, column.unsqueeze_dim::<2>(1));

@@ -65,7 +65,11 @@ pub struct NllLoss {
 
 impl NllLoss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: Tensor<T, Int>) -> Result<Tensor<1>, LossError> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<T, Int>,
+    ) -> Result<Tensor<1>, LossError> {
         Ok(self.compute(input, target, Some(self.reduction))?.reshape([1]))
     }
 

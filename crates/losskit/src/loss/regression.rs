@@ -34,12 +34,18 @@ fn regression<const D: usize>(
         RegressionLoss::SmoothL1 { beta } => {
             let a = abs(d.clone());
             let linear = a.clone().sub_scalar(0.5 * beta);
-            d.clamp(-beta, beta).square().mul_scalar(0.5 / beta).mask_where(a.greater_equal_elem(beta), linear)
+            d.clamp(-beta, beta)
+                .square()
+                .mul_scalar(0.5 / beta)
+                .mask_where(a.greater_equal_elem(beta), linear)
         }
         RegressionLoss::Huber { delta } => {
             let a = abs(d.clone());
             let linear = a.clone().sub_scalar(0.5 * delta).mul_scalar(delta);
-            d.clamp(-delta, delta).square().mul_scalar(0.5).mask_where(a.greater_elem(delta), linear)
+            d.clamp(-delta, delta)
+                .square()
+                .mul_scalar(0.5)
+                .mask_where(a.greater_elem(delta), linear)
         }
     };
     Ok(reduce(value, reduction, Denominator::Numel))
@@ -56,7 +62,9 @@ pub struct L1LossConfig {
 impl L1LossConfig {
     /// Builds the loss.
     pub fn init(&self) -> L1Loss {
-        L1Loss { reduction: self.reduction }
+        L1Loss {
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -82,7 +90,11 @@ impl L1Loss {
     }
 
     /// The loss of each element, the broadcast shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         regression(input, target, RegressionLoss::L1, None)
     }
 }
@@ -98,7 +110,9 @@ pub struct MseLossConfig {
 impl MseLossConfig {
     /// Builds the loss.
     pub fn init(&self) -> MseLoss {
-        MseLoss { reduction: self.reduction }
+        MseLoss {
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -123,7 +137,11 @@ impl MseLoss {
     }
 
     /// The loss of each element, the broadcast shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         regression(input, target, RegressionLoss::Mse, None)
     }
 }
@@ -143,9 +161,16 @@ impl SmoothL1LossConfig {
     /// Checks `beta` and builds the loss.
     pub fn init(&self) -> Result<SmoothL1Loss, LossError> {
         if !self.beta.is_finite() || self.beta < 0.0 {
-            return Err(LossError::Option { name: "beta", expected: "finite and >= 0 (smooth_l1_loss does not support negative values for beta)", value: self.beta });
+            return Err(LossError::Option {
+                name: "beta",
+                expected: "finite and >= 0 (smooth_l1_loss does not support negative values for beta)",
+                value: self.beta,
+            });
         }
-        Ok(SmoothL1Loss { beta: self.beta, reduction: self.reduction })
+        Ok(SmoothL1Loss {
+            beta: self.beta,
+            reduction: self.reduction,
+        })
     }
 }
 
@@ -171,11 +196,21 @@ pub struct SmoothL1Loss {
 impl SmoothL1Loss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
     pub fn forward<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<1>, LossError> {
-        Ok(regression(input, target, RegressionLoss::SmoothL1 { beta: self.beta }, Some(self.reduction))?.reshape([1]))
+        Ok(regression(
+            input,
+            target,
+            RegressionLoss::SmoothL1 { beta: self.beta },
+            Some(self.reduction),
+        )?
+        .reshape([1]))
     }
 
     /// The loss of each element, the broadcast shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         regression(input, target, RegressionLoss::SmoothL1 { beta: self.beta }, None)
     }
 }
@@ -195,9 +230,16 @@ impl HuberLossConfig {
     /// Checks `delta` and builds the loss.
     pub fn init(&self) -> Result<HuberLoss, LossError> {
         if !self.delta.is_finite() || self.delta <= 0.0 {
-            return Err(LossError::Option { name: "delta", expected: "finite and > 0 (huber_loss does not support non-positive values for delta)", value: self.delta });
+            return Err(LossError::Option {
+                name: "delta",
+                expected: "finite and > 0 (huber_loss does not support non-positive values for delta)",
+                value: self.delta,
+            });
         }
-        Ok(HuberLoss { delta: self.delta, reduction: self.reduction })
+        Ok(HuberLoss {
+            delta: self.delta,
+            reduction: self.reduction,
+        })
     }
 }
 
@@ -223,11 +265,21 @@ pub struct HuberLoss {
 impl HuberLoss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
     pub fn forward<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<1>, LossError> {
-        Ok(regression(input, target, RegressionLoss::Huber { delta: self.delta }, Some(self.reduction))?.reshape([1]))
+        Ok(regression(
+            input,
+            target,
+            RegressionLoss::Huber { delta: self.delta },
+            Some(self.reduction),
+        )?
+        .reshape([1]))
     }
 
     /// The loss of each element, the broadcast shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         regression(input, target, RegressionLoss::Huber { delta: self.delta }, None)
     }
 }

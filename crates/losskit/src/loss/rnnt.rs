@@ -34,7 +34,12 @@ pub struct RnntLossConfig {
 impl RnntLossConfig {
     /// The loss; `blank` is checked against the classes of each call.
     pub fn init(&self) -> RnntLoss {
-        RnntLoss { blank: self.blank, clamp: self.clamp, fused_log_softmax: self.fused_log_softmax, reduction: self.reduction }
+        RnntLoss {
+            blank: self.blank,
+            clamp: self.clamp,
+            fused_log_softmax: self.fused_log_softmax,
+            reduction: self.reduction,
+        }
     }
 }
 
@@ -133,18 +138,38 @@ impl RnntLoss {
     ) -> Result<RnntCall, LossError> {
         let [batch, max_time, nodes, classes] = dims;
         if dims.iter().product::<usize>() == 0 {
-            return Err(LossError::Shape(format!("logits must not be empty, got shape {dims:?}")));
+            return Err(LossError::Shape(format!(
+                "logits must not be empty, got shape {dims:?}"
+            )));
         }
-        let sizes = [("logit_lengths", logit_lengths.dims()[0]), ("target_lengths", target_lengths.dims()[0]), ("targets", targets.dims()[0])];
+        let sizes = [
+            ("logit_lengths", logit_lengths.dims()[0]),
+            ("target_lengths", target_lengths.dims()[0]),
+            ("targets", targets.dims()[0]),
+        ];
         if let Some((name, len)) = sizes.into_iter().find(|&(_, len)| len != batch) {
-            return Err(LossError::Shape(format!("batch dimension mismatch between logits ({batch}) and {name} ({len})")));
+            return Err(LossError::Shape(format!(
+                "batch dimension mismatch between logits ({batch}) and {name} ({len})"
+            )));
         }
-        let resolved = if self.blank < 0 { self.blank + classes as i64 } else { self.blank };
-        let blank = usize::try_from(resolved).ok().filter(|&b| b < classes).ok_or(LossError::Blank { blank: self.blank, classes })?;
+        let resolved = if self.blank < 0 {
+            self.blank + classes as i64
+        } else {
+            self.blank
+        };
+        let blank = usize::try_from(resolved)
+            .ok()
+            .filter(|&b| b < classes)
+            .ok_or(LossError::Blank {
+                blank: self.blank,
+                classes,
+            })?;
         let logit_lengths = host_lengths("logit_lengths", logit_lengths)?;
         let longest = logit_lengths.iter().copied().max().unwrap_or(0);
         if longest != max_time {
-            return Err(LossError::Shape(format!("input length mismatch: the longest logit length is {longest}, the logits have {max_time} frames")));
+            return Err(LossError::Shape(format!(
+                "input length mismatch: the longest logit length is {longest}, the logits have {max_time} frames"
+            )));
         }
         let target_lengths = host_lengths("target_lengths", target_lengths)?;
         let longest = target_lengths.iter().copied().max().unwrap_or(0);
@@ -155,15 +180,28 @@ impl RnntLoss {
         }
         let width = targets.dims()[1];
         if width != longest {
-            return Err(LossError::Shape(format!("target length mismatch: the targets have {width} columns, the longest target length is {longest}")));
+            return Err(LossError::Shape(format!(
+                "target length mismatch: the targets have {width} columns, the longest target length is {longest}"
+            )));
         }
         let targets = indices(targets);
-        let mut counted = target_lengths.iter().enumerate().flat_map(|(n, &l)| targets[n * width..][..l].iter());
+        let mut counted = target_lengths
+            .iter()
+            .enumerate()
+            .flat_map(|(n, &l)| targets[n * width..][..l].iter());
         if let Some(&target) = counted.find(|&&l| !(0..classes as i64).contains(&l)) {
             return Err(LossError::TargetOutOfBounds { target, classes });
         }
         let clamp = (self.clamp > 0.0).then_some(self.clamp);
         let form = sample_form(reduction, batch, |_| 1.0 / batch as f64);
-        Ok(RnntCall { targets, logit_lengths, target_lengths, blank, clamp, fused_log_softmax: self.fused_log_softmax, form })
+        Ok(RnntCall {
+            targets,
+            logit_lengths,
+            target_lengths,
+            blank,
+            clamp,
+            fused_log_softmax: self.fused_log_softmax,
+            form,
+        })
     }
 }

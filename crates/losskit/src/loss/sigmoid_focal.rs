@@ -43,13 +43,25 @@ impl SigmoidFocalLossConfig {
     pub fn init(&self, device: &Device) -> Result<SigmoidFocalLoss, LossError> {
         check_non_negative("gamma", self.gamma)?;
         if let Some(a) = self.alpha.filter(|a| a.is_nan()) {
-            return Err(LossError::Option { name: "alpha", expected: "a number", value: a });
+            return Err(LossError::Option {
+                name: "alpha",
+                expected: "a number",
+                value: a,
+            });
         }
         Ok(SigmoidFocalLoss {
             alpha: self.alpha.filter(|a| *a >= 0.0),
             gamma: self.gamma,
-            weight: self.weight.as_ref().map(|w| Broadcast::new("weight", w, device)).transpose()?,
-            pos_weight: self.pos_weight.as_ref().map(|w| Broadcast::new("pos_weight", w, device)).transpose()?,
+            weight: self
+                .weight
+                .as_ref()
+                .map(|w| Broadcast::new("weight", w, device))
+                .transpose()?,
+            pos_weight: self
+                .pos_weight
+                .as_ref()
+                .map(|w| Broadcast::new("pos_weight", w, device))
+                .transpose()?,
             reduction: self.reduction,
             check_values: self.check_values,
         })
@@ -92,21 +104,44 @@ impl SigmoidFocalLoss {
     }
 
     /// The loss of each element, the input's shape (`reduction='none'`).
-    pub fn forward_no_reduction<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>) -> Result<Tensor<D>, LossError> {
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+    ) -> Result<Tensor<D>, LossError> {
         self.compute(input, target, None)
     }
 
-    fn compute<const D: usize>(&self, input: Tensor<D>, target: Tensor<D>, reduction: Option<Reduction>) -> Result<Tensor<D>, LossError> {
+    fn compute<const D: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<D>,
+        reduction: Option<Reduction>,
+    ) -> Result<Tensor<D>, LossError> {
         let dims = input.dims();
         check_same_shape(&dims, &target.dims())?;
         if self.check_values {
             check_probabilities("target", &target)?;
         }
         let dtype = input.dtype();
-        let pos_weight = self.pos_weight.as_ref().map(|w| w.against("pos_weight", &dims, dtype)).transpose()?;
-        let weight = self.weight.as_ref().map(|w| w.against("weight", &dims, dtype)).transpose()?;
-        let weights = SigmoidWeights { weight: self.weight.as_ref(), pos_weight: self.pos_weight.as_ref() };
-        let focal = SigmoidFocalOptions { gamma: self.gamma, alpha: self.alpha };
+        let pos_weight = self
+            .pos_weight
+            .as_ref()
+            .map(|w| w.against("pos_weight", &dims, dtype))
+            .transpose()?;
+        let weight = self
+            .weight
+            .as_ref()
+            .map(|w| w.against("weight", &dims, dtype))
+            .transpose()?;
+        let weights = SigmoidWeights {
+            weight: self.weight.as_ref(),
+            pos_weight: self.pos_weight.as_ref(),
+        };
+        let focal = SigmoidFocalOptions {
+            gamma: self.gamma,
+            alpha: self.alpha,
+        };
         if let Some(loss) = fused::sigmoid_losses(&input, &target, weights, Some(focal), reduction) {
             return Ok(loss);
         }

@@ -37,7 +37,11 @@ fn along<const D: usize>(input: Tensor<D>, dim: i64, log: bool) -> Result<Tensor
     if input.shape().num_elements() == 0 {
         return Ok(input); // nothing to normalise: the empty result, as PyTorch's
     }
-    let moved = if dim == D - 1 { input.clone() } else { input.clone().movedim(dim, D - 1) };
+    let moved = if dim == D - 1 {
+        input.clone()
+    } else {
+        input.clone().movedim(dim, D - 1)
+    };
     let moved_dims = moved.dims();
     let classes = moved_dims[D - 1];
     let rows = moved_dims.iter().product::<usize>() / classes;
@@ -45,7 +49,11 @@ fn along<const D: usize>(input: Tensor<D>, dim: i64, log: bool) -> Result<Tensor
         let out = out.reshape(moved_dims);
         return Ok(if dim == D - 1 { out } else { out.movedim(D - 1, dim) });
     }
-    Ok(if log { activation::log_softmax(input, dim) } else { activation::softmax(input, dim) })
+    Ok(if log {
+        activation::log_softmax(input, dim)
+    } else {
+        activation::softmax(input, dim)
+    })
 }
 
 /// Shannon entropy of probabilities along `dim`, `H = -sum(p ln p)` with `0 ln 0 = 0`, as
@@ -54,7 +62,12 @@ fn along<const D: usize>(input: Tensor<D>, dim: i64, log: bool) -> Result<Tensor
 /// The gradient is `-(ln p + 1)`, and 0 where `p = 0` (instead of PyTorch's clamped logits).
 /// Returns the input's shape without `dim` (`O = D - 1`). Errors on a `dim` out of range.
 pub fn entropy<const D: usize, const O: usize>(input: Tensor<D>, dim: i64) -> Result<Tensor<O>, LossError> {
-    const { assert!(O + 1 == D, "the entropy has the input's rank less the dimension summed over") };
+    const {
+        assert!(
+            O + 1 == D,
+            "the entropy has the input's rank less the dimension summed over"
+        )
+    };
     let dim = resolve_dim::<D>(dim)?;
     // ln of 1 where p = 0, so that p ln p is 0 there in value and gradient alike.
     let zero = input.clone().equal_elem(0.0);

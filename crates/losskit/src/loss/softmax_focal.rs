@@ -53,7 +53,11 @@ impl SoftmaxFocalLossConfig {
         let (alpha, per_class) = match &self.alpha {
             FocalAlpha::None => (1.0, None),
             FocalAlpha::Scalar(a) if a.is_nan() => {
-                return Err(LossError::Option { name: "alpha", expected: "a number", value: *a });
+                return Err(LossError::Option {
+                    name: "alpha",
+                    expected: "a number",
+                    value: *a,
+                });
             }
             FocalAlpha::Scalar(a) => (*a, None),
             FocalAlpha::PerClass(a) => (1.0, Some(ClassWeight::new(a, device))),
@@ -98,7 +102,11 @@ pub struct SoftmaxFocalLoss {
 
 impl SoftmaxFocalLoss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
-    pub fn forward<const D: usize, const T: usize>(&self, input: Tensor<D>, target: Tensor<T, Int>) -> Result<Tensor<1>, LossError> {
+    pub fn forward<const D: usize, const T: usize>(
+        &self,
+        input: Tensor<D>,
+        target: Tensor<T, Int>,
+    ) -> Result<Tensor<1>, LossError> {
         Ok(self.compute(input, target, Some(self.reduction))?.reshape([1]))
     }
 
@@ -127,7 +135,10 @@ impl SoftmaxFocalLoss {
         let dtype = input.dtype();
         if let Some(targets) = &host_targets(&input, &target, classes, self.ignore_index, self.check_values)? {
             let rows = ClassIndexRows {
-                loss: RowLoss::SoftmaxFocal { gamma: self.gamma, alpha: self.alpha },
+                loss: RowLoss::SoftmaxFocal {
+                    gamma: self.gamma,
+                    alpha: self.alpha,
+                },
                 targets,
                 weight: self.alpha_per_class.as_ref(),
                 ignore_index: self.ignore_index,
@@ -143,8 +154,11 @@ impl SoftmaxFocalLoss {
         let target_class = {
             let mut class_dims = [1usize; D];
             class_dims[1] = classes;
-            let ids = Tensor::<1, Int>::arange(0..classes as i64, &log_probs.device()).cast(target.dtype()).reshape(class_dims);
-            ids.expand(log_probs.dims()).equal(target.clone().unsqueeze_dim::<D>(1).expand(log_probs.dims()))
+            let ids = Tensor::<1, Int>::arange(0..classes as i64, &log_probs.device())
+                .cast(target.dtype())
+                .reshape(class_dims);
+            ids.expand(log_probs.dims())
+                .equal(target.clone().unsqueeze_dim::<D>(1).expand(log_probs.dims()))
         };
         let alpha_per_class = self.alpha_per_class.as_ref().map(|a| a.tensor(dtype));
         let has_per_class = alpha_per_class.is_some();

@@ -25,7 +25,9 @@ pub fn run<const D: usize>(
     let leaf = float(x, dims, dtype).require_grad();
     let out = f(leaf.clone())?;
     let loss = read(out.clone());
-    let grad = leaf.grad(&out.sum().backward()).map_or_else(|| vec![0.0; x.len()], read);
+    let grad = leaf
+        .grad(&out.sum().backward())
+        .map_or_else(|| vec![0.0; x.len()], read);
     Ok(Run { loss, grad })
 }
 
@@ -70,12 +72,22 @@ fn lengths(values: &[i64]) -> Tensor<1, Int> {
 impl CtcInputs<'_> {
     /// `loss.forward_no_reduction` of `log_probs` `(T, N, C)`.
     pub fn per_sample(&self, loss: &CtcLoss, log_probs: Tensor<3>) -> Result<Tensor<1>, LossError> {
-        loss.forward_no_reduction(log_probs, self.labels.tensor(), lengths(self.input_lengths), lengths(self.target_lengths))
+        loss.forward_no_reduction(
+            log_probs,
+            self.labels.tensor(),
+            lengths(self.input_lengths),
+            lengths(self.target_lengths),
+        )
     }
 
     /// `loss.forward` of `log_probs` `(T, N, C)`.
     pub fn reduced(&self, loss: &CtcLoss, log_probs: Tensor<3>) -> Result<Tensor<1>, LossError> {
-        loss.forward(log_probs, self.labels.tensor(), lengths(self.input_lengths), lengths(self.target_lengths))
+        loss.forward(
+            log_probs,
+            self.labels.tensor(),
+            lengths(self.input_lengths),
+            lengths(self.target_lengths),
+        )
     }
 }
 
@@ -90,18 +102,32 @@ pub struct RnntInputs<'a> {
 
 impl RnntInputs<'_> {
     fn targets(&self) -> Tensor<2, Int> {
-        let rows = self.targets.len().checked_div(self.max_target).unwrap_or(self.target_lengths.len());
+        let rows = self
+            .targets
+            .len()
+            .checked_div(self.max_target)
+            .unwrap_or(self.target_lengths.len());
         ints(self.targets, [rows, self.max_target])
     }
 
     /// `loss.forward_no_reduction` of `logits` `(N, T, U + 1, V)`.
     pub fn per_sample(&self, loss: &RnntLoss, logits: Tensor<4>) -> Result<Tensor<1>, LossError> {
-        loss.forward_no_reduction(logits, self.targets(), lengths(self.logit_lengths), lengths(self.target_lengths))
+        loss.forward_no_reduction(
+            logits,
+            self.targets(),
+            lengths(self.logit_lengths),
+            lengths(self.target_lengths),
+        )
     }
 
     /// `loss.forward` of `logits` `(N, T, U + 1, V)`.
     pub fn reduced(&self, loss: &RnntLoss, logits: Tensor<4>) -> Result<Tensor<1>, LossError> {
-        loss.forward(logits, self.targets(), lengths(self.logit_lengths), lengths(self.target_lengths))
+        loss.forward(
+            logits,
+            self.targets(),
+            lengths(self.logit_lengths),
+            lengths(self.target_lengths),
+        )
     }
 }
 

@@ -32,7 +32,11 @@ impl MissingOptions {
     }
 
     pub fn check(self) -> Result<(), Inexpressible> {
-        if self.options.is_empty() { Ok(()) } else { Err(Inexpressible::Missing(self.options)) }
+        if self.options.is_empty() {
+            Ok(())
+        } else {
+            Err(Inexpressible::Missing(self.options))
+        }
     }
 }
 
@@ -66,7 +70,10 @@ pub enum GradientView {
     /// `exp(log_probs) - occupation`, burn the derivative `-occupation`; they differ by
     /// `exp(log_probs)`, which this projection removes exactly, so what is compared is
     /// the gradient either gives the logits of a log_softmax, CTC's only correct use.
-    ThroughLogSoftmax { log_probs: Vec<f64>, classes: usize },
+    ThroughLogSoftmax {
+        log_probs: Vec<f64>,
+        classes: usize,
+    },
 }
 
 impl GradientView {
@@ -133,7 +140,12 @@ impl<'a> BurnCall<'a> {
             Precision::F32 => DType::F32,
             Precision::F64 => DType::F64,
         };
-        Self { case, device: device.clone(), dtype, leaves: Vec::new() }
+        Self {
+            case,
+            device: device.clone(),
+            dtype,
+            leaves: Vec::new(),
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -143,7 +155,9 @@ impl<'a> BurnCall<'a> {
     /// The request's tensor `field`.
     pub fn tensor(&self, field: &str) -> Result<&'a FixtureTensor, Inexpressible> {
         let case = self.case;
-        case.tensors.get(field).ok_or_else(|| Inexpressible::NotPyTorch(format!("no {field}")))
+        case.tensors
+            .get(field)
+            .ok_or_else(|| Inexpressible::NotPyTorch(format!("no {field}")))
     }
 
     /// The shape of `field`.
@@ -187,7 +201,10 @@ impl<'a> BurnCall<'a> {
         // The device's default Int dtype, the one burn's losses create their own index
         // tensors in (I64 here made burn's RNNTLoss mix dtypes and panic).
         let values = self.tensor(field)?.values.iter().map(|&v| v as i64).collect::<Vec<_>>();
-        Ok(Tensor::from_data(TensorData::new(values, dims).convert_dtype(DType::I32), &self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(values, dims).convert_dtype(DType::I32),
+            &self.device,
+        ))
     }
 
     /// Reads burn's output and builds `sum(output * grad_output)` (or `sum(output)`).
@@ -212,11 +229,23 @@ impl<'a> BurnCall<'a> {
             .leaves
             .into_iter()
             .map(|leaf| {
-                let values = grads.as_ref().and_then(|g| (leaf.read)(g)).unwrap_or_else(|| vec![0.0; leaf.numel]);
-                (leaf.key, ObservedGradient { values, view: leaf.view })
+                let values = grads
+                    .as_ref()
+                    .and_then(|g| (leaf.read)(g))
+                    .unwrap_or_else(|| vec![0.0; leaf.numel]);
+                (
+                    leaf.key,
+                    ObservedGradient {
+                        values,
+                        view: leaf.view,
+                    },
+                )
             })
             .collect();
-        BurnAnswer { output: output.values, gradients }
+        BurnAnswer {
+            output: output.values,
+            gradients,
+        }
     }
 
     /// The `reduction` option (PyTorch's default `"mean"` when absent).
@@ -244,14 +273,18 @@ impl<'a> BurnCall<'a> {
     pub fn number(&self, key: &str, default: f64) -> Result<f64, Inexpressible> {
         match self.option(key) {
             None => Ok(default),
-            Some(v) => v.as_f64().ok_or_else(|| Inexpressible::NotPyTorch(format!("{key} = {v}"))),
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| Inexpressible::NotPyTorch(format!("{key} = {v}"))),
         }
     }
 
     pub fn boolean(&self, key: &str, default: bool) -> Result<bool, Inexpressible> {
         match self.option(key) {
             None => Ok(default),
-            Some(v) => v.as_bool().ok_or_else(|| Inexpressible::NotPyTorch(format!("{key} = {v}"))),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| Inexpressible::NotPyTorch(format!("{key} = {v}"))),
         }
     }
 
@@ -265,7 +298,10 @@ impl<'a> BurnCall<'a> {
 
 /// The values of a float tensor as f64.
 fn read<const D: usize>(tensor: &Tensor<D>) -> Vec<f64> {
-    tensor.clone().try_into_vec_as::<f64>().expect("a float tensor reads as f64")
+    tensor
+        .clone()
+        .try_into_vec_as::<f64>()
+        .expect("a float tensor reads as f64")
 }
 
 /// `shape` padded with leading 1s to rank `D`, as PyTorch broadcasts a tensor of fewer

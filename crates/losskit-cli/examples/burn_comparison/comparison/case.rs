@@ -108,14 +108,30 @@ pub fn parse_case(line: &str) -> Result<FixtureCase, String> {
             tensors.insert(key.clone(), tensor);
         }
     }
-    let options = request.get("options").and_then(Value::as_object).cloned().unwrap_or_default();
-    Ok(FixtureCase { id, op, precision, tensors, grad_output, options, expected })
+    let options = request
+        .get("options")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    Ok(FixtureCase {
+        id,
+        op,
+        precision,
+        tensors,
+        grad_output,
+        options,
+        expected,
+    })
 }
 
 fn parse_expectation(case: &Value) -> Result<Expectation, String> {
     let expected = case["expected"].as_object().ok_or("no expected object")?;
     if expected.contains_key("error") {
-        let refusal = if case.get("spec_error").is_some() { Refusal::ProtocolOnly } else { Refusal::PyTorch };
+        let refusal = if case.get("spec_error").is_some() {
+            Refusal::ProtocolOnly
+        } else {
+            Refusal::PyTorch
+        };
         return Ok(Expectation::Refused(refusal));
     }
     let output = parse_tensor(expected.get("output").ok_or("no expected output")?)?;
@@ -128,7 +144,11 @@ fn parse_expectation(case: &Value) -> Result<Expectation, String> {
         rtol: case["rtol"].as_f64().ok_or("no rtol")?,
         atol: case["atol"].as_f64().ok_or("no atol")?,
     };
-    Ok(Expectation::Values { output, gradients, tolerance })
+    Ok(Expectation::Values {
+        output,
+        gradients,
+        tolerance,
+    })
 }
 
 /// `{"shape": [..], "data": [..]}` with `"nan"`, `"inf"`, `"-inf"` strings.
@@ -139,7 +159,12 @@ pub fn parse_tensor(value: &Value) -> Result<FixtureTensor, String> {
         .iter()
         .map(|d| d.as_u64().map(|d| d as usize).ok_or_else(|| format!("dimension {d}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let values = value["data"].as_array().ok_or("no data")?.iter().map(number).collect::<Result<Vec<_>, _>>()?;
+    let values = value["data"]
+        .as_array()
+        .ok_or("no data")?
+        .iter()
+        .map(number)
+        .collect::<Result<Vec<_>, _>>()?;
     if values.len() != shape.iter().product::<usize>() {
         return Err(format!("{} values for shape {shape:?}", values.len()));
     }

@@ -87,7 +87,10 @@ pub fn render(checked: &[CheckedFinding]) -> String {
     }
     for CheckedFinding { finding, outcome } in checked {
         if let Err(instead) = outcome {
-            out.push_str(&format!("- not reproduced any more, `{}`: {} ({instead})\n", finding.burn, finding.summary));
+            out.push_str(&format!(
+                "- not reproduced any more, `{}`: {} ({instead})\n",
+                finding.burn, finding.summary
+            ));
         }
     }
     out

@@ -29,21 +29,32 @@ pub fn device() -> Device {
 pub fn judge(case: &FixtureCase, device: &Device) -> Option<Verdict> {
     let loss = adapters::for_op(&case.op)?;
     if let Expectation::Refused(Refusal::ProtocolOnly) = case.expected {
-        return Some(Verdict::NotApplicable { why: "only the eval protocol refuses it".into() });
+        return Some(Verdict::NotApplicable {
+            why: "only the eval protocol refuses it".into(),
+        });
     }
     let attempt = catch_unwind(AssertUnwindSafe(|| ask_burn(loss, case, device)));
     Some(match (attempt, &case.expected) {
-        (Err(panic), Expectation::Refused(_)) => Verdict::BothRefuse { panic: panic_message(&panic) },
-        (Err(panic), Expectation::Values { .. }) => Verdict::Panics { message: panic_message(&panic) },
-        (Ok(Err(Inexpressible::Missing(_))), Expectation::Refused(_)) => {
-            Verdict::NotApplicable { why: "an invalid request burn's API cannot express".into() }
-        }
+        (Err(panic), Expectation::Refused(_)) => Verdict::BothRefuse {
+            panic: panic_message(&panic),
+        },
+        (Err(panic), Expectation::Values { .. }) => Verdict::Panics {
+            message: panic_message(&panic),
+        },
+        (Ok(Err(Inexpressible::Missing(_))), Expectation::Refused(_)) => Verdict::NotApplicable {
+            why: "an invalid request burn's API cannot express".into(),
+        },
         (Ok(Err(Inexpressible::Missing(options))), Expectation::Values { .. }) => Verdict::OptionMissing(options),
         (Ok(Err(Inexpressible::NotPyTorch(why))), _) => Verdict::NotApplicable { why },
         (Ok(Ok(_)), Expectation::Refused(_)) => Verdict::AcceptsRefused,
-        (Ok(Ok(answer)), Expectation::Values { output, gradients, tolerance }) => {
-            judge_answer(&answer, &output.values, gradients, *tolerance)
-        }
+        (
+            Ok(Ok(answer)),
+            Expectation::Values {
+                output,
+                gradients,
+                tolerance,
+            },
+        ) => judge_answer(&answer, &output.values, gradients, *tolerance),
     })
 }
 
@@ -59,7 +70,10 @@ pub struct JudgedCase<'a> {
 pub fn judge_all<'a>(cases: &'a [FixtureCase], device: &Device) -> Vec<JudgedCase<'a>> {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let judged = cases.iter().filter_map(|case| judge(case, device).map(|verdict| JudgedCase { case, verdict })).collect();
+    let judged = cases
+        .iter()
+        .filter_map(|case| judge(case, device).map(|verdict| JudgedCase { case, verdict }))
+        .collect();
     std::panic::set_hook(default_hook);
     judged
 }
@@ -83,9 +97,12 @@ fn judge_answer(
     let worst_gradient = gradients
         .iter()
         .filter_map(|(key, expected)| match answer.gradients.get(key) {
-            Some(observed) => {
-                compare(key, &observed.view.apply(&expected.values), &observed.view.apply(&observed.values), tolerance)
-            }
+            Some(observed) => compare(
+                key,
+                &observed.view.apply(&expected.values),
+                &observed.view.apply(&observed.values),
+                tolerance,
+            ),
             // Every adapter tracks each tensor PyTorch differentiates; one that did not
             // would show here, as burn giving no gradient at all.
             None => compare(key, &expected.values, &[], tolerance),

@@ -40,7 +40,12 @@ pub struct LossTally {
 impl LossTally {
     /// Every case counted (the not-applicable ones are not).
     pub fn cases(&self) -> usize {
-        self.agree + self.value_differs + self.gradient_differs + self.option_missing + self.panics + self.accepts_refused
+        self.agree
+            + self.value_differs
+            + self.gradient_differs
+            + self.option_missing
+            + self.panics
+            + self.accepts_refused
     }
 
     fn add(&mut self, case_id: &str, verdict: &Verdict) {
@@ -66,7 +71,10 @@ impl LossTally {
             }
             Verdict::Panics { message } => {
                 self.panics += 1;
-                self.panic_messages.entry(message.clone()).or_default().push(case_id.to_string());
+                self.panic_messages
+                    .entry(message.clone())
+                    .or_default()
+                    .push(case_id.to_string());
             }
             Verdict::AcceptsRefused => {
                 self.accepts_refused += 1;
@@ -78,9 +86,14 @@ impl LossTally {
 }
 
 fn keep_worst(worst: &mut Option<WorstCase>, case_id: &str, discrepancy: &Discrepancy) {
-    let larger = worst.as_ref().is_none_or(|w| discrepancy.relative_error() > w.discrepancy.relative_error());
+    let larger = worst
+        .as_ref()
+        .is_none_or(|w| discrepancy.relative_error() > w.discrepancy.relative_error());
     if larger {
-        *worst = Some(WorstCase { case_id: case_id.to_string(), discrepancy: discrepancy.clone() });
+        *worst = Some(WorstCase {
+            case_id: case_id.to_string(),
+            discrepancy: discrepancy.clone(),
+        });
     }
 }
 
@@ -111,7 +124,11 @@ fn size(discrepancy: &Discrepancy) -> String {
         DiscrepancyKind::Count { expected, got } => format!("{got} values for {expected}"),
         DiscrepancyKind::Element { expected, got, .. } => {
             let error = discrepancy.relative_error();
-            if error.is_finite() { format!("{error:.1e}") } else { format!("{got:.3e} for {expected:.3e}") }
+            if error.is_finite() {
+                format!("{error:.1e}")
+            } else {
+                format!("{got:.3e} for {expected:.3e}")
+            }
         }
     }
 }
@@ -120,7 +137,11 @@ fn worst_cell(tally: &LossTally) -> String {
     let parts = [("value", &tally.worst_value), ("gradient", &tally.worst_gradient)];
     let cells: Vec<String> = parts
         .iter()
-        .filter_map(|(what, worst)| worst.as_ref().map(|w| format!("{what} {} (`{}`)", size(&w.discrepancy), w.case_id)))
+        .filter_map(|(what, worst)| {
+            worst
+                .as_ref()
+                .map(|w| format!("{what} {} (`{}`)", size(&w.discrepancy), w.case_id))
+        })
         .collect();
     if cells.is_empty() { "-".into() } else { cells.join("; ") }
 }
@@ -159,14 +180,21 @@ pub fn details(rows: &[LossRow]) -> String {
     for LossRow { loss, tally } in rows {
         let mut lines = Vec::new();
         if !tally.missing_options.is_empty() {
-            let options: Vec<String> = tally.missing_options.iter().map(|(o, n)| format!("{o} ({n})")).collect();
+            let options: Vec<String> = tally
+                .missing_options
+                .iter()
+                .map(|(o, n)| format!("{o} ({n})"))
+                .collect();
             lines.push(format!("missing: {}", options.join(", ")));
         }
         for (message, ids) in &tally.panic_messages {
             lines.push(format!("panics with \"{message}\" on {}", id_list(ids)));
         }
         if !tally.accepted_refusals.is_empty() {
-            lines.push(format!("returns numbers where PyTorch raises: {}", id_list(&tally.accepted_refusals)));
+            lines.push(format!(
+                "returns numbers where PyTorch raises: {}",
+                id_list(&tally.accepted_refusals)
+            ));
         }
         for (what, worst) in [("value", &tally.worst_value), ("gradient", &tally.worst_gradient)] {
             if let Some(w) = worst {
@@ -174,7 +202,10 @@ pub fn details(rows: &[LossRow]) -> String {
             }
         }
         if tally.both_refuse > 0 {
-            lines.push(format!("{} of the agreeing cases are refusals (burn panics where PyTorch raises)", tally.both_refuse));
+            lines.push(format!(
+                "{} of the agreeing cases are refusals (burn panics where PyTorch raises)",
+                tally.both_refuse
+            ));
         }
         if tally.not_applicable > 0 {
             lines.push(format!(

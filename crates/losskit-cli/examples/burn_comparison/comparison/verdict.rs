@@ -61,7 +61,11 @@ impl fmt::Display for Discrepancy {
             }
             DiscrepancyKind::Element { index, expected, got } => {
                 let error = relative_error(expected, got);
-                let size = if error.is_finite() { format!(" (rel. {error:.1e})") } else { String::new() };
+                let size = if error.is_finite() {
+                    format!(" (rel. {error:.1e})")
+                } else {
+                    String::new()
+                };
                 write!(f, "{}[{index}] = {got:.6e}, PyTorch {expected:.6e}{size}", self.field)
             }
         }
@@ -70,7 +74,11 @@ impl fmt::Display for Discrepancy {
 
 fn relative_error(expected: f64, got: f64) -> f64 {
     if expected.is_nan() || got.is_nan() {
-        if expected.is_nan() && got.is_nan() { 0.0 } else { f64::INFINITY }
+        if expected.is_nan() && got.is_nan() {
+            0.0
+        } else {
+            f64::INFINITY
+        }
     } else if expected.is_infinite() || got.is_infinite() {
         if expected == got { 0.0 } else { f64::INFINITY }
     } else if expected == 0.0 {
@@ -95,15 +103,28 @@ fn within(expected: f64, got: f64, tolerance: Tolerance) -> bool {
 /// The worst out-of-tolerance element of `got` against `expected`, if any.
 pub fn compare(field: &str, expected: &[f64], got: &[f64], tolerance: Tolerance) -> Option<Discrepancy> {
     if expected.len() != got.len() {
-        let kind = DiscrepancyKind::Count { expected: expected.len(), got: got.len() };
-        return Some(Discrepancy { field: field.to_string(), kind });
+        let kind = DiscrepancyKind::Count {
+            expected: expected.len(),
+            got: got.len(),
+        };
+        return Some(Discrepancy {
+            field: field.to_string(),
+            kind,
+        });
     }
     expected
         .iter()
         .zip(got)
         .enumerate()
         .filter(|&(_, (&want, &have))| !within(want, have, tolerance))
-        .map(|(index, (&want, &have))| DiscrepancyKind::Element { index, expected: want, got: have })
-        .map(|kind| Discrepancy { field: field.to_string(), kind })
+        .map(|(index, (&want, &have))| DiscrepancyKind::Element {
+            index,
+            expected: want,
+            got: have,
+        })
+        .map(|kind| Discrepancy {
+            field: field.to_string(),
+            kind,
+        })
         .max_by(|a, b| a.relative_error().total_cmp(&b.relative_error()))
 }

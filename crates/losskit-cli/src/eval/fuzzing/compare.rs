@@ -10,11 +10,23 @@ pub fn agree(a: &Value, b: &Value, f32: bool) -> Result<(), String> {
     match (a.get("error"), b.get("error")) {
         (Some(x), Some(y)) if x == y => return Ok(()),
         (None, None) => {}
-        _ => return Err(format!("one errs, the other not: {:.200} / {:.200}", a.to_string(), b.to_string())),
+        _ => {
+            return Err(format!(
+                "one errs, the other not: {:.200} / {:.200}",
+                a.to_string(),
+                b.to_string()
+            ));
+        }
     }
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return Err("a response is not an object".into()) };
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return Err("a response is not an object".into());
+    };
     if a.keys().ne(b.keys()) {
-        return Err(format!("keys {:?} / {:?}", a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>()));
+        return Err(format!(
+            "keys {:?} / {:?}",
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>()
+        ));
     }
     for (key, x) in a {
         let y = &b[key];
@@ -27,7 +39,11 @@ pub fn agree(a: &Value, b: &Value, f32: bool) -> Result<(), String> {
         }
         // The tolerance is relative to the tensor's scale: a gradient's small elements carry
         // the rounding of its large ones.
-        let scale = xs.iter().chain(&ys).filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs()));
+        let scale = xs
+            .iter()
+            .chain(&ys)
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, |m, v| m.max(v.abs()));
         for (i, (&p, &q)) in xs.iter().zip(&ys).enumerate() {
             let same = if p.is_nan() || q.is_nan() {
                 p.is_nan() && q.is_nan()

@@ -76,7 +76,15 @@ fn shape(c: &mut impl Choices, rank: usize) -> Vec<usize> {
 /// composed path's cancellations are still exact enough to compare) or a non-finite one.
 fn value(c: &mut impl Choices) -> Value {
     if c.one_in(30) {
-        return c.pick(&[json!("nan"), json!("inf"), json!("-inf"), json!(1e4), json!(-1e4), json!(0.0), json!(1e-30)]);
+        return c.pick(&[
+            json!("nan"),
+            json!("inf"),
+            json!("-inf"),
+            json!(1e4),
+            json!(-1e4),
+            json!(0.0),
+            json!(1e-30),
+        ]);
     }
     json!(-8.0 + 16.0 * f64::from(c.below(10_001)) / 10_000.0)
 }
@@ -86,7 +94,11 @@ fn probability(c: &mut impl Choices) -> Value {
     if c.one_in(50) {
         return c.pick(&[json!(1.5), json!(-0.25), json!("nan")]);
     }
-    if c.one_in(2) { json!(f64::from(c.below(2))) } else { json!(f64::from(c.below(1_001)) / 1_000.0) }
+    if c.one_in(2) {
+        json!(f64::from(c.below(2)))
+    } else {
+        json!(f64::from(c.below(1_001)) / 1_000.0)
+    }
 }
 
 /// A tensor of `dims` with values from `f`.
@@ -108,7 +120,13 @@ fn floats(c: &mut impl Choices, dims: &[usize]) -> Value {
 fn indices(c: &mut impl Choices, dims: &[usize], classes: usize, extra: &[i64]) -> Value {
     let n: usize = dims.iter().product();
     let data: Vec<i64> = (0..n)
-        .map(|_| if !extra.is_empty() && c.one_in(6) { c.pick(extra) } else { i64::from(c.below(classes.max(1) as u32)) })
+        .map(|_| {
+            if !extra.is_empty() && c.one_in(6) {
+                c.pick(extra)
+            } else {
+                i64::from(c.below(classes.max(1) as u32))
+            }
+        })
         .collect();
     json!({"shape": dims, "data": data, "dtype": "i64"})
 }
@@ -116,7 +134,10 @@ fn indices(c: &mut impl Choices, dims: &[usize], classes: usize, extra: &[i64]) 
 /// `shape` with some leading dimensions dropped and some set to 1: what broadcasts against it.
 fn broadcastable(c: &mut impl Choices, shape: &[usize]) -> Vec<usize> {
     let keep = shape.len() - c.below(shape.len() as u32 + 1) as usize;
-    shape[shape.len() - keep..].iter().map(|&d| if c.one_in(3) { 1 } else { d }).collect()
+    shape[shape.len() - keep..]
+        .iter()
+        .map(|&d| if c.one_in(3) { 1 } else { d })
+        .collect()
 }
 
 /// `reduction`: mean (PyTorch's default, also when absent), sum or none.
@@ -143,14 +164,24 @@ pub fn request(c: &mut impl Choices) -> Value {
         "softmax" | "log_softmax" | "entropy" => {
             let rank = c.below(4) as usize;
             let dims = shape(c, rank);
-            let input = if op == "entropy" { tensor(c, &dims, |b| json!(f64::from(b(1_001)) / 1_000.0)) } else { floats(c, &dims) };
+            let input = if op == "entropy" {
+                tensor(c, &dims, |b| json!(f64::from(b(1_001)) / 1_000.0))
+            } else {
+                floats(c, &dims)
+            };
             request.insert("input".into(), input);
             options.insert("dim".into(), json!(i64::from(c.below(7)) - 3));
         }
         "kl_div" => {
-            let dims = { let rank = 1 + c.below(3) as usize; shape(c, rank) };
+            let dims = {
+                let rank = 1 + c.below(3) as usize;
+                shape(c, rank)
+            };
             request.insert("input".into(), floats(c, &dims));
-            request.insert("target".into(), tensor(c, &dims, |b| json!(f64::from(b(1_001)) / 1_000.0)));
+            request.insert(
+                "target".into(),
+                tensor(c, &dims, |b| json!(f64::from(b(1_001)) / 1_000.0)),
+            );
             options.insert("log_target".into(), json!(c.one_in(2)));
             if c.one_in(4) {
                 options.insert("reduction".into(), json!("batchmean"));
@@ -158,8 +189,12 @@ pub fn request(c: &mut impl Choices) -> Value {
                 reduction(c, &mut options);
             }
         }
-        "multilabel_soft_margin" | "multilabel_margin" | "multi_margin" => multi_class(c, op, &mut request, &mut options),
-        "cosine_embedding" | "triplet_margin" | "triplet_margin_with_distance" => embeddings(c, op, &mut request, &mut options),
+        "multilabel_soft_margin" | "multilabel_margin" | "multi_margin" => {
+            multi_class(c, op, &mut request, &mut options)
+        }
+        "cosine_embedding" | "triplet_margin" | "triplet_margin_with_distance" => {
+            embeddings(c, op, &mut request, &mut options)
+        }
         "generalized_box_iou" | "distance_box_iou" | "complete_box_iou" => {
             let n = dim(c).min(4_000);
             let dims = if c.one_in(8) { vec![4] } else { vec![n, 4] };
@@ -198,9 +233,21 @@ fn boxes(c: &mut impl Choices, dims: &[usize]) -> Value {
     json!({"shape": dims, "data": data})
 }
 
-fn elementwise_classification(c: &mut impl Choices, op: &str, request: &mut Map<String, Value>, options: &mut Map<String, Value>) {
-    let dims = { let rank = c.below(4) as usize; shape(c, rank) };
-    let input = if op == "bce" { tensor(c, &dims, |b| json!(f64::from(b(1_001)) / 1_000.0)) } else { floats(c, &dims) };
+fn elementwise_classification(
+    c: &mut impl Choices,
+    op: &str,
+    request: &mut Map<String, Value>,
+    options: &mut Map<String, Value>,
+) {
+    let dims = {
+        let rank = c.below(4) as usize;
+        shape(c, rank)
+    };
+    let input = if op == "bce" {
+        tensor(c, &dims, |b| json!(f64::from(b(1_001)) / 1_000.0))
+    } else {
+        floats(c, &dims)
+    };
     request.insert("input".into(), input);
     let n: usize = dims.iter().product();
     let data: Vec<Value> = (0..n).map(|_| probability(c)).collect();
@@ -209,22 +256,41 @@ fn elementwise_classification(c: &mut impl Choices, op: &str, request: &mut Map<
         // Finite or NaN: an infinite weight meets the composed path's gradient, a sum of two
         // terms, as inf - inf (PyTorch's fused backward gives an infinity).
         let w = broadcastable(c, &dims);
-        options.insert("weight".into(), tensor(c, &w, |b| if b(25) == 0 { json!("nan") } else { json!(-8.0 + f64::from(b(1_601)) / 100.0) }));
+        options.insert(
+            "weight".into(),
+            tensor(c, &w, |b| {
+                if b(25) == 0 {
+                    json!("nan")
+                } else {
+                    json!(-8.0 + f64::from(b(1_601)) / 100.0)
+                }
+            }),
+        );
     }
     if op != "bce" && c.one_in(3) {
         let last = dims.last().copied().unwrap_or(1);
         let pw = if c.one_in(2) { vec![last] } else { vec![1] };
-        options.insert("pos_weight".into(), tensor(c, &pw, |b| json!(0.1 + f64::from(b(50)) / 10.0)));
+        options.insert(
+            "pos_weight".into(),
+            tensor(c, &pw, |b| json!(0.1 + f64::from(b(50)) / 10.0)),
+        );
     }
     if op == "sigmoid_focal" {
         options.insert("gamma".into(), json!(c.pick(&[0.0, 0.5, 1.5, 2.0, 5.0])));
-        options.insert("alpha".into(), c.pick(&[json!(0.25), json!(null), json!(-1.0), json!(0.9)]));
+        options.insert(
+            "alpha".into(),
+            c.pick(&[json!(0.25), json!(null), json!(-1.0), json!(0.9)]),
+        );
     }
     reduction(c, options);
 }
 
 fn class_indices(c: &mut impl Choices, op: &str, request: &mut Map<String, Value>, options: &mut Map<String, Value>) {
-    let classes = if c.one_in(40) { c.pick(&[8_193, 20_001]) } else { 1 + c.below(7) as usize };
+    let classes = if c.one_in(40) {
+        c.pick(&[8_193, 20_001])
+    } else {
+        1 + c.below(7) as usize
+    };
     let (input_dims, target_dims) = match c.below(4) {
         0 => (vec![classes], vec![]),
         1 => {
@@ -244,14 +310,26 @@ fn class_indices(c: &mut impl Choices, op: &str, request: &mut Map<String, Value
         let data: Vec<Value> = (0..n).map(|_| json!(f64::from(c.below(1_001)) / 1_000.0)).collect();
         request.insert("target".into(), json!({"shape": input_dims, "data": data}));
     } else {
-        request.insert("target".into(), indices(c, &target_dims, classes, &[ignore, -100, classes as i64]));
+        request.insert(
+            "target".into(),
+            indices(c, &target_dims, classes, &[ignore, -100, classes as i64]),
+        );
         if c.one_in(2) {
             options.insert("ignore_index".into(), json!(ignore));
         }
     }
     if op != "softmax_focal" && c.one_in(2) {
         let weights = if c.one_in(8) { classes + 1 } else { classes };
-        options.insert("weight".into(), tensor(c, &[weights], |b| if b(25) == 0 { json!("nan") } else { json!(0.1 + f64::from(b(30)) / 10.0) }));
+        options.insert(
+            "weight".into(),
+            tensor(c, &[weights], |b| {
+                if b(25) == 0 {
+                    json!("nan")
+                } else {
+                    json!(0.1 + f64::from(b(30)) / 10.0)
+                }
+            }),
+        );
     }
     if op == "cross_entropy" && c.one_in(2) {
         options.insert("label_smoothing".into(), json!(c.pick(&[0.0, 0.1, 0.5, 1.0])));
@@ -262,7 +340,14 @@ fn class_indices(c: &mut impl Choices, op: &str, request: &mut Map<String, Value
     if op == "softmax_focal" {
         options.insert("gamma".into(), json!(c.pick(&[0.0, 0.5, 2.0])));
         if c.one_in(2) {
-            options.insert("alpha".into(), if c.one_in(2) { json!(0.25) } else { tensor(c, &[classes], |b| json!(0.1 + f64::from(b(9)) / 10.0)) });
+            options.insert(
+                "alpha".into(),
+                if c.one_in(2) {
+                    json!(0.25)
+                } else {
+                    tensor(c, &[classes], |b| json!(0.1 + f64::from(b(9)) / 10.0))
+                },
+            );
         }
     }
     reduction(c, options);
@@ -272,7 +357,10 @@ fn class_indices(c: &mut impl Choices, op: &str, request: &mut Map<String, Value
 /// outside its domain.
 fn llm_options(c: &mut impl Choices, options: &mut Map<String, Value>) {
     if c.one_in(3) {
-        options.insert("softcap".into(), c.pick(&[json!(0.5), json!(3.0), json!(30.0), json!(null), json!(0.0)]));
+        options.insert(
+            "softcap".into(),
+            c.pick(&[json!(0.5), json!(3.0), json!(30.0), json!(null), json!(0.0)]),
+        );
     }
     if c.one_in(3) {
         options.insert("z_loss".into(), json!(c.pick(&[0.0, 1e-4, 0.1, -1.0])));
@@ -286,7 +374,11 @@ fn llm_options(c: &mut impl Choices, options: &mut Map<String, Value>) {
 fn linear(c: &mut impl Choices, request: &mut Map<String, Value>, options: &mut Map<String, Value>) {
     let n = dim(c).min(40);
     let h = c.below(6) as usize;
-    let v = if c.one_in(10) { 300 + c.below(400) as usize } else { 1 + c.below(7) as usize };
+    let v = if c.one_in(10) {
+        300 + c.below(400) as usize
+    } else {
+        1 + c.below(7) as usize
+    };
     let finite = |c: &mut dyn FnMut(u32) -> u32| json!(-4.0 + 8.0 * f64::from(c(10_001)) / 10_000.0);
     let hc = if c.one_in(20) { h + 1 } else { h };
     request.insert("input".into(), tensor(c, &[n, h], finite));
@@ -301,7 +393,10 @@ fn linear(c: &mut impl Choices, request: &mut Map<String, Value>, options: &mut 
         options.insert("ignore_index".into(), json!(ignore));
     }
     if c.one_in(3) {
-        options.insert("weight".into(), tensor(c, &[v], |b| json!(0.1 + f64::from(b(30)) / 10.0)));
+        options.insert(
+            "weight".into(),
+            tensor(c, &[v], |b| json!(0.1 + f64::from(b(30)) / 10.0)),
+        );
     }
     if c.one_in(2) {
         options.insert("label_smoothing".into(), json!(c.pick(&[0.0, 0.1, 0.5])));
@@ -311,16 +406,29 @@ fn linear(c: &mut impl Choices, request: &mut Map<String, Value>, options: &mut 
 }
 
 fn regression(c: &mut impl Choices, op: &str, request: &mut Map<String, Value>, options: &mut Map<String, Value>) {
-    let dims = { let rank = c.below(4) as usize; shape(c, rank) };
-    let other = if c.one_in(4) { broadcastable(c, &dims) } else { dims.clone() };
+    let dims = {
+        let rank = c.below(4) as usize;
+        shape(c, rank)
+    };
+    let other = if c.one_in(4) {
+        broadcastable(c, &dims)
+    } else {
+        dims.clone()
+    };
     request.insert("input".into(), floats(c, &dims));
     match op {
         "soft_margin" | "hinge_embedding" => {
-            request.insert("target".into(), tensor(c, &other, |b| json!(if b(2) == 0 { -1.0 } else { 1.0 })));
+            request.insert(
+                "target".into(),
+                tensor(c, &other, |b| json!(if b(2) == 0 { -1.0 } else { 1.0 })),
+            );
         }
         "margin_ranking" => {
             request.insert("input2".into(), floats(c, &dims));
-            request.insert("target".into(), tensor(c, &dims, |b| json!(if b(2) == 0 { -1.0 } else { 1.0 })));
+            request.insert(
+                "target".into(),
+                tensor(c, &dims, |b| json!(if b(2) == 0 { -1.0 } else { 1.0 })),
+            );
         }
         "poisson_nll" => {
             request.insert("target".into(), tensor(c, &other, |b| json!(f64::from(b(6)))));
@@ -329,7 +437,11 @@ fn regression(c: &mut impl Choices, op: &str, request: &mut Map<String, Value>, 
         }
         "gaussian_nll" => {
             request.insert("target".into(), floats(c, &dims));
-            let var: Vec<usize> = if dims.is_empty() || c.one_in(2) { dims.clone() } else { dims[..dims.len() - 1].to_vec() };
+            let var: Vec<usize> = if dims.is_empty() || c.one_in(2) {
+                dims.clone()
+            } else {
+                dims[..dims.len() - 1].to_vec()
+            };
             request.insert("var".into(), tensor(c, &var, |b| json!(f64::from(b(20)) / 10.0)));
             options.insert("full".into(), json!(c.one_in(2)));
         }
@@ -355,7 +467,10 @@ fn multi_class(c: &mut impl Choices, op: &str, request: &mut Map<String, Value>,
         "multilabel_soft_margin" => {
             request.insert("target".into(), tensor(c, &dims, |b| json!(f64::from(b(2)))));
             if c.one_in(2) {
-                options.insert("weight".into(), tensor(c, &[classes], |b| json!(0.1 + f64::from(b(20)) / 10.0)));
+                options.insert(
+                    "weight".into(),
+                    tensor(c, &[classes], |b| json!(0.1 + f64::from(b(20)) / 10.0)),
+                );
             }
         }
         "multilabel_margin" => request.extend([("target".into(), indices(c, &dims, classes, &[-1]))]),
@@ -364,7 +479,10 @@ fn multi_class(c: &mut impl Choices, op: &str, request: &mut Map<String, Value>,
             options.insert("p".into(), json!(c.pick(&[1, 2])));
             options.insert("margin".into(), json!(c.pick(&[0.0, 0.5, 1.0])));
             if c.one_in(2) {
-                options.insert("weight".into(), tensor(c, &[classes], |b| json!(0.1 + f64::from(b(20)) / 10.0)));
+                options.insert(
+                    "weight".into(),
+                    tensor(c, &[classes], |b| json!(0.1 + f64::from(b(20)) / 10.0)),
+                );
             }
         }
     }
@@ -378,7 +496,10 @@ fn embeddings(c: &mut impl Choices, op: &str, request: &mut Map<String, Value>, 
     request.insert("input".into(), floats(c, &dims));
     if op == "cosine_embedding" {
         request.insert("input2".into(), floats(c, &dims));
-        request.insert("target".into(), tensor(c, &[n], |b| json!(if b(2) == 0 { -1.0 } else { 1.0 })));
+        request.insert(
+            "target".into(),
+            tensor(c, &[n], |b| json!(if b(2) == 0 { -1.0 } else { 1.0 })),
+        );
         options.insert("margin".into(), json!(c.pick(&[0.0, -0.5, 0.5])));
     } else {
         request.insert("positive".into(), floats(c, &dims));

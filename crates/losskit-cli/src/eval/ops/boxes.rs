@@ -17,18 +17,30 @@ pub(super) fn box_iou(call: &mut Call) -> Result<Value, RequestError> {
         Op::DistanceBoxIou => BoxIou::Distance,
         _ => BoxIou::Complete,
     };
-    let loss = BoxIouLossConfig::new(kind).with_eps(opts.number("eps", 1e-7)?).with_reduction(reduction.unwrap_or_default()).init();
+    let loss = BoxIouLossConfig::new(kind)
+        .with_eps(opts.number("eps", 1e-7)?)
+        .with_reduction(reduction.unwrap_or_default())
+        .init();
     let input = call.require(Field::Input)?.clone();
     let target = call.require_float(Field::Target)?.clone();
     same_shape(&input, &target)?;
     let (dims, unreduced) = match input.shape[..] {
         [4] => ([1, 4], Vec::new()),
         [n, 4] => ([n, 4], vec![n]),
-        _ => return Err(RequestError::Shape(format!("boxes must be (N, 4) or (4) as (x1, y1, x2, y2), got {:?}", input.shape))),
+        _ => {
+            return Err(RequestError::Shape(format!(
+                "boxes must be (N, 4) or (4) as (x1, y1, x2, y2), got {:?}",
+                input.shape
+            )));
+        }
     };
     let y = call.float(target.floats(), dims);
     let x = call.leaf(Field::Input, dims)?;
-    let output: Output<1> =
-        by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?;
+    let output: Output<1> = by_reduction(
+        reduction,
+        unreduced,
+        || loss.forward(x.clone(), y.clone()),
+        || loss.forward_no_reduction(x.clone(), y.clone()),
+    )?;
     call.respond(output)
 }

@@ -38,14 +38,20 @@ pub(super) fn elementwise(call: &mut Call) -> Result<Value, RequestError> {
     shapes.extend(weight.iter().chain(&pos_weight).map(|w| &w.shape[..]));
     let laid = lay_out(&shapes)?;
     let mut weights = laid[1..].iter();
-    let mut as_broadcast = |w: Checked| BroadcastWeight::new(w.floats(), weights.next().expect("one shape per weight").to_vec());
+    let mut as_broadcast =
+        |w: Checked| BroadcastWeight::new(w.floats(), weights.next().expect("one shape per weight").to_vec());
     let (weight, pos_weight) = (weight.map(&mut as_broadcast), pos_weight.map(&mut as_broadcast));
     let y = call.float(target.floats(), laid[0]);
     let x = call.leaf(Field::Input, laid[0])?;
     let device = x.device();
     let configured = reduction.unwrap_or_default();
     let loss: Box<dyn PairLoss> = match call.op() {
-        Op::Bce => Box::new(BceLossConfig::new().with_weight(weight).with_reduction(configured).init(&device)?),
+        Op::Bce => Box::new(
+            BceLossConfig::new()
+                .with_weight(weight)
+                .with_reduction(configured)
+                .init(&device)?,
+        ),
         Op::BceWithLogits => Box::new(
             BceWithLogitsLossConfig::new()
                 .with_weight(weight)
@@ -84,11 +90,21 @@ impl ClassLayout {
                 "{} needs an input of shape (C), (N, C) or (N, C, d1, ...), got []",
                 op.name()
             ))),
-            1 => Ok(Self { n: 1, c: shape[0], s: 1, unreduced: Vec::new() }),
+            1 => Ok(Self {
+                n: 1,
+                c: shape[0],
+                s: 1,
+                unreduced: Vec::new(),
+            }),
             _ => {
                 let rest = shape[2..].to_vec();
                 let unreduced = [vec![shape[0]], rest.clone()].concat();
-                Ok(Self { n: shape[0], c: shape[1], s: rest.iter().product(), unreduced })
+                Ok(Self {
+                    n: shape[0],
+                    c: shape[1],
+                    s: rest.iter().product(),
+                    unreduced,
+                })
             }
         }
     }
@@ -111,7 +127,9 @@ pub(super) fn class_loss(call: &mut Call) -> Result<Value, RequestError> {
     let alpha = match opts.get("alpha") {
         None => FocalAlpha::None,
         Some(Value::Number(a)) => FocalAlpha::Scalar(a.as_f64().unwrap_or(f64::NAN)),
-        Some(_) => opts.class_tensor("alpha", c)?.map_or(FocalAlpha::None, FocalAlpha::PerClass),
+        Some(_) => opts
+            .class_tensor("alpha", c)?
+            .map_or(FocalAlpha::None, FocalAlpha::PerClass),
     };
     let target = call.require(Field::Target)?.clone();
     let configured = reduction.unwrap_or_default();
@@ -160,11 +178,25 @@ pub(super) fn class_loss(call: &mut Call) -> Result<Value, RequestError> {
                 .with_z_loss(z_loss)
                 .with_reduction(configured)
                 .init(&device)?;
-            by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?
+            by_reduction(
+                reduction,
+                unreduced,
+                || loss.forward(x.clone(), y.clone()),
+                || loss.forward_no_reduction(x.clone(), y.clone()),
+            )?
         }
         Op::Nll => {
-            let loss = NllLossConfig::new().with_weight(weight).with_ignore_index(ignore_index).with_reduction(configured).init(&device);
-            by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?
+            let loss = NllLossConfig::new()
+                .with_weight(weight)
+                .with_ignore_index(ignore_index)
+                .with_reduction(configured)
+                .init(&device);
+            by_reduction(
+                reduction,
+                unreduced,
+                || loss.forward(x.clone(), y.clone()),
+                || loss.forward_no_reduction(x.clone(), y.clone()),
+            )?
         }
         _ => {
             let loss = SoftmaxFocalLossConfig::new()
@@ -173,7 +205,12 @@ pub(super) fn class_loss(call: &mut Call) -> Result<Value, RequestError> {
                 .with_ignore_index(ignore_index)
                 .with_reduction(configured)
                 .init(&device)?;
-            by_reduction(reduction, unreduced, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?
+            by_reduction(
+                reduction,
+                unreduced,
+                || loss.forward(x.clone(), y.clone()),
+                || loss.forward_no_reduction(x.clone(), y.clone()),
+            )?
         }
     };
     call.respond(output)

@@ -17,7 +17,11 @@ pub(super) fn along_dim(call: &mut Call) -> Result<Value, RequestError> {
     if dim < -(rank as i64) || dim >= rank as i64 {
         return Err(LossError::DimOutOfRange { dim, rank }.into());
     }
-    let d = if dim < 0 { (dim + rank as i64) as usize } else { dim as usize };
+    let d = if dim < 0 {
+        (dim + rank as i64) as usize
+    } else {
+        dim as usize
+    };
     let full = if shape.is_empty() { vec![1] } else { shape.clone() };
     let before = full[..d].iter().product();
     let after = full[d + 1..].iter().product();
@@ -27,9 +31,16 @@ pub(super) fn along_dim(call: &mut Call) -> Result<Value, RequestError> {
         if !reduced.is_empty() {
             reduced.remove(d);
         }
-        return call.respond(Output { tensor: entropy::<3, 2>(x, 1)?, shape: reduced });
+        return call.respond(Output {
+            tensor: entropy::<3, 2>(x, 1)?,
+            shape: reduced,
+        });
     }
-    let tensor = if call.op() == Op::Softmax { softmax(x, 1)? } else { log_softmax(x, 1)? };
+    let tensor = if call.op() == Op::Softmax {
+        softmax(x, 1)?
+    } else {
+        log_softmax(x, 1)?
+    };
     call.respond(Output { tensor, shape })
 }
 
@@ -52,9 +63,17 @@ pub(super) fn kl_div(call: &mut Call) -> Result<Value, RequestError> {
     let rest = input.shape.iter().skip(1).product();
     let y = call.float(target.floats(), [batch, rest]);
     let x = call.leaf(Field::Input, [batch, rest])?;
-    let loss = KlDivLossConfig::new().with_reduction(reduction.unwrap_or_default()).with_log_target(log_target).init();
+    let loss = KlDivLossConfig::new()
+        .with_reduction(reduction.unwrap_or_default())
+        .with_log_target(log_target)
+        .init();
     // by_reduction tells reduced from unreduced; the KL reduction itself is the loss's own.
     let reduced = reduction.map(|_| losskit::Reduction::Mean);
-    let output: Output<2> = by_reduction(reduced, input.shape, || loss.forward(x.clone(), y.clone()), || loss.forward_no_reduction(x.clone(), y.clone()))?;
+    let output: Output<2> = by_reduction(
+        reduced,
+        input.shape,
+        || loss.forward(x.clone(), y.clone()),
+        || loss.forward_no_reduction(x.clone(), y.clone()),
+    )?;
     call.respond(output)
 }

@@ -21,16 +21,25 @@ pub(super) fn linear_cross_entropy(call: &mut Call) -> Result<Value, RequestErro
     let input = call.require(Field::Input)?.clone();
     let classifier = call.require_float(Field::Classifier)?.clone();
     let &[n, h] = input.shape.as_slice() else {
-        return Err(RequestError::Shape(format!("linear_cross_entropy's input is (N, H), got shape {:?}", input.shape)));
+        return Err(RequestError::Shape(format!(
+            "linear_cross_entropy's input is (N, H), got shape {:?}",
+            input.shape
+        )));
     };
     let (v, hc) = match classifier.shape.as_slice() {
         &[v, hc] => (v, hc),
         // F.linear with a 1-D weight gives (N) logits, which cross_entropy reads as class
         // probabilities against integer targets: PyTorch's error.
         &[_] => {
-            return Err(RequestError::Shape("Expected floating point type for target with class probabilities, got Long".into()));
+            return Err(RequestError::Shape(
+                "Expected floating point type for target with class probabilities, got Long".into(),
+            ));
         }
-        other => return Err(RequestError::Shape(format!("classifier is (V, H), got shape {other:?}"))),
+        other => {
+            return Err(RequestError::Shape(format!(
+                "classifier is (V, H), got shape {other:?}"
+            )));
+        }
     };
     let weight = opts.class_tensor("weight", v)?;
     let target = call.require(Field::Target)?.clone();
@@ -41,7 +50,10 @@ pub(super) fn linear_cross_entropy(call: &mut Call) -> Result<Value, RequestErro
         });
     }
     let &[targets] = target.shape.as_slice() else {
-        return Err(RequestError::Shape(format!("linear_cross_entropy's target is (N), got shape {:?}", target.shape)));
+        return Err(RequestError::Shape(format!(
+            "linear_cross_entropy's target is (N), got shape {:?}",
+            target.shape
+        )));
     };
     let bias_len = match call.get(Field::Bias).map(|b| b.shape.clone()) {
         None => None,

@@ -107,14 +107,29 @@ impl Op {
         match self {
             Op::Bce => spec("bce", &[Target], &["weight", "reduction"]),
             Op::BceWithLogits => spec("bce_with_logits", &[Target], &["weight", "pos_weight", "reduction"]),
-            Op::SigmoidFocal => spec("sigmoid_focal", &[Target], &["alpha", "gamma", "weight", "pos_weight", "reduction"]),
+            Op::SigmoidFocal => spec(
+                "sigmoid_focal",
+                &[Target],
+                &["alpha", "gamma", "weight", "pos_weight", "reduction"],
+            ),
             Op::CrossEntropy => spec(
                 "cross_entropy",
                 &[Target],
-                &["weight", "ignore_index", "label_smoothing", "reduction", "softcap", "z_loss"],
+                &[
+                    "weight",
+                    "ignore_index",
+                    "label_smoothing",
+                    "reduction",
+                    "softcap",
+                    "z_loss",
+                ],
             ),
             Op::Nll => spec("nll", &[Target], &["weight", "ignore_index", "reduction"]),
-            Op::SoftmaxFocal => spec("softmax_focal", &[Target], &["alpha", "gamma", "ignore_index", "reduction"]),
+            Op::SoftmaxFocal => spec(
+                "softmax_focal",
+                &[Target],
+                &["alpha", "gamma", "ignore_index", "reduction"],
+            ),
             Op::Softmax => spec("softmax", &[], &["dim"]),
             Op::LogSoftmax => spec("log_softmax", &[], &["dim"]),
             Op::Entropy => spec("entropy", &[], &["dim"]),
@@ -132,19 +147,40 @@ impl Op {
             Op::MultiMargin => spec("multi_margin", &[Target], &["p", "margin", "weight", "reduction"]),
             Op::MarginRanking => spec("margin_ranking", &[Input2, Target], &["margin", "reduction"]),
             Op::CosineEmbedding => spec("cosine_embedding", &[Input2, Target], &["margin", "reduction"]),
-            Op::TripletMargin => spec("triplet_margin", &[Positive, Negative], &["margin", "p", "eps", "swap", "reduction"]),
-            Op::TripletMarginWithDistance => {
-                spec("triplet_margin_with_distance", &[Positive, Negative], &["distance", "margin", "swap", "reduction"])
-            }
+            Op::TripletMargin => spec(
+                "triplet_margin",
+                &[Positive, Negative],
+                &["margin", "p", "eps", "swap", "reduction"],
+            ),
+            Op::TripletMarginWithDistance => spec(
+                "triplet_margin_with_distance",
+                &[Positive, Negative],
+                &["distance", "margin", "swap", "reduction"],
+            ),
             Op::GeneralizedBoxIou => spec("generalized_box_iou", &[Target], BOX),
             Op::DistanceBoxIou => spec("distance_box_iou", &[Target], BOX),
             Op::CompleteBoxIou => spec("complete_box_iou", &[Target], BOX),
-            Op::Ctc => spec("ctc", &[Target, InputLengths, TargetLengths], &["blank", "zero_infinity", "reduction"]),
-            Op::Rnnt => spec("rnnt", &[Target, InputLengths, TargetLengths], &["blank", "clamp", "fused_log_softmax", "reduction"]),
+            Op::Ctc => spec(
+                "ctc",
+                &[Target, InputLengths, TargetLengths],
+                &["blank", "zero_infinity", "reduction"],
+            ),
+            Op::Rnnt => spec(
+                "rnnt",
+                &[Target, InputLengths, TargetLengths],
+                &["blank", "clamp", "fused_log_softmax", "reduction"],
+            ),
             Op::LinearCrossEntropy => spec(
                 "linear_cross_entropy",
                 &[Target, Classifier, Bias],
-                &["weight", "ignore_index", "label_smoothing", "reduction", "softcap", "z_loss"],
+                &[
+                    "weight",
+                    "ignore_index",
+                    "label_smoothing",
+                    "reduction",
+                    "softcap",
+                    "z_loss",
+                ],
             ),
         }
     }
@@ -154,10 +190,13 @@ impl Op {
     }
 
     fn parse(name: &str) -> Result<Op, RequestError> {
-        Op::ALL.into_iter().find(|op| op.name() == name).ok_or_else(|| RequestError::UnknownOp {
-            op: name.to_string(),
-            expected: Op::ALL.map(Op::name).join(", "),
-        })
+        Op::ALL
+            .into_iter()
+            .find(|op| op.name() == name)
+            .ok_or_else(|| RequestError::UnknownOp {
+                op: name.to_string(),
+                expected: Op::ALL.map(Op::name).join(", "),
+            })
     }
 }
 
@@ -226,16 +265,35 @@ impl Call {
         for (field, wire) in request.tensors {
             let taken = matches!(field, Field::Input | Field::GradOutput) || spec.fields.contains(&field);
             if !taken {
-                let takes = [Field::Input].iter().chain(spec.fields).map(|f| f.name()).collect::<Vec<_>>().join(", ");
-                return Err(RequestError::FieldNotTaken { op: spec.name, field: field.name(), takes });
+                let takes = [Field::Input]
+                    .iter()
+                    .chain(spec.fields)
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(RequestError::FieldNotTaken {
+                    op: spec.name,
+                    field: field.name(),
+                    takes,
+                });
             }
             tensors.insert(field, check_tensor(field.name(), wire)?);
         }
         if tensors[&Field::Input].is_index {
-            return Err(RequestError::Tensor { name: "input".into(), why: "must be a float tensor".into() });
+            return Err(RequestError::Tensor {
+                name: "input".into(),
+                why: "must be a float tensor".into(),
+            });
         }
         let options = Options::new(spec.name, request.options, spec.options)?;
-        Ok(Self { op, device: device.clone(), dtype, tensors, options, leaves: Vec::new() })
+        Ok(Self {
+            op,
+            device: device.clone(),
+            dtype,
+            tensors,
+            options,
+            leaves: Vec::new(),
+        })
     }
 
     pub fn op(&self) -> Op {
@@ -257,7 +315,10 @@ impl Call {
 
     /// The tensor of `field`, which the op needs.
     pub fn require(&self, field: Field) -> Result<&Checked, RequestError> {
-        self.get(field).ok_or(RequestError::MissingField { op: self.op.name(), field: field.name() })
+        self.get(field).ok_or(RequestError::MissingField {
+            op: self.op.name(),
+            field: field.name(),
+        })
     }
 
     /// The float tensor of `field`, which the op needs.
@@ -265,7 +326,10 @@ impl Call {
         let t = self.require(field)?;
         if t.is_index {
             let why = format!("must be a float tensor for {}", self.op.name());
-            return Err(RequestError::Tensor { name: field.name().into(), why });
+            return Err(RequestError::Tensor {
+                name: field.name().into(),
+                why,
+            });
         }
         Ok(t)
     }
@@ -315,7 +379,10 @@ impl Call {
         let mut response = Map::new();
         response.insert("output".into(), tensor_json(&shape, &values));
         for leaf in &self.leaves {
-            let grad = grads.as_ref().and_then(|g| (leaf.grad)(g)).unwrap_or_else(|| vec![0.0; leaf.shape.iter().product()]);
+            let grad = grads
+                .as_ref()
+                .and_then(|g| (leaf.grad)(g))
+                .unwrap_or_else(|| vec![0.0; leaf.shape.iter().product()]);
             let key = match leaf.field {
                 Field::Input => "grad_input".to_string(),
                 other => format!("grad_{}", other.name()),
@@ -339,10 +406,17 @@ pub(super) const ELEMENTWISE_RANK: usize = 6;
 /// that rank, neighbouring dimensions are merged where every tensor spans both or neither.
 pub(super) fn lay_out(shapes: &[&[usize]]) -> Result<Vec<[usize; ELEMENTWISE_RANK]>, RequestError> {
     let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
-    let mut aligned: Vec<Vec<usize>> = shapes.iter().map(|s| [vec![1; rank - s.len()], s.to_vec()].concat()).collect();
+    let mut aligned: Vec<Vec<usize>> = shapes
+        .iter()
+        .map(|s| [vec![1; rank - s.len()], s.to_vec()].concat())
+        .collect();
     while aligned.first().is_some_and(|s| s.len() > ELEMENTWISE_RANK) {
         let full = |k: usize| aligned.iter().map(|s| s[k]).max().unwrap_or(1);
-        let mergeable = |k: usize| aligned.iter().all(|s| (s[k] == full(k) && s[k + 1] == full(k + 1)) || (s[k] == 1 && s[k + 1] == 1));
+        let mergeable = |k: usize| {
+            aligned
+                .iter()
+                .all(|s| (s[k] == full(k) && s[k + 1] == full(k + 1)) || (s[k] == 1 && s[k + 1] == 1))
+        };
         let Some(k) = (0..aligned[0].len() - 1).find(|&k| mergeable(k)) else {
             return Err(RequestError::Shape(format!(
                 "shapes {shapes:?} broadcast along more than {ELEMENTWISE_RANK} separate dimensions"
@@ -372,8 +446,14 @@ pub(super) fn by_reduction<const T: usize>(
     forward_no_reduction: impl FnOnce() -> Result<Tensor<T>, LossError>,
 ) -> Result<Output<T>, RequestError> {
     Ok(match reduction {
-        None => Output { tensor: forward_no_reduction()?, shape: unreduced },
-        Some(_) => Output { tensor: forward()?.reshape([1; T]), shape: Vec::new() },
+        None => Output {
+            tensor: forward_no_reduction()?,
+            shape: unreduced,
+        },
+        Some(_) => Output {
+            tensor: forward()?.reshape([1; T]),
+            shape: Vec::new(),
+        },
     })
 }
 
@@ -385,7 +465,11 @@ pub(super) struct Options {
 impl Options {
     fn new(op: &'static str, map: Map<String, Value>, allowed: &'static [&'static str]) -> Result<Self, RequestError> {
         if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(RequestError::UnknownOption { op, key: key.clone(), expected: allowed });
+            return Err(RequestError::UnknownOption {
+                op,
+                key: key.clone(),
+                expected: allowed,
+            });
         }
         Ok(Self { map })
     }
@@ -396,7 +480,11 @@ impl Options {
     }
 
     fn wrong(key: &str, expected: &'static str, value: &Value) -> RequestError {
-        RequestError::OptionType { key: key.to_string(), expected, value: value.clone() }
+        RequestError::OptionType {
+            key: key.to_string(),
+            expected,
+            value: value.clone(),
+        }
     }
 
     /// `reduction`: `None` for `"none"`, PyTorch's default `"mean"` when absent.
@@ -417,7 +505,9 @@ impl Options {
     }
 
     pub fn optional_number(&self, key: &str) -> Result<Option<f64>, RequestError> {
-        self.get(key).map(|v| v.as_f64().ok_or_else(|| Self::wrong(key, "a number or null", v))).transpose()
+        self.get(key)
+            .map(|v| v.as_f64().ok_or_else(|| Self::wrong(key, "a number or null", v)))
+            .transpose()
     }
 
     pub fn integer(&self, key: &str, default: i64) -> Result<i64, RequestError> {
@@ -437,7 +527,10 @@ impl Options {
     /// A tensor option (`weight`, `pos_weight`, `alpha`), checked as request tensors are.
     pub fn tensor(&self, key: &str) -> Result<Option<Checked>, RequestError> {
         let Some(v) = self.get(key) else { return Ok(None) };
-        let wire = serde_json::from_value(v.clone()).map_err(|e| RequestError::Tensor { name: key.to_string(), why: e.to_string() })?;
+        let wire = serde_json::from_value(v.clone()).map_err(|e| RequestError::Tensor {
+            name: key.to_string(),
+            why: e.to_string(),
+        })?;
         check_tensor(key, wire).map(Some)
     }
 
@@ -446,7 +539,10 @@ impl Options {
         match self.tensor(key)? {
             None => Ok(None),
             Some(w) if w.shape.len() == 1 => Ok(Some(w.floats())),
-            Some(w) => Err(RequestError::Shape(format!("{key} should be a 1D tensor of {classes} elements, got shape {:?}", w.shape))),
+            Some(w) => Err(RequestError::Shape(format!(
+                "{key} should be a 1D tensor of {classes} elements, got shape {:?}",
+                w.shape
+            ))),
         }
     }
 }

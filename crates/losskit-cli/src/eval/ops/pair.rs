@@ -3,13 +3,13 @@
 
 use burn::tensor::Tensor;
 use losskit::{
-    BceLoss, BceWithLogitsLoss, HingeEmbeddingLoss, HuberLoss, L1Loss, LossError, MseLoss, PoissonNllLoss,
-    Reduction, SigmoidFocalLoss, SmoothL1Loss, SoftMarginLoss,
+    BceLoss, BceWithLogitsLoss, HingeEmbeddingLoss, HuberLoss, L1Loss, LossError, MseLoss, PoissonNllLoss, Reduction,
+    SigmoidFocalLoss, SmoothL1Loss, SoftMarginLoss,
 };
 
+use super::ELEMENTWISE_RANK as RANK;
 use super::{Output, by_reduction};
 use crate::eval::error::RequestError;
-use super::ELEMENTWISE_RANK as RANK;
 
 /// A loss with `forward` and `forward_no_reduction` of `(input, target)` at one rank.
 pub(super) trait PairLoss {
@@ -52,7 +52,12 @@ pub(super) fn run_pair(
     input: Tensor<RANK>,
     target: Tensor<RANK>,
 ) -> Result<Output<RANK>, RequestError> {
-    by_reduction(reduction, unreduced, || loss.reduced(input.clone(), target.clone()), || loss.unreduced(input.clone(), target.clone()))
+    by_reduction(
+        reduction,
+        unreduced,
+        || loss.reduced(input.clone(), target.clone()),
+        || loss.unreduced(input.clone(), target.clone()),
+    )
 }
 
 /// The shape `shapes` broadcast to (NumPy's rule, right-aligned), or PyTorch's error.

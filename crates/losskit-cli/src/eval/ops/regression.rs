@@ -22,8 +22,18 @@ pub(super) fn elementwise(call: &mut Call) -> Result<Value, RequestError> {
     let loss: Box<dyn PairLoss> = match call.op() {
         Op::L1 => Box::new(L1LossConfig::new().with_reduction(configured).init()),
         Op::Mse => Box::new(MseLossConfig::new().with_reduction(configured).init()),
-        Op::SmoothL1 => Box::new(SmoothL1LossConfig::new().with_beta(opts.number("beta", 1.0)?).with_reduction(configured).init()?),
-        Op::Huber => Box::new(HuberLossConfig::new().with_delta(opts.number("delta", 1.0)?).with_reduction(configured).init()?),
+        Op::SmoothL1 => Box::new(
+            SmoothL1LossConfig::new()
+                .with_beta(opts.number("beta", 1.0)?)
+                .with_reduction(configured)
+                .init()?,
+        ),
+        Op::Huber => Box::new(
+            HuberLossConfig::new()
+                .with_delta(opts.number("delta", 1.0)?)
+                .with_reduction(configured)
+                .init()?,
+        ),
         Op::PoissonNll => Box::new(
             PoissonNllLossConfig::new()
                 .with_log_input(opts.boolean("log_input", true)?)
@@ -33,7 +43,12 @@ pub(super) fn elementwise(call: &mut Call) -> Result<Value, RequestError> {
                 .init(),
         ),
         Op::SoftMargin => Box::new(SoftMarginLossConfig::new().with_reduction(configured).init()),
-        _ => Box::new(HingeEmbeddingLossConfig::new().with_margin(opts.number("margin", 1.0)?).with_reduction(configured).init()),
+        _ => Box::new(
+            HingeEmbeddingLossConfig::new()
+                .with_margin(opts.number("margin", 1.0)?)
+                .with_reduction(configured)
+                .init(),
+        ),
     };
     let input = call.require(Field::Input)?.clone();
     let target = call.require_float(Field::Target)?.clone();
@@ -70,7 +85,9 @@ pub(super) fn gaussian_nll(call: &mut Call) -> Result<Value, RequestError> {
     let target = call.require_float(Field::Target)?.clone();
     let var = call.require_float(Field::Var)?.clone();
     if let Some(value) = var.floats().into_iter().find(|&v| v < 0.0) {
-        return Err(RequestError::Shape(format!("var has negative entry/entries (found {value})")));
+        return Err(RequestError::Shape(format!(
+            "var has negative entry/entries (found {value})"
+        )));
     }
     // PyTorch unsqueezes a var of the input's shape less its last dimension.
     let var_shape = if var.shape.len() + 1 == input.shape.len() && input.shape[..var.shape.len()] == var.shape[..] {
@@ -78,7 +95,10 @@ pub(super) fn gaussian_nll(call: &mut Call) -> Result<Value, RequestError> {
     } else if var.shape.len() == input.shape.len() {
         var.shape.clone()
     } else {
-        return Err(RequestError::Shape(format!("var is of incorrect size: {:?} for an input of size {:?}", var.shape, input.shape)));
+        return Err(RequestError::Shape(format!(
+            "var is of incorrect size: {:?} for an input of size {:?}",
+            var.shape, input.shape
+        )));
     };
     let unreduced = broadcast_shape(&[&input.shape, &target.shape])?;
     let laid = lay_out(&[&input.shape, &target.shape, &var_shape])?;
@@ -98,7 +118,10 @@ pub(super) fn gaussian_nll(call: &mut Call) -> Result<Value, RequestError> {
 pub(super) fn margin_ranking(call: &mut Call) -> Result<Value, RequestError> {
     let opts = call.options();
     let reduction = opts.reduction()?;
-    let loss = MarginRankingLossConfig::new().with_margin(opts.number("margin", 0.0)?).with_reduction(reduction.unwrap_or_default()).init();
+    let loss = MarginRankingLossConfig::new()
+        .with_margin(opts.number("margin", 0.0)?)
+        .with_reduction(reduction.unwrap_or_default())
+        .init();
     let input = call.require(Field::Input)?.clone();
     let input2 = call.require_float(Field::Input2)?.clone();
     let target = call.require_float(Field::Target)?.clone();

@@ -13,7 +13,10 @@ fn index_tensor(call: &Call, field: Field) -> Result<Checked, RequestError> {
     let t = call.require(field)?;
     if !t.is_index {
         let why = "must be an i64 tensor (\"dtype\": \"i64\")".to_string();
-        return Err(RequestError::Tensor { name: field.name().into(), why });
+        return Err(RequestError::Tensor {
+            name: field.name().into(),
+            why,
+        });
     }
     Ok(t.clone())
 }
@@ -24,7 +27,11 @@ fn lengths(call: &Call, field: Field, unbatched: bool) -> Result<Vec<i64>, Reque
     let t = index_tensor(call, field)?;
     if t.shape.len() != 1 && !(unbatched && t.shape.is_empty()) {
         let rank = if unbatched { "1-D or 0-d" } else { "1-D" };
-        return Err(RequestError::Shape(format!("{} must be {rank}, got shape {:?}", field.name(), t.shape)));
+        return Err(RequestError::Shape(format!(
+            "{} must be {rank}, got shape {:?}",
+            field.name(),
+            t.shape
+        )));
     }
     t.indices()
 }
@@ -45,19 +52,29 @@ pub(super) fn ctc(call: &mut Call) -> Result<Value, RequestError> {
         [t, n, c] => ([t, n, c], false),
         _ => {
             let rank = input.shape.len();
-            let why = format!("Expected 3-dimensional tensor, but got {rank}-dimensional tensor for argument #1 'log_probs'");
+            let why =
+                format!("Expected 3-dimensional tensor, but got {rank}-dimensional tensor for argument #1 'log_probs'");
             return Err(RequestError::Shape(why));
         }
     };
     let target = index_tensor(call, Field::Target)?;
-    let (input_lengths, target_lengths) = (lengths(call, Field::InputLengths, unbatched)?, lengths(call, Field::TargetLengths, unbatched)?);
+    let (input_lengths, target_lengths) = (
+        lengths(call, Field::InputLengths, unbatched)?,
+        lengths(call, Field::TargetLengths, unbatched)?,
+    );
     let targets = match (&target.shape[..], unbatched) {
         (&[s], true) => CtcTargets::Padded(call.index(target.indices()?, [1, s])),
         (&[n, s], false) => CtcTargets::Padded(call.index(target.indices()?, [n, s])),
         (&[len], false) => CtcTargets::Concatenated(call.index(target.indices()?, [len])),
         (shape, _) => {
-            let expected = if unbatched { "(S) for an unbatched input" } else { "(N, S) padded or 1-D concatenated" };
-            return Err(RequestError::Shape(format!("targets must be {expected}, got shape {shape:?}")));
+            let expected = if unbatched {
+                "(S) for an unbatched input"
+            } else {
+                "(N, S) padded or 1-D concatenated"
+            };
+            return Err(RequestError::Shape(format!(
+                "targets must be {expected}, got shape {shape:?}"
+            )));
         }
     };
     let il = call.index(input_lengths.clone(), [input_lengths.len()]);
@@ -86,14 +103,23 @@ pub(super) fn rnnt(call: &mut Call) -> Result<Value, RequestError> {
         .init();
     let input = call.require(Field::Input)?.clone();
     let &[n, t, nodes, v] = &input.shape[..] else {
-        return Err(RequestError::Shape(format!("logits must be 4-D (batch, time, target, class), got shape {:?}", input.shape)));
+        return Err(RequestError::Shape(format!(
+            "logits must be 4-D (batch, time, target, class), got shape {:?}",
+            input.shape
+        )));
     };
     let target = index_tensor(call, Field::Target)?;
     let &[rows, width] = &target.shape[..] else {
-        return Err(RequestError::Shape(format!("targets must be 2-D (batch, max target length), got shape {:?}", target.shape)));
+        return Err(RequestError::Shape(format!(
+            "targets must be 2-D (batch, max target length), got shape {:?}",
+            target.shape
+        )));
     };
     let targets = call.index(target.indices()?, [rows, width]);
-    let (logit_lengths, target_lengths) = (lengths(call, Field::InputLengths, false)?, lengths(call, Field::TargetLengths, false)?);
+    let (logit_lengths, target_lengths) = (
+        lengths(call, Field::InputLengths, false)?,
+        lengths(call, Field::TargetLengths, false)?,
+    );
     let ll = call.index(logit_lengths.clone(), [logit_lengths.len()]);
     let tl = call.index(target_lengths.clone(), [target_lengths.len()]);
     let x = call.leaf(Field::Input, [n, t, nodes, v])?;

@@ -25,7 +25,10 @@ enum Combine<B: Backend> {
     Scalar,
     /// The output had one element per row of `shape` (or the gradient's own shape):
     /// times the upstream reshaped to `shape` and broadcast, zeroed first where `ignored`.
-    Broadcast { shape: Shape, ignored: Option<BoolTensor<B>> },
+    Broadcast {
+        shape: Shape,
+        ignored: Option<BoolTensor<B>>,
+    },
 }
 
 /// One input's gradient, computed in the forward pass.
@@ -75,7 +78,10 @@ impl<B: Backend + LossKernels, const N: usize> Backward<B, N> for PrecomputedBac
 fn per_row<B: Backend>(form: LossForm, rows: usize, ignored: Option<BoolTensor<B>>) -> Combine<B> {
     match form {
         LossForm::ScaledSum(_) => Combine::Scalar,
-        LossForm::PerItem => Combine::Broadcast { shape: Shape::from([rows, 1]), ignored },
+        LossForm::PerItem => Combine::Broadcast {
+            shape: Shape::from([rows, 1]),
+            ignored,
+        },
     }
 }
 
@@ -84,7 +90,11 @@ fn per_row<B: Backend>(form: LossForm, rows: usize, ignored: Option<BoolTensor<B
 fn ignored_rows<B: Backend>(call: &RowLossCall, device: &B::Device) -> Option<BoolTensor<B>> {
     let unreduced = call.form == LossForm::PerItem;
     (unreduced && call.targets.contains(&call.ignore_index)).then(|| {
-        let flags: Vec<f32> = call.targets.iter().map(|&t| f32::from(u8::from(t == call.ignore_index))).collect();
+        let flags: Vec<f32> = call
+            .targets
+            .iter()
+            .map(|&t| f32::from(u8::from(t == call.ignore_index)))
+            .collect();
         let n = flags.len();
         let flags = B::float_from_data(TensorData::new(flags, [n, 1]), device);
         let bool_dtype = burn::backend::get_or_init_device_settings::<B>(device).bool_dtype;
@@ -101,7 +111,10 @@ fn per_sample<B: Backend>(form: &SampleForm, dims: &[usize], batch_axis: usize) 
         SampleForm::PerSample => {
             let mut shape = vec![1; dims.len()];
             shape[batch_axis] = dims[batch_axis];
-            Combine::Broadcast { shape: Shape::from(shape), ignored: None }
+            Combine::Broadcast {
+                shape: Shape::from(shape),
+                ignored: None,
+            }
         }
     }
 }
@@ -116,7 +129,11 @@ fn with_precomputed_grad<B: Backend + LossKernels, C: CheckpointStrategy>(
     combine: Combine<B>,
     run: impl FnOnce(FloatTensor<B>, bool) -> (FloatTensor<B>, FloatTensor<B>),
 ) -> LossAndGrad<B, C> {
-    match PrecomputedBackward.prepare::<C>([input.node()]).compute_bound().stateful() {
+    match PrecomputedBackward
+        .prepare::<C>([input.node()])
+        .compute_bound()
+        .stateful()
+    {
         OpsKind::Tracked(prep) => {
             let (loss, grad) = run(input.into_primitive(), true);
             // The caller drops this second handle at once (see `row_losses`).
@@ -147,9 +164,16 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         let target = target.into_primitive();
         let combine = match call.form {
             LossForm::ScaledSum(_) => Combine::Scalar,
-            LossForm::PerItem => Combine::Broadcast { shape: logits.primitive().shape(), ignored: None },
+            LossForm::PerItem => Combine::Broadcast {
+                shape: logits.primitive().shape(),
+                ignored: None,
+            },
         };
-        match PrecomputedBackward.prepare::<C>([logits.node()]).compute_bound().stateful() {
+        match PrecomputedBackward
+            .prepare::<C>([logits.node()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
                 let (loss, grad) = B::pointwise_losses(logits.into_primitive(), target, call, true);
                 let untracked = Autodiff::<B, C>::from_inner(grad.clone());
@@ -170,7 +194,11 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let target = target.into_primitive();
         let rows = input.primitive().shape()[0];
-        match PrecomputedBackward.prepare::<C>([input.node()]).compute_bound().stateful() {
+        match PrecomputedBackward
+            .prepare::<C>([input.node()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
                 let device = input.primitive().device();
                 let combine = per_row(call.form, rows, ignored_rows::<B>(&call, &device));
@@ -195,10 +223,19 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let rows = boxes1.primitive().shape()[0];
         let untracked = |t: FloatTensor<B>| Autodiff::<B, C>::from_inner(t);
-        match PrecomputedBackward.prepare::<C>([boxes1.node(), boxes2.node()]).compute_bound().stateful() {
+        match PrecomputedBackward
+            .prepare::<C>([boxes1.node(), boxes2.node()])
+            .compute_bound()
+            .stateful()
+        {
             OpsKind::Tracked(prep) => {
                 let (loss, ga, gb) = B::box_losses(boxes1.into_primitive(), boxes2.into_primitive(), call, true);
-                let local = |grad| Some(LocalGrad { grad, combine: per_row::<B>(LossForm::PerItem, rows, None) });
+                let local = |grad| {
+                    Some(LocalGrad {
+                        grad,
+                        combine: per_row::<B>(LossForm::PerItem, rows, None),
+                    })
+                };
                 let handles = (untracked(ga.clone()), untracked(gb.clone()));
                 (prep.finish([local(ga), local(gb)], loss), handles.0, handles.1)
             }
@@ -209,12 +246,20 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         }
     }
 
-    fn ctc_losses(log_probs: FloatTensor<Self>, plan: CtcPlan, _with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>) {
+    fn ctc_losses(
+        log_probs: FloatTensor<Self>,
+        plan: CtcPlan,
+        _with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let combine = per_sample::<B>(plan.form(), log_probs.primitive().shape().as_slice(), 1);
         with_precomputed_grad::<B, C>(log_probs, combine, |x, with_grad| B::ctc_losses(x, plan, with_grad))
     }
 
-    fn rnnt_losses(logits: FloatTensor<Self>, plan: RnntPlan, _with_grad: bool) -> (FloatTensor<Self>, FloatTensor<Self>) {
+    fn rnnt_losses(
+        logits: FloatTensor<Self>,
+        plan: RnntPlan,
+        _with_grad: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let combine = per_sample::<B>(plan.form(), logits.primitive().shape().as_slice(), 0);
         with_precomputed_grad::<B, C>(logits, combine, |x, with_grad| B::rnnt_losses(x, plan, with_grad))
     }
@@ -229,7 +274,9 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
 
             fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
                 let (output, log) = ops.state;
-                unary::<B, _>(ops.parents, ops.node, grads, |upstream| B::softmax_rows_backward(output, upstream, log));
+                unary::<B, _>(ops.parents, ops.node, grads, |upstream| {
+                    B::softmax_rows_backward(output, upstream, log)
+                });
             }
         }
 
@@ -254,6 +301,10 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
 
     /// Only backward passes call this, on inner tensors; at this level it is not tracked.
     fn softmax_rows_backward(output: FloatTensor<Self>, grad: FloatTensor<Self>, log: bool) -> FloatTensor<Self> {
-        Autodiff::<B, C>::from_inner(B::softmax_rows_backward(output.into_primitive(), grad.into_primitive(), log))
+        Autodiff::<B, C>::from_inner(B::softmax_rows_backward(
+            output.into_primitive(),
+            grad.into_primitive(),
+            log,
+        ))
     }
 }

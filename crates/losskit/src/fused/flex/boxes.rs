@@ -22,11 +22,19 @@ const CIOU_EPS: f64 = 1e-7;
 
 /// The losses `(N)` of boxes `a` against `b` (both `(N, 4)`) and, when `with_grad`, the
 /// gradient of each box set.
-pub(super) fn run_boxes<T: FlexReal>(a: &FlexTensor, b: &FlexTensor, call: &BoxCall, with_grad: bool) -> [FlexTensor; 3] {
+pub(super) fn run_boxes<T: FlexReal>(
+    a: &FlexTensor,
+    b: &FlexTensor,
+    call: &BoxCall,
+    with_grad: bool,
+) -> [FlexTensor; 3] {
     let dims = a.layout().shape().as_slice().to_vec();
     let (a, b) = (contiguous::<T>(a), contiguous::<T>(b));
     let (xa, xb) = (data::<T>(&a), data::<T>(&b));
-    assert!(xa.len() == xb.len() && xa.len().is_multiple_of(4), "two (N, 4) box sets");
+    assert!(
+        xa.len() == xb.len() && xa.len().is_multiple_of(4),
+        "two (N, 4) box sets"
+    );
     let n = xa.len() / 4;
     let (eps, alpha_eps) = match call.kind {
         BoxKind::Complete => (T::from_f64(CIOU_EPS), T::from_f64(call.eps)),
@@ -49,7 +57,17 @@ pub(super) fn run_boxes<T: FlexReal>(a: &FlexTensor, b: &FlexTensor, call: &BoxC
             None => {
                 for (j, l) in ls.iter_mut().enumerate() {
                     let i = first + j;
-                    l.write(box_loss(kind, eps, alpha_eps, corners(&xa[4 * i..]), corners(&xb[4 * i..]), false).loss);
+                    l.write(
+                        box_loss(
+                            kind,
+                            eps,
+                            alpha_eps,
+                            corners(&xa[4 * i..]),
+                            corners(&xb[4 * i..]),
+                            false,
+                        )
+                        .loss,
+                    );
                 }
             }
         }
@@ -71,7 +89,9 @@ pub(super) fn run_boxes<T: FlexReal>(a: &FlexTensor, b: &FlexTensor, call: &BoxC
                 });
                 grads = gb_out.map(|gb| (ga_out, gb));
             } else {
-                loss.par_chunks_mut(CHUNK).enumerate().for_each(|(k, ls)| run(k, ls, None));
+                loss.par_chunks_mut(CHUNK)
+                    .enumerate()
+                    .for_each(|(k, ls)| run(k, ls, None));
             }
         })
     };

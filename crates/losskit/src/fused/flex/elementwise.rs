@@ -61,7 +61,17 @@ pub(super) fn run_elementwise<T: FlexReal, K: ElementKernel<T>>(
     let LossForm::ScaledSum(factor) = form else {
         let mut grad = None;
         let run = |ls: &mut [MaybeUninit<T>], gs: Option<&mut [MaybeUninit<T>]>, k: usize, xs: &[T], ys: &[T]| {
-            simd_chunk(kernel, Chunk { start: k * CHUNK, xs, ys, ls, gs, grad_scale });
+            simd_chunk(
+                kernel,
+                Chunk {
+                    start: k * CHUNK,
+                    xs,
+                    ys,
+                    ls,
+                    gs,
+                    grad_scale,
+                },
+            );
         };
         // SAFETY: every chunk's kernel writes all of its losses (and gradients).
         let loss = unsafe {
@@ -74,7 +84,9 @@ pub(super) fn run_elementwise<T: FlexReal, K: ElementKernel<T>>(
                             .for_each(|((ls, gs), (k, (xs, ys)))| run(ls, Some(gs), k, xs, ys));
                     }));
                 } else {
-                    loss.par_chunks_mut(CHUNK).zip(chunks()).for_each(|(ls, (k, (xs, ys)))| run(ls, None, k, xs, ys));
+                    loss.par_chunks_mut(CHUNK)
+                        .zip(chunks())
+                        .for_each(|(ls, (k, (xs, ys)))| run(ls, None, k, xs, ys));
                 }
             })
         };
@@ -83,7 +95,17 @@ pub(super) fn run_elementwise<T: FlexReal, K: ElementKernel<T>>(
     let chunk_sum = |k: usize, xs: &[T], ys: &[T], gs: Option<&mut [MaybeUninit<T>]>| {
         let mut ls = [MaybeUninit::<T>::uninit(); CHUNK];
         let ls = &mut ls[..xs.len()];
-        simd_chunk(kernel, Chunk { start: k * CHUNK, xs, ys, ls: &mut *ls, gs, grad_scale });
+        simd_chunk(
+            kernel,
+            Chunk {
+                start: k * CHUNK,
+                xs,
+                ys,
+                ls: &mut *ls,
+                gs,
+                grad_scale,
+            },
+        );
         // SAFETY: the kernel wrote every loss of the chunk.
         sum_f64(unsafe { assume_init(ls) })
     };
@@ -92,7 +114,11 @@ pub(super) fn run_elementwise<T: FlexReal, K: ElementKernel<T>>(
         // SAFETY: every chunk's kernel writes all of its gradients.
         unsafe {
             written(n, |grad| {
-                total = grad.par_chunks_mut(CHUNK).zip(chunks()).map(|(gs, (k, (xs, ys)))| chunk_sum(k, xs, ys, Some(gs))).sum();
+                total = grad
+                    .par_chunks_mut(CHUNK)
+                    .zip(chunks())
+                    .map(|(gs, (k, (xs, ys)))| chunk_sum(k, xs, ys, Some(gs)))
+                    .sum();
             })
         }
     });

@@ -8,13 +8,13 @@ use burn::backend::Flex;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::linear_backward::{ChunkGradients, chunk_gradients};
 use super::rows::{ClassOptions, LossRows};
 use super::{FlexReal, contiguous, data, gradient, scaled_sum, tensor};
-use super::linear_backward::{ChunkGradients, chunk_gradients};
+use crate::fused::LossForm;
 use crate::fused::gemm::{MatMut, MatRef, Write, matmul};
 use crate::fused::linear::{LinearCall, LinearOutput};
 use crate::fused::scheduler::{map_rows, map_rows_in_place};
-use crate::fused::LossForm;
 
 /// The operands of a pass, as slices.
 struct Operands<'a, T> {
@@ -89,7 +89,11 @@ pub(super) fn run_linear<T: FlexReal>(
     let mut chunk = Chunk {
         x: vec![T::ZERO; rows * h],
         logits: vec![T::ZERO; rows * v],
-        dx: if wants.input { vec![T::ZERO; rows * h] } else { Vec::new() },
+        dx: if wants.input {
+            vec![T::ZERO; rows * h]
+        } else {
+            Vec::new()
+        },
         targets: Vec::with_capacity(rows),
         upstream: Vec::with_capacity(rows),
     };
@@ -140,7 +144,12 @@ fn run_chunk<T: FlexReal>(
         None => Write::Overwrite,
     };
     let x = MatRef::row_major(&*x, m, h);
-    matmul(MatMut::row_major(&mut *logits, m, v), write, x, MatRef::row_major(ops.w, v, h).t());
+    matmul(
+        MatMut::row_major(&mut *logits, m, v),
+        write,
+        x,
+        MatRef::row_major(ops.w, v, h).t(),
+    );
     let kernel = LossRows {
         options,
         targets: &chunk.targets,
@@ -150,7 +159,11 @@ fn run_chunk<T: FlexReal>(
     };
     let with_grad = grads.input.is_some() || grads.classifier.is_some() || grads.bias.is_some();
     // With a gradient, the pass writes it over the logits: one buffer of `(m, v)`.
-    let chunk_losses = if with_grad { map_rows_in_place(logits, v, &kernel) } else { map_rows(logits, v, None, &kernel) };
+    let chunk_losses = if with_grad {
+        map_rows_in_place(logits, v, &kernel)
+    } else {
+        map_rows(logits, v, None, &kernel)
+    };
     for (&i, &l) in indices.iter().zip(&chunk_losses) {
         losses[i] = l;
     }

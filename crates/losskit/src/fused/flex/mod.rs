@@ -16,8 +16,8 @@ use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::math::Real;
 use super::linear::{LinearCall, LinearOutput};
+use super::math::Real;
 use super::{BoxCall, CtcPlan, LossKernels, PointwiseCall, PointwiseLoss, RnntPlan, RowLossCall};
 
 /// The element types the kernels run on flex storage in.
@@ -98,8 +98,12 @@ impl LossKernels for Flex {
         use regression::run_regression;
         use sigmoid::run_sigmoid;
         match &call.loss {
-            PointwiseLoss::Sigmoid(sigmoid) => by_dtype!(input, run_sigmoid(&input, &target, sigmoid, call.form, with_grad)),
-            PointwiseLoss::Regression(loss) => by_dtype!(input, run_regression(&input, &target, *loss, call.form, with_grad)),
+            PointwiseLoss::Sigmoid(sigmoid) => {
+                by_dtype!(input, run_sigmoid(&input, &target, sigmoid, call.form, with_grad))
+            }
+            PointwiseLoss::Regression(loss) => {
+                by_dtype!(input, run_regression(&input, &target, *loss, call.form, with_grad))
+            }
         }
     }
 
@@ -135,13 +139,21 @@ impl LossKernels for Flex {
         (loss, ga, gb)
     }
 
-    fn ctc_losses(log_probs: FloatTensor<Flex>, plan: CtcPlan, with_grad: bool) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+    fn ctc_losses(
+        log_probs: FloatTensor<Flex>,
+        plan: CtcPlan,
+        with_grad: bool,
+    ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
         use sequence::run_ctc;
         let [loss, grad] = by_dtype!(log_probs, run_ctc(&log_probs, &plan, with_grad));
         (loss, grad)
     }
 
-    fn rnnt_losses(logits: FloatTensor<Flex>, plan: RnntPlan, with_grad: bool) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+    fn rnnt_losses(
+        logits: FloatTensor<Flex>,
+        plan: RnntPlan,
+        with_grad: bool,
+    ) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
         use sequence::run_rnnt;
         let [loss, grad] = by_dtype!(logits, run_rnnt(&logits, &plan, with_grad));
         (loss, grad)

@@ -17,7 +17,14 @@ struct RegressionKernel<T> {
 impl<T: FlexReal> ElementKernel<T> for RegressionKernel<T> {
     #[inline(always)]
     fn chunk(&self, _: impl Fma, chunk: Chunk<'_, T>) {
-        let Chunk { xs, ys, ls, gs, grad_scale, .. } = chunk;
+        let Chunk {
+            xs,
+            ys,
+            ls,
+            gs,
+            grad_scale,
+            ..
+        } = chunk;
         let kind = self.kind;
         match gs {
             Some(gs) => {
@@ -46,8 +53,12 @@ pub(super) fn run_regression<T: FlexReal>(
     let kind = match loss {
         RegressionLoss::L1 | RegressionLoss::SmoothL1 { beta: 0.0 } => RegressionElement::L1,
         RegressionLoss::Mse => RegressionElement::Mse,
-        RegressionLoss::SmoothL1 { beta } => RegressionElement::SmoothL1 { beta: T::from_f64(beta) },
-        RegressionLoss::Huber { delta } => RegressionElement::Huber { delta: T::from_f64(delta) },
+        RegressionLoss::SmoothL1 { beta } => RegressionElement::SmoothL1 {
+            beta: T::from_f64(beta),
+        },
+        RegressionLoss::Huber { delta } => RegressionElement::Huber {
+            delta: T::from_f64(delta),
+        },
     };
     run_elementwise(input, target, RegressionKernel { kind }, form, with_grad)
 }

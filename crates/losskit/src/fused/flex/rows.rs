@@ -32,11 +32,18 @@ impl<T: FlexReal> ClassOptions<T> {
     /// The options of `call` over rows of `c` classes.
     pub(super) fn new(call: &RowLossCall, c: usize) -> Self {
         let (label_smoothing, cap, z) = match call.loss {
-            RowLoss::CrossEntropy { label_smoothing, softcap, z_loss } => (label_smoothing, softcap, z_loss),
+            RowLoss::CrossEntropy {
+                label_smoothing,
+                softcap,
+                z_loss,
+            } => (label_smoothing, softcap, z_loss),
             RowLoss::Probabilities { label_smoothing } => (label_smoothing, None, 0.0),
             RowLoss::Nll | RowLoss::SoftmaxFocal { .. } => (0.0, None, 0.0),
         };
-        let weights: Option<Vec<T>> = call.weight.as_ref().map(|w| w.iter().map(|&v| T::from_f64(v)).collect());
+        let weights: Option<Vec<T>> = call
+            .weight
+            .as_ref()
+            .map(|w| w.iter().map(|&v| T::from_f64(v)).collect());
         let weight_total = match &weights {
             Some(w) => w.iter().fold(T::ZERO, |a, &v| a + v),
             None => T::from_f64(c as f64),
@@ -131,7 +138,12 @@ impl<T: FlexReal> RowKernel<T> for LossRows<'_, T> {
             RowLoss::SoftmaxFocal { gamma, alpha } => {
                 let class = self.class(i);
                 let alpha = T::from_f64(alpha) * self.weight(class);
-                let target = FocalTarget { class, alpha, gamma: T::from_f64(gamma), grad_scale: self.grad_scale(i) };
+                let target = FocalTarget {
+                    class,
+                    alpha,
+                    gamma: T::from_f64(gamma),
+                    grad_scale: self.grad_scale(i),
+                };
                 focal_row(fma, input, between, target)
             }
         }
@@ -162,10 +174,22 @@ pub(super) fn run_rows<T: FlexReal>(
     // Only probability rows are read from `target` (the other losses get the input there).
     let target = matches!(call.loss, RowLoss::Probabilities { .. }).then(|| contiguous::<T>(target));
     let probabilities = target.as_deref().map_or(&[][..], data::<T>);
-    assert!(probabilities.is_empty() || probabilities.len() == x.len(), "one probability row per row");
-    assert!(!probabilities.is_empty() || call.targets.len() == n, "one class index per row");
+    assert!(
+        probabilities.is_empty() || probabilities.len() == x.len(),
+        "one probability row per row"
+    );
+    assert!(
+        !probabilities.is_empty() || call.targets.len() == n,
+        "one class index per row"
+    );
     let options = ClassOptions::new(call, c);
-    let kernel = LossRows { options: &options, targets: &call.targets, probabilities, c, row_scale: None };
+    let kernel = LossRows {
+        options: &options,
+        targets: &call.targets,
+        probabilities,
+        c,
+        row_scale: None,
+    };
     let mut losses = Vec::new();
     let grad = with_grad.then(|| {
         // SAFETY: `map_rows` writes every element of the output it is given.
@@ -189,7 +213,10 @@ struct SoftmaxRows {
 impl<T: FlexReal> RowKernel<T> for SoftmaxRows {
     #[inline(always)]
     fn row(&self, fma: impl Fma, _: usize, input: Input<'_, T>, between: &mut impl Between) -> RowResult<T> {
-        RowResult { loss: T::ZERO, output: softmax_row(fma, input, between, self.log) }
+        RowResult {
+            loss: T::ZERO,
+            output: softmax_row(fma, input, between, self.log),
+        }
     }
 }
 
@@ -204,7 +231,10 @@ struct SoftmaxBackwardRows<'a, T> {
 impl<T: FlexReal> RowKernel<T> for SoftmaxBackwardRows<'_, T> {
     #[inline(always)]
     fn row(&self, _: impl Fma, i: usize, input: Input<'_, T>, _: &mut impl Between) -> RowResult<T> {
-        RowResult { loss: T::ZERO, output: softmax_backward_row(input.x, self.other(i), self.log) }
+        RowResult {
+            loss: T::ZERO,
+            output: softmax_backward_row(input.x, self.other(i), self.log),
+        }
     }
 
     #[inline(always)]

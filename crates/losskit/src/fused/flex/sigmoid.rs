@@ -6,9 +6,9 @@ use burn_flex::FlexTensor;
 
 use super::FlexReal;
 use super::elementwise::{Chunk, ElementKernel, run_elementwise};
-use crate::fused::{LossForm, SigmoidCall};
 use crate::fused::pointwise::sigmoid::{SigmoidFocal, sigmoid_element};
 use crate::fused::simd::Fma;
+use crate::fused::{LossForm, SigmoidCall};
 
 /// The two weights of the elementwise kernel.
 #[derive(Clone, Copy)]
@@ -52,12 +52,24 @@ pub(super) fn run_sigmoid<T: FlexReal>(
     let spread = |v: Vec<T>| if per_index && v.len() == 1 { vec![v[0]; last] } else { v };
     let (pos_weight, weight) = (spread(pos_weight), spread(weight));
     let weights = if per_index {
-        assert!(pos_weight.len() == last && weight.len() == last, "one weight per last-dimension index");
-        Weights::PerIndex { pos_weight: &pos_weight, weight: &weight }
+        assert!(
+            pos_weight.len() == last && weight.len() == last,
+            "one weight per last-dimension index"
+        );
+        Weights::PerIndex {
+            pos_weight: &pos_weight,
+            weight: &weight,
+        }
     } else {
-        Weights::Scalar { pos_weight: pos_weight[0], weight: weight[0] }
+        Weights::Scalar {
+            pos_weight: pos_weight[0],
+            weight: weight[0],
+        }
     };
-    let focal = call.focal.map(|f| SigmoidFocal { gamma: T::from_f64(f.gamma), alpha: f.alpha.map(T::from_f64) });
+    let focal = call.focal.map(|f| SigmoidFocal {
+        gamma: T::from_f64(f.gamma),
+        alpha: f.alpha.map(T::from_f64),
+    });
     run_elementwise(logits, target, SigmoidKernel { weights, focal }, form, with_grad)
 }
 
@@ -65,21 +77,55 @@ pub(super) fn run_sigmoid<T: FlexReal>(
 /// each arm hands the loops a constant focal variant and target kind, which inlining folds.
 #[inline(always)]
 fn sigmoid_chunk<T: FlexReal>(fma: impl Fma, chunk: Chunk<'_, T>, p: SigmoidKernel<'_, T>) {
-    let hard = p.focal.is_some() && chunk.ys.iter().fold(true, |all, &y| all & ((y == T::ZERO) | (y == T::ONE)));
+    let hard = p.focal.is_some()
+        && chunk
+            .ys
+            .iter()
+            .fold(true, |all, &y| all & ((y == T::ZERO) | (y == T::ONE)));
     match (p.focal, hard) {
         (None, _) => sigmoid_loops(fma, chunk, SigmoidKernel { focal: None, ..p }, false),
-        (Some(SigmoidFocal { gamma, alpha: None }), true) => {
-            sigmoid_loops(fma, chunk, SigmoidKernel { focal: Some(SigmoidFocal { gamma, alpha: None }), ..p }, true)
-        }
-        (Some(SigmoidFocal { gamma, alpha: None }), false) => {
-            sigmoid_loops(fma, chunk, SigmoidKernel { focal: Some(SigmoidFocal { gamma, alpha: None }), ..p }, false)
-        }
-        (Some(SigmoidFocal { gamma, alpha: Some(alpha) }), true) => {
-            let focal = Some(SigmoidFocal { gamma, alpha: Some(alpha) });
+        (Some(SigmoidFocal { gamma, alpha: None }), true) => sigmoid_loops(
+            fma,
+            chunk,
+            SigmoidKernel {
+                focal: Some(SigmoidFocal { gamma, alpha: None }),
+                ..p
+            },
+            true,
+        ),
+        (Some(SigmoidFocal { gamma, alpha: None }), false) => sigmoid_loops(
+            fma,
+            chunk,
+            SigmoidKernel {
+                focal: Some(SigmoidFocal { gamma, alpha: None }),
+                ..p
+            },
+            false,
+        ),
+        (
+            Some(SigmoidFocal {
+                gamma,
+                alpha: Some(alpha),
+            }),
+            true,
+        ) => {
+            let focal = Some(SigmoidFocal {
+                gamma,
+                alpha: Some(alpha),
+            });
             sigmoid_loops(fma, chunk, SigmoidKernel { focal, ..p }, true)
         }
-        (Some(SigmoidFocal { gamma, alpha: Some(alpha) }), false) => {
-            let focal = Some(SigmoidFocal { gamma, alpha: Some(alpha) });
+        (
+            Some(SigmoidFocal {
+                gamma,
+                alpha: Some(alpha),
+            }),
+            false,
+        ) => {
+            let focal = Some(SigmoidFocal {
+                gamma,
+                alpha: Some(alpha),
+            });
             sigmoid_loops(fma, chunk, SigmoidKernel { focal, ..p }, false)
         }
     }
@@ -88,11 +134,28 @@ fn sigmoid_chunk<T: FlexReal>(fma: impl Fma, chunk: Chunk<'_, T>, p: SigmoidKern
 /// The elementwise loops; `hard` promises every target is 0 or 1.
 #[inline(always)]
 fn sigmoid_loops<T: FlexReal>(fma: impl Fma, chunk: Chunk<'_, T>, p: SigmoidKernel<'_, T>, hard: bool) {
-    let Chunk { start, xs, ys, ls, gs, grad_scale } = chunk;
+    let Chunk {
+        start,
+        xs,
+        ys,
+        ls,
+        gs,
+        grad_scale,
+    } = chunk;
     let focal = p.focal;
     let (pos_weight, weight) = match p.weights {
         Weights::Scalar { pos_weight, weight } => {
-            segment(fma, xs, ys, ls, gs, core::iter::repeat((pos_weight, weight)), focal, grad_scale, hard);
+            segment(
+                fma,
+                xs,
+                ys,
+                ls,
+                gs,
+                core::iter::repeat((pos_weight, weight)),
+                focal,
+                grad_scale,
+                hard,
+            );
             return;
         }
         Weights::PerIndex { pos_weight, weight } => (pos_weight, weight),
@@ -108,7 +171,17 @@ fn sigmoid_loops<T: FlexReal>(fma: impl Fma, chunk: Chunk<'_, T>, p: SigmoidKern
         let (pw, w) = (&pos_weight[index..index + len], &weight[index..index + len]);
         let g = gs.as_mut().map(|g| &mut g[range.clone()]);
         let run = pw.iter().copied().zip(w.iter().copied());
-        segment(fma, &xs[range.clone()], &ys[range.clone()], &mut ls[range], g, run, focal, grad_scale, hard);
+        segment(
+            fma,
+            &xs[range.clone()],
+            &ys[range.clone()],
+            &mut ls[range],
+            g,
+            run,
+            focal,
+            grad_scale,
+            hard,
+        );
         (done, index) = (done + len, 0);
     }
 }

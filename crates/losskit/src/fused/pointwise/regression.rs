@@ -9,9 +9,13 @@ pub(crate) enum RegressionElement<T> {
     L1,
     Mse,
     /// `beta > 0` (0 is [`RegressionElement::L1`]).
-    SmoothL1 { beta: T },
+    SmoothL1 {
+        beta: T,
+    },
     /// `delta > 0`.
-    Huber { delta: T },
+    Huber {
+        delta: T,
+    },
 }
 
 /// `sign(d)`, 0 at 0 and at NaN (PyTorch's gradient of `|d|`).
@@ -27,12 +31,19 @@ pub(crate) fn regression_element<T: Real>(kind: RegressionElement<T>, d: T) -> E
     let a = T::select(d < T::ZERO, T::ZERO - d, d);
     match kind {
         RegressionElement::L1 => ElementLoss { loss: a, grad: sign(d) },
-        RegressionElement::Mse => ElementLoss { loss: d * d, grad: (d + d) },
+        RegressionElement::Mse => ElementLoss {
+            loss: d * d,
+            grad: (d + d),
+        },
         // PyTorch's backward tests the two sides (`d < -beta`, `d > beta`) and takes the
         // quadratic branch otherwise, so a NaN difference has a NaN gradient.
         RegressionElement::SmoothL1 { beta } => ElementLoss {
             loss: T::select(a < beta, half * d * d / beta, a - half * beta),
-            grad: T::select(d < T::ZERO - beta, T::ZERO - T::ONE, T::select(d > beta, T::ONE, d / beta)),
+            grad: T::select(
+                d < T::ZERO - beta,
+                T::ZERO - T::ONE,
+                T::select(d > beta, T::ONE, d / beta),
+            ),
         },
         RegressionElement::Huber { delta } => ElementLoss {
             loss: T::select(a <= delta, half * d * d, delta * (a - half * delta)),

@@ -21,7 +21,15 @@ pub(crate) struct SigmoidFocal<T> {
 /// `-softplus(+-x)` for hard targets, so saturated logits stay finite and accurate.
 /// `hard` promises `y` is 0 or 1, which spares the soft-target logarithm and division.
 #[inline(always)]
-pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, focal: Option<SigmoidFocal<T>>, hard: bool) -> ElementLoss<T> {
+pub(crate) fn sigmoid_element<T: Real>(
+    fma: impl Fma,
+    x: T,
+    y: T,
+    pw: T,
+    w: T,
+    focal: Option<SigmoidFocal<T>>,
+    hard: bool,
+) -> ElementLoss<T> {
     let zero = T::ZERO;
     let one = T::ONE;
     let e = (zero - (x.max(zero - x))).exp_with(fma); // e^-|x|, in (0, 1]
@@ -35,7 +43,10 @@ pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, f
     let bce = (one - y) * sp_pos + pw * y * sp_neg;
     let dbce = (one - y) * sig - pw * y * sig_neg;
     let Some(SigmoidFocal { gamma, alpha }) = focal else {
-        return ElementLoss { loss: w * bce, grad: w * dbce };
+        return ElementLoss {
+            loss: w * bce,
+            grad: w * dbce,
+        };
     };
     let alpha_t = match alpha {
         Some(a) => y * a + (one - y) * (one - a),
@@ -46,9 +57,16 @@ pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, f
     let hard_one = y == one;
     let hard_zero = y == zero;
     let (log_q, r) = if hard {
-        (T::select(hard_one, zero - sp_pos, zero - sp_neg), T::select(hard_one, sig, sig_neg))
+        (
+            T::select(hard_one, zero - sp_pos, zero - sp_neg),
+            T::select(hard_one, sig, sig_neg),
+        )
     } else {
-        let log_q = T::select(hard_one, zero - sp_pos, T::select(hard_zero, zero - sp_neg, q.ln_positive(fma)));
+        let log_q = T::select(
+            hard_one,
+            zero - sp_pos,
+            T::select(hard_zero, zero - sp_neg, q.ln_positive(fma)),
+        );
         let r_soft = {
             let a = T::select(y > zero, y / sig, zero);
             let b = T::select(y < one, (one - y) / sig_neg, zero);
@@ -59,7 +77,10 @@ pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, f
     if gamma == zero {
         // (1 - p_t)^0 is the constant 1 with no gradient (PyTorch's pow_backward returns 0
         // for a zero exponent, not inf * 0), so an infinite BCE term keeps its own slope.
-        return ElementLoss { loss: w * alpha_t * bce, grad: w * alpha_t * dbce };
+        return ElementLoss {
+            loss: w * alpha_t * bce,
+            grad: w * alpha_t * dbce,
+        };
     }
     let m = (gamma * log_q).exp_with(fma);
     let m = T::select(log_q == T::NEG_INFINITY, zero, m);
@@ -67,5 +88,8 @@ pub(crate) fn sigmoid_element<T: Real>(fma: impl Fma, x: T, y: T, pw: T, w: T, f
     // An infinite BCE term has no derivative through the focal factor: autograd (PyTorch's and
     // the composed path's) meets it as inf * 0, a NaN, whatever the factor's slope.
     let grad = T::select(bce == T::INFINITY, T::NAN, w * alpha_t * (dbce * m + bce * dm));
-    ElementLoss { loss: w * alpha_t * bce * m, grad }
+    ElementLoss {
+        loss: w * alpha_t * bce * m,
+        grad,
+    }
 }

@@ -44,7 +44,12 @@ pub(super) struct ClassIndexTerms<T> {
 /// Without label smoothing the other classes' weights take no part, in value or gradient:
 /// a NaN or infinite weight on a class no target uses leaves the row finite, as PyTorch's.
 #[inline(always)]
-pub(super) fn class_index_terms<T: Real>(x: &[T], y: usize, stats: SoftmaxStats<T>, t: &RowTarget<'_, T>) -> ClassIndexTerms<T> {
+pub(super) fn class_index_terms<T: Real>(
+    x: &[T],
+    y: usize,
+    stats: SoftmaxStats<T>,
+    t: &RowTarget<'_, T>,
+) -> ClassIndexTerms<T> {
     // Losses are taken relative to the maximum, `lse - x_c = ln(sum) - (x_c - max)`: at
     // logits of 1e4 the absolute `lse` has no f32 digits left for the difference.
     let SoftmaxStats { max, sum, log_sum } = stats;
@@ -53,8 +58,14 @@ pub(super) fn class_index_terms<T: Real>(x: &[T], y: usize, stats: SoftmaxStats<
     let target_part = t.keep * t.class_weight;
     let (smooth_sum, mut total) = match (smoothing, t.weights) {
         (false, _) => (T::ZERO, target_part),
-        (true, Some(w)) => (lane_sum2(x, w, |v, wj| wj * (log_sum - (v - max))), target_part + t.smooth * t.weight_total),
-        (true, None) => (lane_sum(x, |v| log_sum - (v - max)), target_part + t.smooth * t.weight_total),
+        (true, Some(w)) => (
+            lane_sum2(x, w, |v, wj| wj * (log_sum - (v - max))),
+            target_part + t.smooth * t.weight_total,
+        ),
+        (true, None) => (
+            lane_sum(x, |v| log_sum - (v - max)),
+            target_part + t.smooth * t.weight_total,
+        ),
     };
     let mut loss = t.keep * nll + t.smooth * smooth_sum;
     // The z term needs the absolute log-sum-exp; a branch per row keeps the plain loss's
@@ -69,7 +80,10 @@ pub(super) fn class_index_terms<T: Real>(x: &[T], y: usize, stats: SoftmaxStats<
         scale: t.grad_scale * total / sum,
         shift: t.grad_scale * t.smooth,
         weighted: smoothing && t.weights.is_some(),
-        target: TargetShift { class: y, delta: t.grad_scale * target_part },
+        target: TargetShift {
+            class: y,
+            delta: t.grad_scale * target_part,
+        },
     }
 }
 
@@ -91,10 +105,29 @@ pub(crate) fn cross_entropy_row<T: Real>(
 ) -> RowResult<T> {
     let x = input.x;
     let Some(y) = t.class else { return RowResult::ignored() };
-    let Some(s) = exps(fma, x, input.scratch, input.next, between) else { return RowResult::nan() };
-    let terms = class_index_terms(x, y, SoftmaxStats { max: s.max, sum: s.sum, log_sum: s.log_sum }, &t);
-    let output = RowOutput::Softmax { scale: terms.scale, shift: terms.shift, weighted: terms.weighted, target: Some(terms.target) };
-    RowResult { loss: terms.loss, output }
+    let Some(s) = exps(fma, x, input.scratch, input.next, between) else {
+        return RowResult::nan();
+    };
+    let terms = class_index_terms(
+        x,
+        y,
+        SoftmaxStats {
+            max: s.max,
+            sum: s.sum,
+            log_sum: s.log_sum,
+        },
+        &t,
+    );
+    let output = RowOutput::Softmax {
+        scale: terms.scale,
+        shift: terms.shift,
+        weighted: terms.weighted,
+        target: Some(terms.target),
+    };
+    RowResult {
+        loss: terms.loss,
+        output,
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +139,16 @@ mod tests {
     #[test]
     fn row_matches_the_textbook_formula() {
         let x = [2.0f64, 1.0, 0.1];
-        let t = RowTarget { class: Some(0), class_weight: 1.0, weights: None, weight_total: 3.0, smooth: 0.0, keep: 1.0, z: 0.0, grad_scale: 1.0 };
+        let t = RowTarget {
+            class: Some(0),
+            class_weight: 1.0,
+            weights: None,
+            weight_total: 3.0,
+            smooth: 0.0,
+            keep: 1.0,
+            z: 0.0,
+            grad_scale: 1.0,
+        };
         let (loss, g) = run_row(&x, |input| cross_entropy_row(Unfused, input, &mut (), t));
         let s: f64 = x.iter().map(|v| v.exp()).sum();
         assert!((loss - (s.ln() - 2.0)).abs() < 1e-15);
@@ -119,7 +161,16 @@ mod tests {
         let x = [2.0f64, 1.0, 0.1];
         let weights = [1.0, f64::NAN, 1.0];
         for total in [f64::NAN, f64::INFINITY] {
-            let t = RowTarget { class: Some(0), class_weight: 1.0, weights: Some(&weights), weight_total: total, smooth: 0.0, keep: 1.0, z: 0.0, grad_scale: 1.0 };
+            let t = RowTarget {
+                class: Some(0),
+                class_weight: 1.0,
+                weights: Some(&weights),
+                weight_total: total,
+                smooth: 0.0,
+                keep: 1.0,
+                z: 0.0,
+                grad_scale: 1.0,
+            };
             let (loss, g) = run_row(&x, |input| cross_entropy_row(Unfused, input, &mut (), t));
             assert!(loss.is_finite() && g.iter().all(|v| v.is_finite()), "{loss} {g:?}");
         }

@@ -6,7 +6,6 @@ use super::{Between, Input, RowOutput, RowResult, exps};
 use crate::fused::math::Real;
 use crate::fused::simd::Fma;
 
-
 /// What a softmax focal row's loss depends on besides its logits.
 #[derive(Clone, Copy)]
 pub(crate) struct FocalTarget<T> {
@@ -35,7 +34,9 @@ pub(crate) fn focal_row<T: Real>(
 ) -> RowResult<T> {
     let x = input.x;
     let Some(y) = t.class else { return RowResult::ignored() };
-    let Some(s) = exps(fma, x, input.scratch, input.next, between) else { return RowResult::nan() };
+    let Some(s) = exps(fma, x, input.scratch, input.next, between) else {
+        return RowResult::nan();
+    };
     let e_y = s.e[y];
     s.e[y] = T::ZERO;
     let others = lane_sum(s.e, |v| v);
@@ -43,11 +44,18 @@ pub(crate) fn focal_row<T: Real>(
     let r = others / e_y;
     // ln p: from r while it is small (accurate as p -> 1), else from the log-sum (e_y may
     // have underflowed, r = inf).
-    let log_p = if r <= T::ONE { T::ZERO - r.ln_1p_unit(fma) } else { (x[y] - s.max) - s.log_sum };
+    let log_p = if r <= T::ONE {
+        T::ZERO - r.ln_1p_unit(fma)
+    } else {
+        (x[y] - s.max) - s.log_sum
+    };
     if log_p == T::NEG_INFINITY && t.gamma != T::ZERO {
         // p = 0: an infinite loss whose derivative through the focal factor autograd meets as
         // inf * 0, a NaN over the row (PyTorch's and the composed path's answer).
-        return RowResult { loss: T::ZERO - t.alpha * log_p, output: RowResult::<T>::nan().output };
+        return RowResult {
+            loss: T::ZERO - t.alpha * log_p,
+            output: RowResult::<T>::nan().output,
+        };
     }
     let log_p_over_r = if r == T::ZERO { T::ZERO - T::ONE } else { log_p / r };
     let modulating = if t.gamma == T::ZERO {
@@ -59,7 +67,11 @@ pub(crate) fn focal_row<T: Real>(
     };
     // gamma = 0 is cross entropy: no focal term, even where ln(p) / r is NaN (a target of
     // -inf, where r = inf).
-    let focal_term = if t.gamma == T::ZERO { T::ZERO } else { t.gamma * log_p_over_r };
+    let focal_term = if t.gamma == T::ZERO {
+        T::ZERO
+    } else {
+        t.gamma * log_p_over_r
+    };
     let k = t.grad_scale * t.alpha * modulating * (T::ONE - focal_term);
     let output = RowOutput::Softmax {
         scale: k / s.sum,
@@ -67,7 +79,10 @@ pub(crate) fn focal_row<T: Real>(
         weighted: false,
         target: Some(TargetShift { class: y, delta: k }),
     };
-    RowResult { loss: T::ZERO - t.alpha * modulating * log_p, output }
+    RowResult {
+        loss: T::ZERO - t.alpha * modulating * log_p,
+        output,
+    }
 }
 
 #[cfg(test)]
@@ -80,7 +95,12 @@ mod tests {
     fn focal_row_keeps_its_digits_as_p_tends_to_one() {
         // p = 1 / (1 + 2 e^-20): 1 - p is 4e-9, below f32's resolution near 1.
         let x = [20.0f32, 0.0, 0.0];
-        let t = FocalTarget { class: Some(0), alpha: 1.0, gamma: 2.0, grad_scale: 1.0 };
+        let t = FocalTarget {
+            class: Some(0),
+            alpha: 1.0,
+            gamma: 2.0,
+            grad_scale: 1.0,
+        };
         let (loss, g) = run_row(&x, |input| focal_row(Unfused, input, &mut (), t));
         let r = 2.0 * (-20.0f64).exp();
         let (one_minus_p, ln_p) = (r / (1.0 + r), -r.ln_1p());

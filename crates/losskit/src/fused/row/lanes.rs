@@ -69,7 +69,10 @@ pub(super) fn lane_sum2<T: Real>(x: &[T], w: &[T], f: impl Fn(T, T) -> T) -> T {
         }
     }
     let done = x.len() / LANES * LANES;
-    let tail = x[done..].iter().zip(&w[done..]).fold(T::ZERO, |a, (&v, &u)| a + f(v, u));
+    let tail = x[done..]
+        .iter()
+        .zip(&w[done..])
+        .fold(T::ZERO, |a, (&v, &u)| a + f(v, u));
     acc.iter().fold(tail, |a, &v| a + v)
 }
 
@@ -77,7 +80,10 @@ pub(super) fn lane_sum2<T: Real>(x: &[T], w: &[T], f: impl Fn(T, T) -> T) -> T {
 #[inline(always)]
 pub(super) fn lane_sum3<T: Real>(x: &[T], t: &[T], w: &[T], f: impl Fn(T, T, T) -> T) -> T {
     let mut acc = [T::ZERO; LANES];
-    let chunks = x.chunks_exact(LANES).zip(t.chunks_exact(LANES)).zip(w.chunks_exact(LANES));
+    let chunks = x
+        .chunks_exact(LANES)
+        .zip(t.chunks_exact(LANES))
+        .zip(w.chunks_exact(LANES));
     for ((cx, ct), cw) in chunks {
         for k in 0..LANES {
             acc[k] = acc[k] + f(cx[k], ct[k], cw[k]);
@@ -94,12 +100,23 @@ pub(super) fn lane_sum3<T: Real>(x: &[T], t: &[T], w: &[T], f: impl Fn(T, T, T) 
 /// lanes as the exponentials are made (a second pass over `e` cost a quarter of the row's
 /// time: LLVM kept its accumulators in memory).
 #[inline(always)]
-pub(super) fn lane_exp_into<T: Real>(fma: impl Fma, x: &[T], e: &mut [T], max: T, next: &[T], between: &mut impl Between) -> T {
+pub(super) fn lane_exp_into<T: Real>(
+    fma: impl Fma,
+    x: &[T],
+    e: &mut [T],
+    max: T,
+    next: &[T],
+    between: &mut impl Between,
+) -> T {
     let per_line = 64 / core::mem::size_of::<T>();
     let n = x.len();
     let wide_end = n / WIDE * WIDE;
     let (mut s0, mut s1, mut s2, mut s3) = ([T::ZERO; LANES], [T::ZERO; LANES], [T::ZERO; LANES], [T::ZERO; LANES]);
-    for (i, (cx, ce)) in x[..wide_end].chunks_exact(WIDE).zip(e[..wide_end].chunks_exact_mut(WIDE)).enumerate() {
+    for (i, (cx, ce)) in x[..wide_end]
+        .chunks_exact(WIDE)
+        .zip(e[..wide_end].chunks_exact_mut(WIDE))
+        .enumerate()
+    {
         for line in (i * WIDE..(i + 1) * WIDE).step_by(per_line) {
             if line < next.len() {
                 prefetch(next[line..].as_ptr());
@@ -107,7 +124,10 @@ pub(super) fn lane_exp_into<T: Real>(fma: impl Fma, x: &[T], e: &mut [T], max: T
         }
         for k in 0..LANES {
             let (e0, e1) = ((cx[k] - max).exp_with(fma), (cx[LANES + k] - max).exp_with(fma));
-            let (e2, e3) = ((cx[2 * LANES + k] - max).exp_with(fma), (cx[3 * LANES + k] - max).exp_with(fma));
+            let (e2, e3) = (
+                (cx[2 * LANES + k] - max).exp_with(fma),
+                (cx[3 * LANES + k] - max).exp_with(fma),
+            );
             (ce[k], ce[LANES + k], ce[2 * LANES + k], ce[3 * LANES + k]) = (e0, e1, e2, e3);
             (s0[k], s1[k], s2[k], s3[k]) = (s0[k] + e0, s1[k] + e1, s2[k] + e2, s3[k] + e3);
         }
@@ -117,7 +137,13 @@ pub(super) fn lane_exp_into<T: Real>(fma: impl Fma, x: &[T], e: &mut [T], max: T
     while j < n {
         // Whole vectors to the end: the last one overlaps the one before when the length is
         // not a multiple of the vector, and rewrites the same values; scalar only below one.
-        let start = if j + LANES <= n { j } else if n >= LANES { n - LANES } else { j };
+        let start = if j + LANES <= n {
+            j
+        } else if n >= LANES {
+            n - LANES
+        } else {
+            j
+        };
         let end = (start + LANES).min(n);
         for (ej, &v) in e[start..end].iter_mut().zip(&x[start..end]) {
             *ej = (v - max).exp_with(fma);

@@ -54,12 +54,24 @@ pub(crate) struct RowResult<T> {
 impl<T: Real> RowResult<T> {
     /// A row that holds a NaN or is all -inf: NaN everywhere.
     const fn nan() -> Self {
-        Self { loss: T::NAN, output: RowOutput::Fill { value: T::NAN, target: None } }
+        Self {
+            loss: T::NAN,
+            output: RowOutput::Fill {
+                value: T::NAN,
+                target: None,
+            },
+        }
     }
 
     /// An ignored row: no loss, no gradient.
     const fn ignored() -> Self {
-        Self { loss: T::ZERO, output: RowOutput::Fill { value: T::ZERO, target: None } }
+        Self {
+            loss: T::ZERO,
+            output: RowOutput::Fill {
+                value: T::ZERO,
+                target: None,
+            },
+        }
     }
 }
 
@@ -75,7 +87,13 @@ struct Exps<'e, T> {
 /// The softmax statistics of `x`, or `None` when the row holds a NaN or is all -inf (then
 /// everything computed from it is NaN, as in PyTorch). `between`: see [`lane_exp_into`].
 #[inline(always)]
-fn exps<'e, T: Real>(fma: impl Fma, x: &[T], e: &'e mut [T], next: &[T], between: &mut impl Between) -> Option<Exps<'e, T>> {
+fn exps<'e, T: Real>(
+    fma: impl Fma,
+    x: &[T],
+    e: &'e mut [T],
+    next: &[T],
+    between: &mut impl Between,
+) -> Option<Exps<'e, T>> {
     // A NaN needs no test of its own: it makes the sum of exponentials NaN, as does an
     // infinite maximum (inf - inf) and a row of -inf (-inf - -inf).
     let max = lane_fold(x, T::NEG_INFINITY, T::max);
@@ -84,7 +102,12 @@ fn exps<'e, T: Real>(fma: impl Fma, x: &[T], e: &'e mut [T], next: &[T], between
     if sum.is_nan() {
         return None;
     }
-    Some(Exps { max, sum, log_sum: sum.ln(), e })
+    Some(Exps {
+        max,
+        sum,
+        log_sum: sum.ln(),
+        e,
+    })
 }
 
 #[cfg(test)]
@@ -97,9 +120,18 @@ pub(crate) mod test_support {
     /// Runs a row function and writes its output row, as the scheduler does.
     pub(crate) fn run_row<T: Real>(x: &[T], row: impl FnOnce(Input<'_, T>) -> RowResult<T>) -> (T, Vec<T>) {
         let mut scratch = vec![T::ZERO; x.len()];
-        let result = row(Input { x, scratch: &mut scratch, next: &[] });
+        let result = row(Input {
+            x,
+            scratch: &mut scratch,
+            next: &[],
+        });
         let mut out = vec![MaybeUninit::uninit(); x.len()];
-        let data = RowData { e: &scratch, x, other: &[], weights: None };
+        let data = RowData {
+            e: &scratch,
+            x,
+            other: &[],
+            weights: None,
+        };
         RowWriter::new(&mut out, false).finish(&result.output, data);
         // SAFETY: `finish` wrote every element.
         (result.loss, unsafe { assume_init(&mut out) }.to_vec())

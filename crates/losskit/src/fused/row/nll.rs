@@ -9,6 +9,12 @@ use crate::fused::math::Real;
 #[inline(always)]
 pub(crate) fn nll_row<T: Real>(x: &[T], t: RowTarget<'_, T>) -> RowResult<T> {
     let Some(y) = t.class else { return RowResult::ignored() };
-    let target = Some(TargetShift { class: y, delta: t.grad_scale * t.class_weight });
-    RowResult { loss: T::ZERO - t.class_weight * x[y], output: RowOutput::Fill { value: T::ZERO, target } }
+    let target = Some(TargetShift {
+        class: y,
+        delta: t.grad_scale * t.class_weight,
+    });
+    RowResult {
+        loss: T::ZERO - t.class_weight * x[y],
+        output: RowOutput::Fill { value: T::ZERO, target },
+    }
 }

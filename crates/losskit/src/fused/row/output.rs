@@ -114,11 +114,23 @@ pub(crate) enum RowOutput<T> {
     /// Every element `value` (an ignored row's 0, a NaN row's NaN), less `delta` at `target`.
     Fill { value: T, target: Option<TargetShift<T>> },
     /// `e_j scale - shift w_j` (`- shift` unless `weighted`), less `delta` at `target`.
-    Softmax { scale: T, shift: T, weighted: bool, target: Option<TargetShift<T>> },
+    Softmax {
+        scale: T,
+        shift: T,
+        weighted: bool,
+        target: Option<TargetShift<T>>,
+    },
     /// [`RowOutput::Softmax`] through a soft cap: the scratch row holds the capped logits
     /// `s`, and element `j` is `(e^(s_j - max) scale - shift w_j) (1 - s_j^2 inv_cap2)`, less
     /// `delta` (already through the cap) at `target`.
-    Capped { scale: T, shift: T, weighted: bool, max: T, inv_cap2: T, target: TargetShift<T> },
+    Capped {
+        scale: T,
+        shift: T,
+        weighted: bool,
+        max: T,
+        inv_cap2: T,
+        target: TargetShift<T>,
+    },
     /// `e_j scale - gs w_j (keep t_j + smooth)` for the probability row `t`.
     Probabilities { scale: T, gs: T, keep: T, smooth: T },
     /// `(x_j - max) - log_sum`: the log-softmax.
@@ -154,7 +166,12 @@ impl<T: Real> RowOutput<T> {
                     shift.apply(block, j0);
                 }
             }
-            RowOutput::Softmax { scale, shift, weighted, target } => {
+            RowOutput::Softmax {
+                scale,
+                shift,
+                weighted,
+                target,
+            } => {
                 let e = &d.e[r.clone()];
                 match d.weights {
                     Some(w) if weighted => {
@@ -172,7 +189,14 @@ impl<T: Real> RowOutput<T> {
                     shift.apply(block, j0);
                 }
             }
-            RowOutput::Capped { scale, shift, weighted, max, inv_cap2, target } => {
+            RowOutput::Capped {
+                scale,
+                shift,
+                weighted,
+                max,
+                inv_cap2,
+                target,
+            } => {
                 let s = &d.e[r.clone()];
                 let through = |sj: T, g: T| g * (T::ONE - sj * sj * inv_cap2);
                 match d.weights {
@@ -189,7 +213,12 @@ impl<T: Real> RowOutput<T> {
                 }
                 target.apply(block, j0);
             }
-            RowOutput::Probabilities { scale, gs, keep, smooth } => {
+            RowOutput::Probabilities {
+                scale,
+                gs,
+                keep,
+                smooth,
+            } => {
                 let (e, t) = (&d.e[r.clone()], &d.other[r.clone()]);
                 match d.weights {
                     Some(w) => {
@@ -234,7 +263,12 @@ mod tests {
             let x: Vec<f32> = (0..len).map(|j| j as f32 * 0.5 - 3.0).collect();
             // `(x_j - 0) - 0`: the row itself.
             let output = RowOutput::Shifted { max: 0.0, log_sum: 0.0 };
-            let data = RowData { e: &[], x: &x, other: &[], weights: None };
+            let data = RowData {
+                e: &[],
+                x: &x,
+                other: &[],
+                weights: None,
+            };
             for offset in 0..4 {
                 for step in [1, 64, 100, len.max(1)] {
                     let mut streamed = vec![MaybeUninit::new(f32::NAN); len + offset];

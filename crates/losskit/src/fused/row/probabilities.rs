@@ -31,7 +31,9 @@ pub(crate) fn probabilities_row<T: Real>(
     t: ProbTarget<'_, T>,
 ) -> RowResult<T> {
     let x = input.x;
-    let Some(s) = exps(fma, x, input.scratch, input.next, between) else { return RowResult::nan() };
+    let Some(s) = exps(fma, x, input.scratch, input.next, between) else {
+        return RowResult::nan();
+    };
     let (max, keep, smooth) = (s.max, t.keep, t.smooth);
     let (total, dot) = match t.weights {
         Some(w) => (
@@ -43,6 +45,14 @@ pub(crate) fn probabilities_row<T: Real>(
             lane_sum2(x, t.target, |v, tj| (keep * tj + smooth) * (v - max)),
         ),
     };
-    let output = RowOutput::Probabilities { scale: t.grad_scale * total / s.sum, gs: t.grad_scale, keep, smooth };
-    RowResult { loss: total * s.log_sum - dot, output }
+    let output = RowOutput::Probabilities {
+        scale: t.grad_scale * total / s.sum,
+        gs: t.grad_scale,
+        keep,
+        smooth,
+    };
+    RowResult {
+        loss: total * s.log_sum - dot,
+        output,
+    }
 }

@@ -18,7 +18,12 @@ use crate::fused::simd::Fma;
 ///
 /// [`cross_entropy_row`]: super::cross_entropy_row
 #[inline(always)]
-pub(crate) fn softcapped_cross_entropy_row<T: Real>(fma: impl Fma, input: Input<'_, T>, cap: T, t: RowTarget<'_, T>) -> RowResult<T> {
+pub(crate) fn softcapped_cross_entropy_row<T: Real>(
+    fma: impl Fma,
+    input: Input<'_, T>,
+    cap: T,
+    t: RowTarget<'_, T>,
+) -> RowResult<T> {
     let Some(y) = t.class else { return RowResult::ignored() };
     let x = input.x;
     let s = &mut input.scratch[..x.len()];
@@ -33,11 +38,33 @@ pub(crate) fn softcapped_cross_entropy_row<T: Real>(fma: impl Fma, input: Input<
     if sum.is_nan() {
         return RowResult::nan();
     }
-    let terms = class_index_terms(s, y, SoftmaxStats { max, sum, log_sum: sum.ln() }, &t);
+    let terms = class_index_terms(
+        s,
+        y,
+        SoftmaxStats {
+            max,
+            sum,
+            log_sum: sum.ln(),
+        },
+        &t,
+    );
     let inv_cap2 = inv_cap * inv_cap;
-    let target = TargetShift { class: y, delta: terms.target.delta * (T::ONE - s[y] * s[y] * inv_cap2) };
-    let output = RowOutput::Capped { scale: terms.scale, shift: terms.shift, weighted: terms.weighted, max, inv_cap2, target };
-    RowResult { loss: terms.loss, output }
+    let target = TargetShift {
+        class: y,
+        delta: terms.target.delta * (T::ONE - s[y] * s[y] * inv_cap2),
+    };
+    let output = RowOutput::Capped {
+        scale: terms.scale,
+        shift: terms.shift,
+        weighted: terms.weighted,
+        max,
+        inv_cap2,
+        target,
+    };
+    RowResult {
+        loss: terms.loss,
+        output,
+    }
 }
 
 #[cfg(test)]
@@ -50,7 +77,16 @@ mod tests {
     fn capped_row_matches_the_chain_rule() {
         let x = [20.0f64, -3.0, 0.5, 7.0];
         let cap = 5.0;
-        let t = RowTarget { class: Some(2), class_weight: 1.0, weights: None, weight_total: 4.0, smooth: 0.0, keep: 1.0, z: 0.0, grad_scale: 1.0 };
+        let t = RowTarget {
+            class: Some(2),
+            class_weight: 1.0,
+            weights: None,
+            weight_total: 4.0,
+            smooth: 0.0,
+            keep: 1.0,
+            z: 0.0,
+            grad_scale: 1.0,
+        };
         let (loss, g) = run_row(&x, |input| softcapped_cross_entropy_row(Unfused, input, cap, t));
         let s: Vec<f64> = x.iter().map(|v| cap * (v / cap).tanh()).collect();
         let total: f64 = s.iter().map(|v| v.exp()).sum();

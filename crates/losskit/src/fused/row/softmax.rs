@@ -7,12 +7,27 @@ use crate::fused::simd::Fma;
 
 /// Softmax (or, with `log`, log-softmax) of one row.
 #[inline(always)]
-pub(crate) fn softmax_row<T: Real>(fma: impl Fma, input: Input<'_, T>, between: &mut impl Between, log: bool) -> RowOutput<T> {
-    let Some(s) = exps(fma, input.x, input.scratch, input.next, between) else { return RowResult::nan().output };
+pub(crate) fn softmax_row<T: Real>(
+    fma: impl Fma,
+    input: Input<'_, T>,
+    between: &mut impl Between,
+    log: bool,
+) -> RowOutput<T> {
+    let Some(s) = exps(fma, input.x, input.scratch, input.next, between) else {
+        return RowResult::nan().output;
+    };
     if log {
-        RowOutput::Shifted { max: s.max, log_sum: s.log_sum }
+        RowOutput::Shifted {
+            max: s.max,
+            log_sum: s.log_sum,
+        }
     } else {
-        RowOutput::Softmax { scale: T::ONE / s.sum, shift: T::ZERO, weighted: false, target: None }
+        RowOutput::Softmax {
+            scale: T::ONE / s.sum,
+            shift: T::ZERO,
+            weighted: false,
+            target: None,
+        }
     }
 }
 
@@ -22,8 +37,12 @@ pub(crate) fn softmax_row<T: Real>(fma: impl Fma, input: Input<'_, T>, between: 
 #[inline(always)]
 pub(crate) fn softmax_backward_row<T: Real>(y: &[T], g: &[T], log: bool) -> RowOutput<T> {
     if log {
-        RowOutput::LogSoftmaxGrad { total: lane_sum(g, |v| v) }
+        RowOutput::LogSoftmaxGrad {
+            total: lane_sum(g, |v| v),
+        }
     } else {
-        RowOutput::SoftmaxGrad { dot: lane_sum2(y, g, |yj, gj| yj * gj) }
+        RowOutput::SoftmaxGrad {
+            dot: lane_sum2(y, g, |yj, gj| yj * gj),
+        }
     }
 }

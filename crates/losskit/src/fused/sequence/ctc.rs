@@ -108,13 +108,25 @@ impl CtcPlan {
     /// extended target. The loss's front end has checked all of it with PyTorch's messages
     /// already; these checks keep the kernel in bounds on its own.
     pub(crate) fn new(shape: CtcShape, call: &CtcCall) -> Result<Self, LossError> {
-        let CtcShape { max_time, batch, classes } = shape;
+        let CtcShape {
+            max_time,
+            batch,
+            classes,
+        } = shape;
         if call.blank >= classes {
-            return Err(LossError::Blank { blank: call.blank as i64, classes });
+            return Err(LossError::Blank {
+                blank: call.blank as i64,
+                classes,
+            });
         }
-        let sizes = [("input_lengths", call.input_lengths.len()), ("target_lengths", call.target_lengths.len())];
+        let sizes = [
+            ("input_lengths", call.input_lengths.len()),
+            ("target_lengths", call.target_lengths.len()),
+        ];
         if let Some((name, len)) = sizes.into_iter().find(|&(_, len)| len != batch) {
-            return Err(LossError::Shape(format!("{name} must be of size batch_size ({batch}), found {len}")));
+            return Err(LossError::Shape(format!(
+                "{name} must be of size batch_size ({batch}), found {len}"
+            )));
         }
         let total: usize = call.target_lengths.iter().sum();
         if total != call.labels.len() {
@@ -127,7 +139,11 @@ impl CtcPlan {
         let mut offset = 0;
         for (n, (&input_length, &target_length)) in call.input_lengths.iter().zip(&call.target_lengths).enumerate() {
             if input_length > max_time {
-                return Err(LossError::LengthAboveAxis { name: "input_lengths", value: input_length, max: max_time });
+                return Err(LossError::LengthAboveAxis {
+                    name: "input_lengths",
+                    value: input_length,
+                    max: max_time,
+                });
             }
             let labels = &call.labels[offset..offset + target_length];
             offset += target_length;
@@ -137,7 +153,12 @@ impl CtcPlan {
             };
             samples.push(Sample::new(n, input_length, labels, call.blank, classes, weight)?);
         }
-        Ok(Self { shape, samples, zero_infinity: call.zero_infinity, form: call.form.clone() })
+        Ok(Self {
+            shape,
+            samples,
+            zero_infinity: call.zero_infinity,
+            form: call.form.clone(),
+        })
     }
 
     pub(crate) fn form(&self) -> &SampleForm {
@@ -147,16 +168,37 @@ impl CtcPlan {
     /// The loss of every sample and, with `with_grad`, the weighted gradient (see the module
     /// docs); `log_probs` is (T, N, C) row-major in the plan's shape.
     pub(crate) fn run<T: Real>(&self, log_probs: &[T], with_grad: bool) -> SequenceResult<T> {
-        let CtcShape { max_time, batch, classes } = self.shape;
-        assert_eq!(log_probs.len(), max_time * batch * classes, "log-probabilities of the plan's shape");
-        let frames = Frames { data: log_probs, stride: batch * classes, classes };
+        let CtcShape {
+            max_time,
+            batch,
+            classes,
+        } = self.shape;
+        assert_eq!(
+            log_probs.len(),
+            max_time * batch * classes,
+            "log-probabilities of the plan's shape"
+        );
+        let frames = Frames {
+            data: log_probs,
+            stride: batch * classes,
+            classes,
+        };
         if !with_grad {
-            let nll = self.samples.par_iter().map(|s| s.forward_only(&frames, self.zero_infinity)).collect();
+            let nll = self
+                .samples
+                .par_iter()
+                .map(|s| s.forward_only(&frames, self.zero_infinity))
+                .collect();
             return SequenceResult { nll, grad: None };
         }
         let mut grad = vec![T::ZERO; log_probs.len()];
         let rows = self.sample_rows(&mut grad);
-        let nll = self.samples.par_iter().zip(rows).map(|(s, rows)| s.forward_backward(&frames, self.zero_infinity, rows)).collect();
+        let nll = self
+            .samples
+            .par_iter()
+            .zip(rows)
+            .map(|(s, rows)| s.forward_backward(&frames, self.zero_infinity, rows))
+            .collect();
         SequenceResult { nll, grad: Some(grad) }
     }
 
@@ -164,7 +206,11 @@ impl CtcPlan {
     /// samples are computed in parallel in safe code (the rows of one sample are strided).
     fn sample_rows<'g, T: Real>(&self, grad: &'g mut [T]) -> Vec<Vec<&'g mut [T]>> {
         let CtcShape { batch, classes, .. } = self.shape;
-        let mut rows: Vec<Vec<&mut [T]>> = self.samples.iter().map(|s| Vec::with_capacity(s.input_length())).collect();
+        let mut rows: Vec<Vec<&mut [T]>> = self
+            .samples
+            .iter()
+            .map(|s| Vec::with_capacity(s.input_length()))
+            .collect();
         for (i, row) in grad.chunks_exact_mut(classes).enumerate() {
             let (t, n) = (i / batch, i % batch);
             if t < self.samples[n].input_length() {

@@ -21,7 +21,9 @@ fn lanes(s: &[f64], start: usize) -> &[f64; LANES] {
 /// `&mut s[start..start + LANES]` as an array.
 #[inline(always)]
 fn lanes_mut(s: &mut [f64], start: usize) -> &mut [f64; LANES] {
-    (&mut s[start..start + LANES]).try_into().expect("a block of LANES values")
+    (&mut s[start..start + LANES])
+        .try_into()
+        .expect("a block of LANES values")
 }
 
 /// One lattice of scaled numbers: mantissas and exponents, `rows` x `stride`.
@@ -34,7 +36,11 @@ pub(super) struct Lattice {
 impl Lattice {
     /// All zero.
     pub(super) fn new(rows: usize, stride: usize) -> Self {
-        Self { f: vec![0.0; rows * stride], k: vec![ZERO_K; rows * stride], stride }
+        Self {
+            f: vec![0.0; rows * stride],
+            k: vec![ZERO_K; rows * stride],
+            stride,
+        }
     }
 }
 

@@ -54,7 +54,14 @@ pub(super) struct Sample {
 
 impl Sample {
     /// The sample of `labels`, each checked to be a class.
-    pub(super) fn new(n: usize, input_length: usize, labels: &[i64], blank: usize, classes: usize, weight: f64) -> Result<Self, LossError> {
+    pub(super) fn new(
+        n: usize,
+        input_length: usize,
+        labels: &[i64],
+        blank: usize,
+        classes: usize,
+        weight: f64,
+    ) -> Result<Self, LossError> {
         let mut ext = Vec::with_capacity(2 * labels.len() + 1);
         ext.push(blank);
         for &label in labels {
@@ -75,8 +82,21 @@ impl Sample {
             })
             .collect();
         slot.resize(padded, used.len());
-        let skip = (0..padded + 2).map(|s| f64::from(u8::from(s >= 2 && s < width && ext[s] != ext[s - 2]))).collect();
-        Ok(Self { n, input_length, no_labels: labels.is_empty(), ext, used, slot, skip, blank, classes, weight })
+        let skip = (0..padded + 2)
+            .map(|s| f64::from(u8::from(s >= 2 && s < width && ext[s] != ext[s - 2])))
+            .collect();
+        Ok(Self {
+            n,
+            input_length,
+            no_labels: labels.is_empty(),
+            ext,
+            used,
+            slot,
+            skip,
+            blank,
+            classes,
+            weight,
+        })
     }
 
     /// L.
@@ -107,15 +127,28 @@ impl Sample {
             let mut alpha = Lattice::new(2, self.padded() + 2);
             -to_log_sum(self.alpha(frames, &mut alpha, 2))
         };
-        if zero_infinity && nll == f64::INFINITY { 0.0 } else { nll }
+        if zero_infinity && nll == f64::INFINITY {
+            0.0
+        } else {
+            nll
+        }
     }
 
     /// The loss, and the weighted gradient into `rows` (this sample's rows t < L, zeroed).
-    pub(super) fn forward_backward<T: Real>(&self, frames: &Frames<'_, T>, zero_infinity: bool, mut rows: Vec<&mut [T]>) -> f64 {
+    pub(super) fn forward_backward<T: Real>(
+        &self,
+        frames: &Frames<'_, T>,
+        zero_infinity: bool,
+        mut rows: Vec<&mut [T]>,
+    ) -> f64 {
         let (len, padded) = (self.input_length, self.padded());
         if len == 0 {
             let nll = self.empty_input_nll();
-            return if zero_infinity && nll == f64::INFINITY { 0.0 } else { nll };
+            return if zero_infinity && nll == f64::INFINITY {
+                0.0
+            } else {
+                nll
+            };
         }
         let mut alpha = Lattice::new(len, padded + 2);
         let mut beta = Lattice::new(len, padded);

@@ -145,11 +145,7 @@ pub(crate) fn lse2(m: impl Fma, a: f64, b: f64) -> f64 {
     let (hi, lo) = if a > b { (a, b) } else { (b, a) };
     // With hi = -inf the shift is 0 instead (-inf - -inf would be NaN) and the factored-out
     // term is e^-inf = 0.
-    let (shift, one) = if hi == f64::NEG_INFINITY {
-        (0.0, 0.0)
-    } else {
-        (hi, 1.0)
-    };
+    let (shift, one) = if hi == f64::NEG_INFINITY { (0.0, 0.0) } else { (hi, 1.0) };
     shift + ln(m, one + exp(m, lo - shift))
 }
 
@@ -228,8 +224,7 @@ mod tests {
                     a.max(b) + ((a - a.max(b)).exp() + (b - a.max(b)).exp()).ln()
                 };
                 assert!(
-                    (lse2(Unfused, a, b) - want2).abs() <= 1e-13 * want2.abs().max(1.0)
-                        || lse2(Unfused, a, b) == want2
+                    (lse2(Unfused, a, b) - want2).abs() <= 1e-13 * want2.abs().max(1.0) || lse2(Unfused, a, b) == want2
                 );
             }
         }

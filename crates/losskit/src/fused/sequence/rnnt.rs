@@ -108,9 +108,17 @@ impl RnntPlan {
     /// checked all of it with torchaudio's messages already; these checks keep the kernel in
     /// bounds on its own.
     pub(crate) fn new(shape: RnntShape, call: &RnntCall) -> Result<Self, LossError> {
-        let RnntShape { batch, max_time, max_target, classes } = shape;
+        let RnntShape {
+            batch,
+            max_time,
+            max_target,
+            classes,
+        } = shape;
         if call.blank >= classes {
-            return Err(LossError::Blank { blank: call.blank as i64, classes });
+            return Err(LossError::Blank {
+                blank: call.blank as i64,
+                classes,
+            });
         }
         let sizes = [
             ("targets", call.targets.len(), batch * max_target),
@@ -118,19 +126,34 @@ impl RnntPlan {
             ("target_lengths", call.target_lengths.len(), batch),
         ];
         if let Some((name, len, expected)) = sizes.into_iter().find(|&(_, len, expected)| len != expected) {
-            return Err(LossError::Shape(format!("{name} has {len} elements where the logits' shape needs {expected}")));
+            return Err(LossError::Shape(format!(
+                "{name} has {len} elements where the logits' shape needs {expected}"
+            )));
         }
         let mut samples = Vec::with_capacity(batch);
         for (n, (&frames, &target_length)) in call.logit_lengths.iter().zip(&call.target_lengths).enumerate() {
             if frames > max_time {
-                return Err(LossError::LengthAboveAxis { name: "logit_lengths", value: frames, max: max_time });
+                return Err(LossError::LengthAboveAxis {
+                    name: "logit_lengths",
+                    value: frames,
+                    max: max_time,
+                });
             }
             if target_length > max_target {
-                return Err(LossError::LengthAboveAxis { name: "target_lengths", value: target_length, max: max_target });
+                return Err(LossError::LengthAboveAxis {
+                    name: "target_lengths",
+                    value: target_length,
+                    max: max_target,
+                });
             }
             let labels = call.targets[n * max_target..][..target_length]
                 .iter()
-                .map(|&label| usize::try_from(label).ok().filter(|&c| c < classes).ok_or(LossError::TargetOutOfBounds { target: label, classes }))
+                .map(|&label| {
+                    usize::try_from(label)
+                        .ok()
+                        .filter(|&c| c < classes)
+                        .ok_or(LossError::TargetOutOfBounds { target: label, classes })
+                })
                 .collect::<Result<_, _>>()?;
             let weight = match &call.form {
                 SampleForm::PerSample => 1.0,
@@ -139,7 +162,14 @@ impl RnntPlan {
             samples.push(Sample { frames, labels, weight });
         }
         let clamp = call.clamp.filter(|&c| c > 0.0);
-        Ok(Self { shape, samples, blank: call.blank, clamp, fused_log_softmax: call.fused_log_softmax, form: call.form.clone() })
+        Ok(Self {
+            shape,
+            samples,
+            blank: call.blank,
+            clamp,
+            fused_log_softmax: call.fused_log_softmax,
+            form: call.form.clone(),
+        })
     }
 
     pub(crate) fn form(&self) -> &SampleForm {
@@ -153,7 +183,12 @@ impl RnntPlan {
         assert_eq!(logits.len(), self.shape.batch * block, "logits of the plan's shape");
         let sample_logits = |n: usize| &logits[n * block..][..block];
         if !with_grad || block == 0 {
-            let nll = self.samples.par_iter().enumerate().map(|(n, s)| self.cost(s, sample_logits(n), None)).collect();
+            let nll = self
+                .samples
+                .par_iter()
+                .enumerate()
+                .map(|(n, s)| self.cost(s, sample_logits(n), None))
+                .collect();
             let grad = with_grad.then(|| vec![T::ZERO; logits.len()]);
             return SequenceResult { nll, grad };
         }
@@ -179,15 +214,29 @@ impl RnntPlan {
         let transitions = self.transitions(sample, logits);
         let mut alpha = Lattice::new(sample.frames, nodes);
         let mut beta = Lattice::new(sample.frames, nodes);
-        rayon::join(|| alpha_lattice(sample, &transitions, &mut alpha), || beta_lattice(sample, &transitions, &mut beta));
+        rayon::join(
+            || alpha_lattice(sample, &transitions, &mut alpha),
+            || beta_lattice(sample, &transitions, &mut beta),
+        );
         let cost = -beta.at(0, 0);
         if let Some(grad) = grad {
-            let g = Gradient { plan: self, sample, transitions: &transitions, alpha: &alpha, beta: &beta, cost };
-            grad.par_chunks_mut(row).zip(logits.par_chunks(row)).take(sample.frames).enumerate().for_each(|(t, (out, x))| {
-                for u in 0..nodes {
-                    g.node(t, u, &x[u * classes..][..classes], &mut out[u * classes..][..classes]);
-                }
-            });
+            let g = Gradient {
+                plan: self,
+                sample,
+                transitions: &transitions,
+                alpha: &alpha,
+                beta: &beta,
+                cost,
+            };
+            grad.par_chunks_mut(row)
+                .zip(logits.par_chunks(row))
+                .take(sample.frames)
+                .enumerate()
+                .for_each(|(t, (out, x))| {
+                    for u in 0..nodes {
+                        g.node(t, u, &x[u * classes..][..classes], &mut out[u * classes..][..classes]);
+                    }
+                });
         }
         cost
     }
@@ -198,14 +247,18 @@ impl RnntPlan {
         let nodes = sample.labels.len() + 1;
         let mut denom = Lattice::new(sample.frames, nodes);
         if self.fused_log_softmax {
-            denom.data.par_chunks_mut(nodes).zip(logits.par_chunks(row)).for_each_init(
-                || vec![0.0; v],
-                |terms, (d, x)| {
-                    for (u, d) in d.iter_mut().enumerate() {
-                        *d = log_sum_exp(&x[u * v..][..v], terms);
-                    }
-                },
-            );
+            denom
+                .data
+                .par_chunks_mut(nodes)
+                .zip(logits.par_chunks(row))
+                .for_each_init(
+                    || vec![0.0; v],
+                    |terms, (d, x)| {
+                        for (u, d) in d.iter_mut().enumerate() {
+                            *d = log_sum_exp(&x[u * v..][..v], terms);
+                        }
+                    },
+                );
         } else {
             denom.data.fill(0.0);
         }
@@ -233,7 +286,10 @@ pub(super) struct Lattice {
 
 impl Lattice {
     fn new(frames: usize, nodes: usize) -> Self {
-        Self { data: vec![NEG_INF; frames * nodes], nodes }
+        Self {
+            data: vec![NEG_INF; frames * nodes],
+            nodes,
+        }
     }
 
     #[inline]
@@ -263,7 +319,11 @@ fn alpha_lattice(sample: &Sample, tr: &Transitions, alpha: &mut Lattice) {
     for t in 1..sample.frames {
         alpha.set(t, 0, alpha.at(t - 1, 0) + tr.blank.at(t - 1, 0));
         for u in 1..nodes {
-            let v = lse2(BASELINE, alpha.at(t - 1, u) + tr.blank.at(t - 1, u), alpha.at(t, u - 1) + tr.emit.at(t, u - 1));
+            let v = lse2(
+                BASELINE,
+                alpha.at(t - 1, u) + tr.blank.at(t - 1, u),
+                alpha.at(t, u - 1) + tr.emit.at(t, u - 1),
+            );
             alpha.set(t, u, v);
         }
     }
@@ -278,7 +338,11 @@ fn beta_lattice(sample: &Sample, tr: &Transitions, beta: &mut Lattice) {
     for t in (0..last_t).rev() {
         beta.set(t, last_u, beta.at(t + 1, last_u) + tr.blank.at(t, last_u));
         for u in (0..last_u).rev() {
-            let v = lse2(BASELINE, beta.at(t + 1, u) + tr.blank.at(t, u), beta.at(t, u + 1) + tr.emit.at(t, u));
+            let v = lse2(
+                BASELINE,
+                beta.at(t + 1, u) + tr.blank.at(t, u),
+                beta.at(t, u + 1) + tr.emit.at(t, u),
+            );
             beta.set(t, u, v);
         }
     }

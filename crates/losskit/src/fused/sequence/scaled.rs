@@ -26,11 +26,7 @@ const LOG_MIN: f64 = -1e15;
 #[inline(always)]
 pub(crate) fn pow2(d: f64) -> f64 {
     let bits = (d + SHIFT).to_bits().wrapping_add(1023) << 52;
-    if d < -1022.0 {
-        0.0
-    } else {
-        f64::from_bits(bits)
-    }
+    if d < -1022.0 { 0.0 } else { f64::from_bits(bits) }
 }
 
 /// e^x as (f, k) with f in [sqrt(1/2), sqrt(2)]; -inf (and anything below -1e15) is zero,
@@ -63,10 +59,7 @@ pub(crate) fn normalise(p: f64, k: f64) -> (f64, f64) {
 pub(crate) fn sum3(f0: f64, k0: f64, f1: f64, k1: f64, f2: f64, k2: f64) -> (f64, f64) {
     let k01 = if k0 > k1 { k0 } else { k1 };
     let kmax = if k01 > k2 { k01 } else { k2 };
-    (
-        f0 * pow2(k0 - kmax) + f1 * pow2(k1 - kmax) + f2 * pow2(k2 - kmax),
-        kmax,
-    )
+    (f0 * pow2(k0 - kmax) + f1 * pow2(k1 - kmax) + f2 * pow2(k2 - kmax), kmax)
 }
 
 #[cfg(test)]

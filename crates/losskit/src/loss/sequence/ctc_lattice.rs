@@ -15,8 +15,12 @@ const NEG_INF: f64 = f64::NEG_INFINITY;
 pub(crate) fn ctc_losses(log_probs: Tensor<3>, call: &CtcCall) -> Tensor<1> {
     let [max_time, batch, classes] = log_probs.dims();
     let device = log_probs.device();
-    let counted: Vec<bool> = (0..max_time).flat_map(|t| call.input_lengths.iter().map(move |&l| t < l)).collect();
-    let uncounted = flags(counted, [max_time, batch, 1], &device).bool_not().expand([max_time, batch, classes]);
+    let counted: Vec<bool> = (0..max_time)
+        .flat_map(|t| call.input_lengths.iter().map(move |&l| t < l))
+        .collect();
+    let uncounted = flags(counted, [max_time, batch, 1], &device)
+        .bool_not()
+        .expand([max_time, batch, classes]);
     // Frames past a sample's input length are never read, as in PyTorch: zeroed (without a
     // gradient) before anything reads them, so that whatever they hold cannot reach a value.
     let lp = log_probs.mask_fill(uncounted.clone(), 0.0);
@@ -73,7 +77,15 @@ impl Lattice {
         for &length in &call.target_lengths {
             let labels = &call.labels[offset..offset + length];
             offset += length;
-            let own: Vec<i64> = (0..width).map(|s| if s % 2 == 1 && s < 2 * length { labels[s / 2] } else { call.blank as i64 }).collect();
+            let own: Vec<i64> = (0..width)
+                .map(|s| {
+                    if s % 2 == 1 && s < 2 * length {
+                        labels[s / 2]
+                    } else {
+                        call.blank as i64
+                    }
+                })
+                .collect();
             no_skip.extend((0..width).map(|s| s < 2 || own[s] == own[s - 2]));
             beyond.extend((0..width).map(|s| s > 2 * length));
             ext.extend(own);
@@ -89,7 +101,11 @@ impl Lattice {
             input_lengths: lengths(call.input_lengths.iter().map(|&l| l as i64).collect()),
             last: lengths(widths.clone().map(|w| w - 1).collect()),
             second_last: lengths(widths.map(|w| (w - 2).max(0)).collect()),
-            no_labels: flags(call.target_lengths.iter().map(|&l| l == 0).collect(), [batch, 1], device),
+            no_labels: flags(
+                call.target_lengths.iter().map(|&l| l == 0).collect(),
+                [batch, 1],
+                device,
+            ),
             device: device.clone(),
         }
     }
@@ -108,7 +124,9 @@ impl Lattice {
     /// its likelihood from there, and stops changing after the sample's last frame.
     fn log_likelihood(&self, lp: Tensor<3>) -> Tensor<1> {
         let (batch, width) = (self.batch, self.width);
-        let start: Vec<f64> = (0..batch * width).map(|i| if i % width == 0 { 0.0 } else { NEG_INF }).collect();
+        let start: Vec<f64> = (0..batch * width)
+            .map(|i| if i % width == 0 { 0.0 } else { NEG_INF })
+            .collect();
         let mut alpha = Tensor::<2>::from_data(TensorData::new(start, [batch, width]), (&self.device, lp.dtype()));
         let classes = lp.dims()[2];
         for (t, frame) in rows_of(lp).into_iter().enumerate() {
@@ -121,7 +139,9 @@ impl Lattice {
             alpha = alpha.mask_where(active, next);
         }
         let last = alpha.clone().gather(1, self.last.clone());
-        let second_last = alpha.gather(1, self.second_last.clone()).mask_fill(self.no_labels.clone(), NEG_INF);
+        let second_last = alpha
+            .gather(1, self.second_last.clone())
+            .mask_fill(self.no_labels.clone(), NEG_INF);
         log_sum_exp(vec![last, second_last]).reshape([batch])
     }
 }

@@ -14,7 +14,9 @@ pub(crate) fn log_sum_exp<const D: usize>(terms: Vec<Tensor<D>>) -> Tensor<D> {
     let max = rest.iter().fold(first.clone(), |m, t| m.max_pair(t.clone())).detach();
     let unreachable = max.clone().equal_elem(f64::NEG_INFINITY);
     let shift = max.mask_fill(unreachable.clone(), 0.0);
-    let sum = rest.into_iter().fold((first - shift.clone()).exp(), |sum, t| sum + (t - shift.clone()).exp());
+    let sum = rest
+        .into_iter()
+        .fold((first - shift.clone()).exp(), |sum, t| sum + (t - shift.clone()).exp());
     // The largest term contributes e^0 = 1 wherever one is finite: the sum is 0 only where
     // all are -inf, and there the log is taken of 1 and replaced by -inf.
     let log = sum.mask_fill(unreachable.clone(), 1.0).log() + shift;

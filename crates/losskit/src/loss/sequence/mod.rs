@@ -13,12 +13,19 @@ use crate::{LossError, Reduction};
 
 /// A lengths tensor `(N)` read on the host, refused at its first negative value.
 pub(crate) fn host_lengths(name: &'static str, lengths: &Tensor<1, Int>) -> Result<Vec<usize>, LossError> {
-    indices(lengths).into_iter().map(|value| usize::try_from(value).map_err(|_| LossError::NegativeLength { name, value })).collect()
+    indices(lengths)
+        .into_iter()
+        .map(|value| usize::try_from(value).map_err(|_| LossError::NegativeLength { name, value }))
+        .collect()
 }
 
 /// What a call returns for `reduction` (`None`: unreduced): each sample's loss, or their sum
 /// with `mean_weight(n)` for a mean and 1 for a sum.
-pub(crate) fn sample_form(reduction: Option<Reduction>, batch: usize, mean_weight: impl Fn(usize) -> f64) -> SampleForm {
+pub(crate) fn sample_form(
+    reduction: Option<Reduction>,
+    batch: usize,
+    mean_weight: impl Fn(usize) -> f64,
+) -> SampleForm {
     match reduction {
         None => SampleForm::PerSample,
         Some(Reduction::Sum) => SampleForm::WeightedSum(vec![1.0; batch]),
@@ -31,7 +38,10 @@ pub(crate) fn in_form(losses: Tensor<1>, form: &SampleForm) -> Tensor<1> {
     match form {
         SampleForm::PerSample => losses,
         SampleForm::WeightedSum(weights) => {
-            let weights = Tensor::<1>::from_data(TensorData::new(weights.clone(), [weights.len()]), (&losses.device(), losses.dtype()));
+            let weights = Tensor::<1>::from_data(
+                TensorData::new(weights.clone(), [weights.len()]),
+                (&losses.device(), losses.dtype()),
+            );
             losses.mul(weights).sum().reshape([1])
         }
     }

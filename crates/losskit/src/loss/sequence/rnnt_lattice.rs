@@ -47,7 +47,8 @@ fn inside_lattices(logits: Tensor<4>, call: &RnntCall) -> Tensor<4> {
         t < call.logit_lengths[n] && u <= call.target_lengths[n]
     };
     let outside: Vec<bool> = (0..batch * max_time * nodes).map(|i| !inside(i)).collect();
-    let outside = flags(outside, [batch, max_time, nodes, 1], &logits.device()).expand([batch, max_time, nodes, classes]);
+    let outside =
+        flags(outside, [batch, max_time, nodes, 1], &logits.device()).expand([batch, max_time, nodes, classes]);
     logits.mask_fill(outside, 0.0)
 }
 
@@ -58,15 +59,29 @@ fn costs(logits: Tensor<4>, call: &RnntCall) -> Tensor<1> {
     let device = logits.device();
     let frames = &call.logit_lengths;
     let x = inside_lattices(logits, call);
-    let lp = if call.fused_log_softmax { log_softmax(x.clone(), 3) } else { x.clone() };
+    let lp = if call.fused_log_softmax {
+        log_softmax(x.clone(), 3)
+    } else {
+        x.clone()
+    };
     let blank = lp.clone().narrow(3, call.blank, 1).reshape([batch, max_time, nodes]);
     // The padding of the targets may hold anything: label 0 stands in for it.
     let labels: Vec<i64> = (0..batch * max_target)
-        .map(|i| if i % max_target.max(1) < call.target_lengths[i / max_target.max(1)] { call.targets[i] } else { 0 })
+        .map(|i| {
+            if i % max_target.max(1) < call.target_lengths[i / max_target.max(1)] {
+                call.targets[i]
+            } else {
+                0
+            }
+        })
         .collect();
     let emit = (max_target > 0).then(|| {
         let index = positions(labels.clone(), [batch, 1, max_target, 1], &device).repeat_dim(1, max_time);
-        let pick = |t: Tensor<4>| t.narrow(2, 0, max_target).gather(3, index.clone()).reshape([batch, max_time, max_target]);
+        let pick = |t: Tensor<4>| {
+            t.narrow(2, 0, max_target)
+                .gather(3, index.clone())
+                .reshape([batch, max_time, max_target])
+        };
         let emit = pick(lp);
         // torchaudio's gradient takes a label equal to the blank for a blank wherever the
         // blank can move (t < T - 1): the label's own logit then gets no share of the
@@ -86,14 +101,31 @@ fn costs(logits: Tensor<4>, call: &RnntCall) -> Tensor<1> {
         }
     });
     let diagonals = max_time + max_target;
-    let alpha = Diagonals { batch, max_time, nodes, diagonals }.alpha(blank.clone(), emit);
+    let alpha = Diagonals {
+        batch,
+        max_time,
+        nodes,
+        diagonals,
+    }
+    .alpha(blank.clone(), emit);
     // cost = -(alpha(T_n - 1, U_n) + blank(T_n - 1, U_n)), both read from the flattened
     // tensors (at frame 0 for a sample without frames, whose cost is set below).
-    let ends: Vec<(usize, usize)> = (0..batch).map(|n| (frames[n].max(1) - 1, call.target_lengths[n])).collect();
-    let alpha_ends = ends.iter().enumerate().map(|(n, &(t, u))| (((t + u) * batch + n) * nodes + u) as i64).collect();
-    let blank_ends = ends.iter().enumerate().map(|(n, &(t, u))| ((n * max_time + t) * nodes + u) as i64).collect();
+    let ends: Vec<(usize, usize)> = (0..batch)
+        .map(|n| (frames[n].max(1) - 1, call.target_lengths[n]))
+        .collect();
+    let alpha_ends = ends
+        .iter()
+        .enumerate()
+        .map(|(n, &(t, u))| (((t + u) * batch + n) * nodes + u) as i64)
+        .collect();
+    let blank_ends = ends
+        .iter()
+        .enumerate()
+        .map(|(n, &(t, u))| ((n * max_time + t) * nodes + u) as i64)
+        .collect();
     let read = |t: Tensor<1>, index: Vec<i64>| t.select(0, positions(index, [batch], &device));
-    let end = read(alpha.reshape([diagonals * batch * nodes]), alpha_ends) + read(blank.reshape([batch * max_time * nodes]), blank_ends);
+    let end = read(alpha.reshape([diagonals * batch * nodes]), alpha_ends)
+        + read(blank.reshape([batch * max_time * nodes]), blank_ends);
     let no_frames = flags(frames.iter().map(|&f| f == 0).collect(), [batch], &device);
     // A sample without frames has no alignment: +inf, with no gradient (the kernel's answer).
     end.neg().mask_fill(no_frames, f64::INFINITY)
@@ -115,10 +147,17 @@ impl Diagonals {
         let (d_count, n_count, k_count) = (self.diagonals, self.batch, lattice.dims()[2]);
         let device = lattice.device();
         let time = |i: usize| (i / (n_count * k_count)) as i64 - (i % k_count) as i64;
-        let index: Vec<i64> = (0..d_count * n_count * k_count).map(|i| time(i).clamp(0, self.max_time as i64 - 1)).collect();
-        let invalid: Vec<bool> = (0..d_count * n_count * k_count).map(|i| !(0..self.max_time as i64).contains(&time(i))).collect();
+        let index: Vec<i64> = (0..d_count * n_count * k_count)
+            .map(|i| time(i).clamp(0, self.max_time as i64 - 1))
+            .collect();
+        let invalid: Vec<bool> = (0..d_count * n_count * k_count)
+            .map(|i| !(0..self.max_time as i64).contains(&time(i)))
+            .collect();
         let index: Tensor<3, Int> = positions(index, [d_count, n_count, k_count], &device);
-        lattice.swap_dims(0, 1).gather(0, index).mask_fill(flags(invalid, [d_count, n_count, k_count], &device), NEG_INF)
+        lattice
+            .swap_dims(0, 1)
+            .gather(0, index)
+            .mask_fill(flags(invalid, [d_count, n_count, k_count], &device), NEG_INF)
     }
 
     /// Every diagonal of alpha, `(D, N, U + 1)`, from the blank `(N, T, U + 1)` and label
@@ -129,14 +168,17 @@ impl Diagonals {
         let dtype = blank.dtype();
         let blanks = rows_of(self.skewed(blank));
         let emits = emit.map(|e| rows_of(self.skewed(e)));
-        let start: Vec<f64> = (0..batch * nodes).map(|i| if i % nodes == 0 { 0.0 } else { NEG_INF }).collect();
+        let start: Vec<f64> = (0..batch * nodes)
+            .map(|i| if i % nodes == 0 { 0.0 } else { NEG_INF })
+            .collect();
         let mut alpha = Tensor::<2>::from_data(burn::tensor::TensorData::new(start, [batch, nodes]), (&device, dtype));
         let mut all = Vec::with_capacity(self.diagonals);
         for d in 1..self.diagonals {
             let from_blank = alpha.clone() + blanks[d - 1].clone().reshape([batch, nodes]);
             let next = match &emits {
                 Some(emits) => {
-                    let emitted = alpha.clone().narrow(1, 0, nodes - 1) + emits[d - 1].clone().reshape([batch, nodes - 1]);
+                    let emitted =
+                        alpha.clone().narrow(1, 0, nodes - 1) + emits[d - 1].clone().reshape([batch, nodes - 1]);
                     let fill = Tensor::full([batch, 1], NEG_INF, (&device, dtype));
                     log_sum_exp(vec![from_blank, Tensor::cat(vec![fill, emitted], 1)])
                 }

@@ -27,9 +27,18 @@ fn binary_cross_entropy(call: &mut BurnCall, logits: bool) -> Result<BurnOutput,
     let weights = call.tensor_option("weight")?;
     if let Some(weight) = &weights {
         if weight.shape.len() != 1 {
-            missing.require(false, format!("weight of shape {:?} (burn's is per class, on the last dim)", weight.shape));
+            missing.require(
+                false,
+                format!(
+                    "weight of shape {:?} (burn's is per class, on the last dim)",
+                    weight.shape
+                ),
+            );
         } else {
-            missing.require(input.len() > 1, "weight on a 1-D input (burn indexes 1-D weights by the target class)");
+            missing.require(
+                input.len() > 1,
+                "weight on a 1-D input (burn indexes 1-D weights by the target class)",
+            );
         }
     }
     missing.check()?;
@@ -43,7 +52,10 @@ fn binary_cross_entropy_at<const D: usize>(
     logits: bool,
     weights: Option<Vec<f32>>,
 ) -> Result<BurnOutput, Inexpressible> {
-    let loss = BinaryCrossEntropyLossConfig::new().with_logits(logits).with_weights(weights).init(call.device());
+    let loss = BinaryCrossEntropyLossConfig::new()
+        .with_logits(logits)
+        .with_weights(weights)
+        .init(call.device());
     let input = call.leaf("input", padded::<D>(&call.shape("input")?))?;
     let target = call.indices("target", padded::<D>(&call.shape("target")?))?;
     Ok(call.output(loss.forward(input, target)))
@@ -63,10 +75,16 @@ pub fn cross_entropy(call: &mut BurnCall) -> Result<BurnOutput, Inexpressible> {
     missing.require(input.len() != 1, "unbatched input (C)");
     missing.require(input.len() < 3, "K-dim input (N, C, d1, ...)");
     let batched_indices = !target.integer || input.len() != 2 || target.shape.len() == 1;
-    missing.require(batched_indices, format!("target of rank {} for (N, C) logits", target.shape.len()));
+    missing.require(
+        batched_indices,
+        format!("target of rank {} for (N, C) logits", target.shape.len()),
+    );
     let ignore_index = call.number("ignore_index", IGNORE_INDEX)?;
     let ignores_some = target.values.contains(&ignore_index);
-    missing.require(ignore_index >= 0.0 || !ignores_some, "negative ignore_index (burn's pad_tokens are usize)");
+    missing.require(
+        ignore_index >= 0.0 || !ignores_some,
+        "negative ignore_index (burn's pad_tokens are usize)",
+    );
     let weights = call.tensor_option("weight")?;
     missing.check()?;
     // An ignore_index that no target holds changes nothing; one that is a class is a pad token.

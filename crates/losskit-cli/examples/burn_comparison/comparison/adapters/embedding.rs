@@ -10,7 +10,10 @@ const TRIPLET_EPS: f64 = 1e-6;
 /// The (N, D) shape of `field`, or that burn takes only batched rows.
 fn rows(call: &BurnCall, field: &str, missing: &mut MissingOptions) -> Result<[usize; 2], Inexpressible> {
     let shape = call.shape(field)?;
-    missing.require(shape.len() == 2, format!("{field} of rank {} (burn takes (N, D))", shape.len()));
+    missing.require(
+        shape.len() == 2,
+        format!("{field} of rank {} (burn takes (N, D))", shape.len()),
+    );
     Ok(match shape[..] {
         [n, d] => [n, d],
         _ => [0, 0],
@@ -39,7 +42,9 @@ pub fn cosine_embedding(call: &mut BurnCall) -> Result<BurnOutput, Inexpressible
     missing.check()?;
     // burn keeps the margin in f32 and the reduction in the configuration.
     let config = CosineEmbeddingLossConfig::new().with_margin(call.number("margin", 0.0)? as f32);
-    let loss = config.with_reduction(reduction.clone().unwrap_or(Reduction::Mean)).init();
+    let loss = config
+        .with_reduction(reduction.clone().unwrap_or(Reduction::Mean))
+        .init();
     let input1 = call.leaf("input", first)?;
     let input2 = call.leaf("input2", second)?;
     let target = call.indices("target", [target[0]])?;

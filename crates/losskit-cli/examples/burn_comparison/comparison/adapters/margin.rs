@@ -1,7 +1,9 @@
 //! The margin losses with more than one input or class-index targets: `MarginRankingLoss`
 //! and `MultiMarginLoss`; and `GaussianNLLLoss`, which also takes a third tensor.
 
-use burn::nn::loss::{GaussianNLLLossConfig, MarginRankingLoss, MarginRankingLossConfig, MultiMarginLossConfig, Reduction};
+use burn::nn::loss::{
+    GaussianNLLLossConfig, MarginRankingLoss, MarginRankingLossConfig, MultiMarginLossConfig, Reduction,
+};
 
 use super::super::call::{
     BurnCall, BurnOutput, Inexpressible, MissingOptions, TorchReduction, at_rank, common_rank, padded,
@@ -20,14 +22,20 @@ fn reduced(reduction: TorchReduction) -> Option<Reduction> {
 fn check_reduction(call: &BurnCall) -> Result<TorchReduction, Inexpressible> {
     let reduction = call.reduction()?;
     if reduction == TorchReduction::BatchMean {
-        return Err(Inexpressible::NotPyTorch(format!("{} for {}", reduction.option_name(), call.case.op)));
+        return Err(Inexpressible::NotPyTorch(format!(
+            "{} for {}",
+            reduction.option_name(),
+            call.case.op
+        )));
     }
     Ok(reduction)
 }
 
 pub fn margin_ranking(call: &mut BurnCall) -> Result<BurnOutput, Inexpressible> {
     let reduction = check_reduction(call)?;
-    let loss = MarginRankingLossConfig::new().with_margin(call.number("margin", 0.0)?).init();
+    let loss = MarginRankingLossConfig::new()
+        .with_margin(call.number("margin", 0.0)?)
+        .init();
     let rank = common_rank(&[&call.shape("input")?, &call.shape("input2")?, &call.shape("target")?]);
     at_rank!(rank, margin_ranking_at(call, &loss, reduction))
 }
@@ -51,7 +59,10 @@ pub fn multi_margin(call: &mut BurnCall) -> Result<BurnOutput, Inexpressible> {
     let (input, target) = (call.shape("input")?, call.shape("target")?);
     let mut missing = MissingOptions::default();
     missing.require(input.len() == 2, "unbatched input (C)");
-    missing.require(target.len() == 1 || input.len() != 2, format!("target of rank {}", target.len()));
+    missing.require(
+        target.len() == 1 || input.len() != 2,
+        format!("target of rank {}", target.len()),
+    );
     missing.require(call.option("weight").is_none(), "weight");
     missing.check()?;
     let loss = MultiMarginLossConfig::new()

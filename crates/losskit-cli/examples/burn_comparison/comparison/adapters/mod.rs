@@ -64,7 +64,13 @@ pub const BURN_LOSSES: [BurnLoss; 18] = [
         adapter: pointwise::l1,
         note: "",
     },
-    BurnLoss { burn: "MseLoss", pytorch: "F.mse_loss", op: "mse", adapter: pointwise::mse, note: "" },
+    BurnLoss {
+        burn: "MseLoss",
+        pytorch: "F.mse_loss",
+        op: "mse",
+        adapter: pointwise::mse,
+        note: "",
+    },
     BurnLoss {
         burn: "SmoothL1Loss",
         pytorch: "F.smooth_l1_loss",

@@ -34,7 +34,10 @@ fn burn_reduction(reduction: TorchReduction) -> Option<Reduction> {
 fn run(call: &mut BurnCall, loss: &impl Pointwise, batch_mean: bool) -> Result<BurnOutput, Inexpressible> {
     let reduction = call.reduction()?;
     let mut missing = MissingOptions::default();
-    missing.require(batch_mean || reduction != TorchReduction::BatchMean, reduction.option_name());
+    missing.require(
+        batch_mean || reduction != TorchReduction::BatchMean,
+        reduction.option_name(),
+    );
     missing.check()?;
     let rank = common_rank(&[&call.shape("input")?, &call.shape("target")?]);
     at_rank!(rank, run_at(call, loss, reduction))

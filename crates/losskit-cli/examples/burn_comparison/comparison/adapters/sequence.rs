@@ -11,7 +11,11 @@ fn reduced(call: &BurnCall) -> Result<Option<Reduction>, Inexpressible> {
         TorchReduction::None => Ok(None),
         TorchReduction::Mean => Ok(Some(Reduction::Mean)),
         TorchReduction::Sum => Ok(Some(Reduction::Sum)),
-        other => Err(Inexpressible::NotPyTorch(format!("{} for {}", other.option_name(), call.case.op))),
+        other => Err(Inexpressible::NotPyTorch(format!(
+            "{} for {}",
+            other.option_name(),
+            call.case.op
+        ))),
     }
 }
 
@@ -40,7 +44,10 @@ pub fn ctc(call: &mut BurnCall) -> Result<BurnOutput, Inexpressible> {
         .init();
     let log_probs = call.leaf("input", [input[0], input[1], input[2]])?;
     let values = call.tensor("input")?.values.clone();
-    call.view_last_leaf(GradientView::ThroughLogSoftmax { log_probs: values, classes: input[2] });
+    call.view_last_leaf(GradientView::ThroughLogSoftmax {
+        log_probs: values,
+        classes: input[2],
+    });
     let targets = call.indices("target", [target[0], target[1]])?;
     let input_lengths = call.indices("input_lengths", [input_lengths])?;
     let target_lengths = call.indices("target_lengths", [target_lengths])?;
