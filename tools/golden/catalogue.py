@@ -36,6 +36,7 @@ import torchaudio
 import torchaudio.functional as AF
 import torchvision
 from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
+from torchvision.ops.diou_loss import _diou_iou_loss
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wire import opt_wire, wire, write_jsonl  # noqa: E402
@@ -290,6 +291,31 @@ def box(fn):
 
 
 giou, diou, ciou = box(generalized_box_iou_loss), box(distance_box_iou_loss), box(complete_box_iou_loss)
+
+
+def aspect_angle(w, h):
+    """atan(w / h) with the gradient of the valid side at zero height: sign(w) pi/2 - h / w there
+    (value +-pi/2, derivatives 0 and -1/w, the limits as h -> 0+ of atan's), and 0 without a
+    gradient for a box of zero width and height, where torchvision's atan(0 / 0) is NaN."""
+    flat, point = h == 0, (h == 0) & (w == 0)
+    regular = torch.atan(w / torch.where(flat, torch.ones_like(h), h))
+    limit = torch.sign(w) * (torch.pi / 2) - h / torch.where(w == 0, torch.ones_like(w), w)
+    return torch.where(flat, torch.where(point, torch.zeros_like(w), limit), regular)
+
+
+def ciou_defined(t, o):
+    """torchvision's complete_box_iou_loss, its atan(w / h) replaced by aspect_angle: the same
+    numbers wherever torchvision's are finite (checked below), the defined answer at zero height
+    (docs/pytorch-semantics.md)."""
+    b1, b2 = t["input"], t["target"]
+    diou_loss, iou = _diou_iou_loss(b1, b2)
+    (x1, y1, x2, y2), (u1, v1, u2, v2) = b1.unbind(-1), b2.unbind(-1)
+    v = (4 / torch.pi ** 2) * torch.pow(aspect_angle(u2 - u1, v2 - v1) - aspect_angle(x2 - x1, y2 - y1), 2)
+    with torch.no_grad():
+        alpha = v / (1 - iou + v + o.get("eps", 1e-7))
+    loss = diou_loss + alpha * v
+    r = red(o)
+    return loss if r == "none" else loss.sum() if r == "sum" else loss.mean()
 
 
 def ce_beyond_from_logits(logits, target, o):
@@ -1123,11 +1149,12 @@ for op, fn in [("generalized_box_iou", giou), ("distance_box_iou", diou), ("comp
     reductions(lambda dt, r, op=op, fn=fn: add(f"{op}/{dt}/{r}/overlapping", op, op, dt, fn,
                                                {"input": (lambda b: b + randn(6, 4, scale=0.3))(boxes(6)), "target": boxes(6)}, {"reduction": r}, grad_output=(r == "none")))
     a, b = degenerate_boxes()
-    ok = slice(None) if op != "complete_box_iou" else [0, 1, 2, 3, 4, 5, 6, 8]   # ciou: a point box is atan(0 / 0), NaN (see zero_area_pair)
+    ok = slice(None) if op != "complete_box_iou" else [0, 1, 2, 3, 4, 5, 6, 8]   # ciou: a point box, see zero_area_pair
     for dt in DTYPES:
         add(f"{op}/{dt}/none/degenerate", op, op, dt, fn, {"input": a[ok], "target": b[ok]}, {"reduction": "none"}, grad_output=True)
         add(f"{op}/{dt}/sum/degenerate_eps1e-3", op, op, dt, fn, {"input": a[ok], "target": b[ok]}, {"reduction": "sum", "eps": 1e-3})
-    add(f"{op}/f64/none/zero_area_pair", op, op, "f64", fn, {"input": ft([[0.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.5]]), "target": ft([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])},
+    # CIoU: torchvision's atan(0 / 0) makes this NaN; losskit's defined answer (ciou_defined).
+    add(f"{op}/f64/none/zero_area_pair", op, op, "f64", fn if op != "complete_box_iou" else ciou_defined, {"input": ft([[0.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.5]]), "target": ft([[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])},
         {"reduction": "none"}, grad_output=True)
     add(f"{op}/f64/none/unbatched", op, op, "f64", fn, {"input": ft([0.1, 0.2, 1.5, 1.1]), "target": ft([0.0, 0.0, 1.0, 1.0])}, {"reduction": "none"}, grad_output=True)
     add(f"{op}/f64/mean/large_coordinates", op, op, "f64", fn, {"input": boxes(4, scale=1000.0), "target": boxes(4, scale=1000.0)}, {"reduction": "mean"})
@@ -1138,8 +1165,30 @@ for op, fn in [("generalized_box_iou", giou), ("distance_box_iou", diou), ("comp
     add_error(f"{op}/error/batch_mismatch", op, op, fn, {"input": boxes(3), "target": boxes(2)}, {"reduction": "mean"})
     add_error(f"{op}/error/last_dim_3", op, op, fn, {"input": randn(3, 3), "target": randn(3, 3)}, {"reduction": "mean"})
     add_error(f"{op}/error/last_dim_5", op, op, fn, {"input": randn(2, 5), "target": randn(2, 5)}, {"reduction": "sum"})
-add("complete_box_iou/f64/none/zero_width_and_height", "complete_box_iou", "complete_box_iou", "f64", ciou,
+# torchvision: a finite loss and NaN gradients at zero height; losskit's defined answer (ciou_defined).
+add("complete_box_iou/f64/none/zero_width_and_height", "complete_box_iou", "complete_box_iou", "f64", ciou_defined,
     {"input": ft([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 2.0, 0.0]]), "target": ft([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])}, {"reduction": "none"}, grad_output=True)
+
+
+def check_ciou_defined():
+    """ciou_defined gives torchvision's values and gradients on ordinary boxes (its own generator,
+    so that the cases' random stream is untouched)."""
+    g = torch.Generator().manual_seed(7)
+    def rand_boxes():
+        xy, wh = torch.rand(64, 2, generator=g, dtype=torch.float64) * 4, torch.rand(64, 2, generator=g, dtype=torch.float64) + 0.1
+        return torch.cat([xy, xy + wh], dim=1).requires_grad_()
+    for r in ("none", "sum"):
+        a, b = rand_boxes(), rand_boxes()
+        outs = []
+        for fn in (ciou, ciou_defined):
+            out = fn({"input": a, "target": b}, {"reduction": r})
+            ga, gb = torch.autograd.grad(out.sum(), (a, b))
+            outs.append((out.detach(), ga, gb))
+        for x, y in zip(*outs):
+            assert torch.allclose(x, y, rtol=1e-12, atol=1e-14), (r, (x - y).abs().max())
+
+
+check_ciou_defined()
 for dt in DTYPES:
     add(f"complete_box_iou/{dt}/none/aspect_ratios", "complete_box_iou", "complete_box_iou", dt, ciou,
         {"input": ft([[0.0, 0.0, 10.0, 0.5], [0.0, 0.0, 0.5, 10.0], [1.0, 1.0, 3.0, 2.0]]), "target": ft([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 4.0, 1.0], [1.0, 1.0, 2.0, 3.0]])},
