@@ -7,13 +7,15 @@
 //! composed tensor-op path, which gives the same numbers: that decision is made here and
 //! nowhere else.
 //!
-//! Layers, from the loss down: this file (the extension trait, the options of each call,
-//! the entry points) -> [`autodiff`] (the backward nodes) -> `flex` (typed slices, one
+//! Layers, from the loss down: this file (the extension trait, the entry points; the
+//! options of each call in [`calls`], the class-index entry points in [`class_index`]) -> [`autodiff`] (the backward nodes) -> `flex` (typed slices, one
 //! dtype dispatch) -> [`scheduler`] and the kernels' math ([`row`], [`pointwise`],
 //! [`sequence`]) -> [`simd`], [`mem`], [`math`].
 
 mod autodiff;
 mod boxes;
+mod calls;
+mod class_index;
 mod flex;
 mod gemm;
 mod linear;
@@ -27,6 +29,10 @@ mod simd;
 mod switch;
 
 pub(crate) use boxes::BoxKind;
+pub(crate) use calls::*;
+pub(crate) use class_index::{
+    ClassIndexRows, Counted, MeanOver, class_index_rows, probability_rows, with_z_in_form_units,
+};
 pub(crate) use linear::{LinearRows, default_chunk_rows, linear_cross_entropy};
 pub(crate) use sequence::ctc::{CtcPlan, CtcShape};
 pub(crate) use sequence::rnnt::{RnntPlan, RnntShape};
@@ -39,163 +45,9 @@ use burn::tensor::Tensor;
 
 use crate::input::broadcast::Broadcast;
 use crate::input::checks::cast;
-use crate::input::class_index::{ClassWeight, class_rows};
 use crate::reduction::sum_factor;
 use crate::{LossError, Reduction};
 use linear::{LinearCall, LinearOutput};
-
-/// The loss a fused row kernel computes over the rows of `(N, C)`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum RowLoss {
-    /// Cross entropy of logits with class-index targets, label smoothing in `[0, 1]`, the
-    /// logits soft-capped to `softcap tanh(x / softcap)` when set, and a z-loss
-    /// `z_loss lse^2` per counted row. In a [`RowLossCall`], `z_loss` is in units of the
-    /// call's [`LossForm`] factor (see [`class_index_rows`]): the z term's mean has a
-    /// denominator of its own.
-    CrossEntropy {
-        label_smoothing: f64,
-        softcap: Option<f64>,
-        z_loss: f64,
-    },
-    /// Cross entropy of logits with a probability row per row (the `target` tensor).
-    Probabilities { label_smoothing: f64 },
-    /// Negative log likelihood of log-probabilities with class-index targets.
-    Nll,
-    /// Softmax focal loss with class-index targets; a per-class alpha comes as `weight`.
-    SoftmaxFocal {
-        gamma: f64,
-        /// A scalar alpha (1 without one).
-        alpha: f64,
-    },
-}
-
-/// What a fused call returns: one loss per row or element, or their sum times a factor
-/// (the reduction folded into the pass, its factor on the gradient too).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum LossForm {
-    /// The unreduced losses.
-    PerItem,
-    /// `factor * sum` as a `[1]` tensor; the gradient already carries the factor.
-    ScaledSum(f64),
-}
-
-impl LossForm {
-    /// The factor on the gradient.
-    pub(crate) fn grad_scale(self) -> f64 {
-        match self {
-            LossForm::PerItem => 1.0,
-            LossForm::ScaledSum(factor) => factor,
-        }
-    }
-}
-
-/// One fused row-loss call.
-#[derive(Debug, Clone)]
-pub(crate) struct RowLossCall {
-    pub loss: RowLoss,
-    /// One class index per row (`ignore_index` marks ignored rows); empty for
-    /// [`RowLoss::Probabilities`]. Checked against `[0, C)` by the caller.
-    pub targets: Vec<i64>,
-    /// Per-class weights (alpha for the focal loss), or `None` for all-ones.
-    pub weight: Option<Vec<f64>>,
-    pub ignore_index: i64,
-    pub form: LossForm,
-}
-
-/// One fused elementwise call: each element's loss from one input and one target value.
-#[derive(Debug, Clone)]
-pub(crate) struct PointwiseCall {
-    pub loss: PointwiseLoss,
-    pub form: LossForm,
-}
-
-/// The elementwise losses the kernels compute.
-#[derive(Debug, Clone)]
-pub(crate) enum PointwiseLoss {
-    /// BCE with logits or the sigmoid focal loss.
-    Sigmoid(SigmoidCall),
-    /// A regression loss of `input - target`.
-    Regression(RegressionLoss),
-}
-
-/// BCE with logits or the sigmoid focal loss, with its weights.
-#[derive(Debug, Clone)]
-pub(crate) struct SigmoidCall {
-    /// `pos_weight` along the last dimension (one value, or one per last-dimension index).
-    pub pos_weight: Option<Vec<f64>>,
-    /// `weight` along the last dimension (one value, or one per last-dimension index).
-    pub weight: Option<Vec<f64>>,
-    /// The focal factor; `None` for BCE with logits.
-    pub focal: Option<SigmoidFocalOptions>,
-}
-
-/// The regression losses of `d = input - target`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum RegressionLoss {
-    L1,
-    Mse,
-    /// `beta >= 0`; 0 is the L1 loss.
-    SmoothL1 {
-        beta: f64,
-    },
-    /// `delta > 0`.
-    Huber {
-        delta: f64,
-    },
-}
-
-/// One fused box-loss call.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct BoxCall {
-    pub kind: BoxKind,
-    pub eps: f64,
-}
-
-/// The focal options of a [`SigmoidCall`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct SigmoidFocalOptions {
-    pub gamma: f64,
-    /// `None` when the alpha factor is off.
-    pub alpha: Option<f64>,
-}
-
-/// What a fused sequence call returns: each sample's loss, or their sum with a weight per
-/// sample (the reduction folded into the pass, each sample's weight on its gradient too).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum SampleForm {
-    /// The unreduced losses `(N)`.
-    PerSample,
-    /// `sum_n weights[n] * loss_n` as a `[1]` tensor (CTC's mean weighs sample n by
-    /// `1 / (N max(L_n, 1))`).
-    WeightedSum(Vec<f64>),
-}
-
-/// One fused CTC call: the targets and lengths as the loss read and checked them on the host.
-#[derive(Debug, Clone)]
-pub(crate) struct CtcCall {
-    /// Every sample's labels one after another (padded targets without their padding).
-    pub labels: Vec<i64>,
-    pub input_lengths: Vec<usize>,
-    pub target_lengths: Vec<usize>,
-    pub blank: usize,
-    pub zero_infinity: bool,
-    pub form: SampleForm,
-}
-
-/// One fused RNN-T call: the targets and lengths as the loss read and checked them on the host.
-#[derive(Debug, Clone)]
-pub(crate) struct RnntCall {
-    /// `(N, U)` row-major: sample n's labels are the first `target_lengths[n]` of its row.
-    pub targets: Vec<i64>,
-    pub logit_lengths: Vec<usize>,
-    pub target_lengths: Vec<usize>,
-    /// In `[0, V)` (torchaudio's negative blanks resolved).
-    pub blank: usize,
-    /// Each gradient element clamped to `[-c, c]` for `Some(c)` with c > 0.
-    pub clamp: Option<f64>,
-    pub fused_log_softmax: bool,
-    pub form: SampleForm,
-}
 
 /// Loss kernels a backend can run fused.
 #[backend_extension(Flex, Autodiff)]
@@ -271,15 +123,6 @@ pub trait LossKernels: Backend {
     ) -> LinearOutput<Self>;
 }
 
-/// What the mean of a class-index loss divides by.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum MeanOver {
-    /// The summed class weights of the targets that are not ignored (CE, NLL).
-    Weights,
-    /// The number of targets that are not ignored (softmax focal loss).
-    Count,
-}
-
 /// The form of a fused call's output for `reduction` (`None`: unreduced) over a known
 /// denominator; `None` when the kernels leave it to the composed path (a mean over nothing).
 fn loss_form(reduction: Option<Reduction>, denominator: f64) -> Option<LossForm> {
@@ -296,138 +139,6 @@ fn shaped<const I: usize, const D: usize>(loss: Tensor<I>, form: LossForm, shape
         LossForm::PerItem => loss.reshape(shape),
         LossForm::ScaledSum(_) => loss.reshape([1; D]),
     }
-}
-
-/// Runs a row-loss call on the rows of `rows` `(N, C)`; `probabilities` are the target
-/// rows of [`RowLoss::Probabilities`].
-fn run_rows(rows: Tensor<2>, probabilities: Option<Tensor<2>>, call: RowLossCall) -> Tensor<1> {
-    let with_grad = rows.is_require_grad();
-    let target = probabilities.unwrap_or_else(|| rows.clone());
-    let (loss, _) =
-        <Dispatch as LossKernels>::row_losses(rows.into_dispatch(), target.into_dispatch(), call, with_grad);
-    Tensor::from_dispatch(loss)
-}
-
-/// A class-index loss as the fused row kernel takes it.
-pub(crate) struct ClassIndexRows<'a> {
-    /// Any [`RowLoss`] but [`RowLoss::Probabilities`].
-    pub loss: RowLoss,
-    /// One class index per position, read and checked on the host.
-    pub targets: &'a [i64],
-    pub weight: Option<&'a ClassWeight>,
-    pub ignore_index: i64,
-    /// `None`: unreduced.
-    pub reduction: Option<Reduction>,
-    pub mean_over: MeanOver,
-}
-
-/// A class-index loss of `input` `(N, C, d1..dk)` through the fused row kernel, in the
-/// target's shape `target_dims` (unreduced) or `[1; T]`, with the gradient kept for
-/// autodiff; `None` where the kernels cannot take it.
-pub(crate) fn class_index_rows<const D: usize, const T: usize>(
-    input: &Tensor<D>,
-    target_dims: [usize; T],
-    rows: ClassIndexRows<'_>,
-) -> Option<Tensor<T>> {
-    if !kernels_can_take(input, &[]) {
-        return None;
-    }
-    let weight = rows.weight.map(|w| w.host().to_vec());
-    let counted = Counted::of(rows.targets, rows.ignore_index, weight.as_deref());
-    let denominator = match rows.mean_over {
-        MeanOver::Weights => counted.weights,
-        MeanOver::Count => counted.rows as f64,
-    };
-    let form = loss_form(rows.reduction, denominator)?;
-    let loss = with_z_in_form_units(rows.loss, rows.reduction, form, counted.rows)?;
-    let call = RowLossCall {
-        loss,
-        targets: rows.targets.to_vec(),
-        weight,
-        ignore_index: rows.ignore_index,
-        form,
-    };
-    Some(shaped(
-        run_rows(class_rows(input.clone()), None, call),
-        form,
-        target_dims,
-    ))
-}
-
-/// The targets that count (are not ignored): how many, and their summed class weights.
-pub(crate) struct Counted {
-    pub rows: usize,
-    pub weights: f64,
-}
-
-impl Counted {
-    pub(crate) fn of(targets: &[i64], ignore_index: i64, weight: Option<&[f64]>) -> Self {
-        let counted = targets.iter().filter(|&&t| t != ignore_index);
-        counted.fold(Counted { rows: 0, weights: 0.0 }, |c, &t| Counted {
-            rows: c.rows + 1,
-            weights: c.weights + weight.map_or(1.0, |w| w[t as usize]),
-        })
-    }
-}
-
-/// `loss` with its z-loss coefficient in units of `form`'s factor: the z term's mean divides
-/// by the `counted` rows, where the cross entropy's may divide by their weights, so the
-/// kernel's one factor carries `z_loss * (1 / counted) / factor`. `None` when the z term's
-/// mean is over nothing (then so is the cross entropy's, which the composed path takes).
-pub(crate) fn with_z_in_form_units(
-    loss: RowLoss,
-    reduction: Option<Reduction>,
-    form: LossForm,
-    counted: usize,
-) -> Option<RowLoss> {
-    match loss {
-        RowLoss::CrossEntropy {
-            label_smoothing,
-            softcap,
-            z_loss,
-        } if z_loss != 0.0 => {
-            let z_form = loss_form(reduction, counted as f64)?;
-            let z_loss = z_loss * z_form.grad_scale() / form.grad_scale();
-            Some(RowLoss::CrossEntropy {
-                label_smoothing,
-                softcap,
-                z_loss,
-            })
-        }
-        other => Some(other),
-    }
-}
-
-/// Cross entropy of `input` `(N, C, d1..dk)` against probability rows `target` (same shape)
-/// through the fused row kernel, in `shape`: `(N, d1..dk)` unreduced, `[1; O]` reduced;
-/// `None` where the kernels cannot take it.
-pub(crate) fn probability_rows<const D: usize, const O: usize>(
-    input: &Tensor<D>,
-    target: &Tensor<D>,
-    label_smoothing: f64,
-    weight: Option<&ClassWeight>,
-    reduction: Option<Reduction>,
-    shape: [usize; O],
-) -> Option<Tensor<O>> {
-    if !kernels_can_take(input, &[target.is_require_grad()]) {
-        return None;
-    }
-    let positions = input.shape().num_elements() / input.dims()[1].max(1);
-    let form = loss_form(reduction, positions as f64)?;
-    let loss = RowLoss::Probabilities { label_smoothing };
-    let call = RowLossCall {
-        loss,
-        targets: Vec::new(),
-        weight: weight.map(|w| w.host().to_vec()),
-        ignore_index: -1,
-        form,
-    };
-    let probabilities = class_rows(cast(target.clone(), input.dtype()));
-    Some(shaped(
-        run_rows(class_rows(input.clone()), Some(probabilities), call),
-        form,
-        shape,
-    ))
 }
 
 /// The weights of the sigmoid losses.
