@@ -287,3 +287,24 @@ fn ciou_of_a_zero_height_box_has_the_gradient_of_the_valid_side() {
     assert_close(&[fused.0], &[composed.0], 1e-14, 1e-14, "point value");
     assert_close(&fused.1, &composed.1, 1e-12, 1e-14, "point gradient");
 }
+
+#[test]
+fn a_non_finite_input_row_whose_target_is_ignored_leaves_the_linear_cross_entropy_finite() {
+    // The fused path skips ignored rows; the composed path took them into the logits (a NaN
+    // loss) and into `sum(input * d_input)` (0 * inf): both paths now agree, finite.
+    let loss = LinearCrossEntropyLossConfig::new().init(&device()).unwrap();
+    let classifier = float(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [3, 2], DType::F64);
+    for bad in [f64::INFINITY, f64::NAN] {
+        let f = |x: Tensor<2>| {
+            loss.forward(x, classifier.clone(), None, ints(&[-100, 1], [2]))
+                .unwrap()
+        };
+        let [fused, composed] = both_paths(&[1.0, bad, 0.5, 0.2], [2, 2], &f);
+        assert!(
+            fused.0.is_finite() && fused.1.iter().all(|g| g.is_finite()),
+            "{bad}: {fused:?}"
+        );
+        assert_close(&[fused.0], &[composed.0], 1e-14, 1e-14, "value");
+        assert_close(&fused.1, &composed.1, 1e-12, 1e-14, "input gradient");
+    }
+}

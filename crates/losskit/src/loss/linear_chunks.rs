@@ -17,10 +17,20 @@ pub(crate) struct LinearOperands {
 }
 
 impl LinearOperands {
-    /// `F.linear` of rows `rows` of the input: `input[rows] @ classifier^T + bias`.
-    pub(crate) fn logits(&self, rows: core::ops::Range<usize>) -> Tensor<2> {
+    /// `F.linear` of rows `rows` of the input, `input[rows] @ classifier^T + bias`, with the
+    /// rows whose target (`targets`, those rows' targets) is `ignore_index` taken as zeros: an
+    /// ignored row has no loss and no gradient, so a non-finite value in it must not reach
+    /// the logits (a NaN row there) nor the classifier's gradient (`0 * inf`), as it does not
+    /// on the fused path, which skips those rows.
+    pub(crate) fn counted_logits(
+        &self,
+        rows: core::ops::Range<usize>,
+        targets: Tensor<1, Int>,
+        ignore_index: i64,
+    ) -> Tensor<2> {
+        let input = self.input.clone().slice([rows]);
         linear(
-            self.input.clone().slice([rows]),
+            without_ignored(input, targets, ignore_index),
             self.classifier.clone(),
             self.bias.clone(),
         )
@@ -66,7 +76,11 @@ pub(crate) fn chunked(
     let chunks = (0..n).step_by(chunk_rows.max(1)).map(|r0| r0..(r0 + chunk_rows).min(n));
     let Some(reduction) = reduction else {
         let parts = chunks.map(|rows| {
-            let (terms, d) = ce_terms(ops.logits(rows.clone()), target.clone().slice([rows]), o);
+            let (terms, d) = ce_terms(
+                ops.counted_logits(rows.clone(), target.clone().slice([rows.clone()]), o.ignore_index),
+                target.clone().slice([rows]),
+                o,
+            );
             terms.reduce(None, d)
         });
         return Tensor::cat(parts.collect(), 0);
@@ -79,7 +93,11 @@ pub(crate) fn chunked(
     ];
     if !tracked.contains(&true) {
         let parts = chunks.map(|rows| {
-            let (terms, _) = ce_terms(ops.logits(rows.clone()), target.clone().slice([rows]), o);
+            let (terms, _) = ce_terms(
+                ops.counted_logits(rows.clone(), target.clone().slice([rows.clone()]), o.ignore_index),
+                target.clone().slice([rows]),
+                o,
+            );
             terms.reduce(Some(reduction), d.clone())
         });
         return parts
@@ -105,7 +123,11 @@ pub(crate) fn chunked(
             classifier: classifier.clone(),
             bias: bias.clone(),
         };
-        let (terms, _) = ce_terms(local.logits(0..rows.len()), target.clone().slice([rows]), o);
+        let (terms, _) = ce_terms(
+            local.counted_logits(0..rows.len(), target.clone().slice([rows.clone()]), o.ignore_index),
+            target.clone().slice([rows]),
+            o,
+        );
         let part = terms.reduce(Some(reduction), d.clone()).reshape([1]);
         let grads = part.backward();
         if tracked[0] {
@@ -124,7 +146,9 @@ pub(crate) fn chunked(
     }
     let mut s = None;
     if tracked[0] {
-        s = plus(s, ops.input.clone().mul(Tensor::cat(d_input, 0)).sum());
+        // The ignored rows' gradient is 0, and their values (inf, NaN) must not make `s` NaN.
+        let counted = without_ignored(ops.input.clone(), target.clone(), o.ignore_index);
+        s = plus(s, counted.mul(Tensor::cat(d_input, 0)).sum());
     }
     if let Some(g) = d_classifier {
         s = plus(s, ops.classifier.clone().mul(g).sum());
@@ -146,4 +170,15 @@ fn plus<const D: usize>(sum: Option<Tensor<D>>, term: Tensor<D>) -> Option<Tenso
         Some(sum) => sum + term,
         None => term,
     })
+}
+
+/// `input` `(N, H)` with the rows whose target is `ignore_index` replaced by zeros (in value
+/// and gradient); as it is when it has no elements (nothing to mask).
+fn without_ignored(input: Tensor<2>, targets: Tensor<1, Int>, ignore_index: i64) -> Tensor<2> {
+    let dims = input.dims();
+    if dims.contains(&0) {
+        return input;
+    }
+    let ignored = targets.equal_elem(ignore_index).unsqueeze_dim::<2>(1).expand(dims);
+    input.mask_fill(ignored, 0.0)
 }
