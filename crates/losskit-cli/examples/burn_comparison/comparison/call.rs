@@ -200,10 +200,10 @@ impl<'a> BurnCall<'a> {
     pub fn indices<const D: usize>(&self, field: &str, dims: [usize; D]) -> Result<Tensor<D, Int>, Inexpressible> {
         // The device's default Int dtype, the one burn's losses create their own index
         // tensors in (I64 here made burn's RNNTLoss mix dtypes and panic).
-        let values = self.tensor(field)?.values.iter().map(|&v| v as i64).collect::<Vec<_>>();
+        let values = self.tensor(field)?.values.iter().map(|&v| v as i32).collect::<Vec<_>>();
         Ok(Tensor::from_data(
-            TensorData::new(values, dims).convert_dtype(DType::I32),
-            &self.device,
+            TensorData::new(values, dims),
+            (&self.device, DType::I32),
         ))
     }
 

@@ -21,7 +21,7 @@ struct Leaf {
 }
 
 /// A request while its op reads it: checked tensors, options, and the leaves made so far.
-pub(crate) struct Call {
+pub(in crate::eval) struct Call {
     op: Op,
     device: Device,
     dtype: DType,
@@ -31,7 +31,7 @@ pub(crate) struct Call {
 }
 
 /// What a loss computed, before the response is written.
-pub(crate) struct Output<const O: usize> {
+pub(in crate::eval) struct Output<const O: usize> {
     pub tensor: Tensor<O>,
     /// The protocol's shape of it (`[]` for a reduced loss, PyTorch's 0-dim scalar).
     pub shape: Vec<usize>,

@@ -8,7 +8,7 @@ use super::super::error::RequestError;
 use super::super::wire::{Checked, check_tensor};
 
 /// The options of one request, checked against the op's names.
-pub(crate) struct Options {
+pub(in crate::eval) struct Options {
     map: Map<String, Value>,
 }
 
