@@ -33,6 +33,22 @@ fn by_family<const D: usize>(op: Op, shape: [usize; D], repeats: usize) -> Vec<M
     }
 }
 
+/// Gives every rayon thread the buffers it keeps for its life before any peak is taken: the
+/// gemm crate (under burn-flex's matrix products and the fused linear cross entropy's)
+/// allocates a packing buffer the size of a core's L2 cache (2 MiB here) at a thread's
+/// first product. Without this, a step that happens to run a product on a thread new to
+/// products counts that buffer in its peak, which on a host of many threads can be any
+/// step (seen in CI: 2 MiB on a 64 x 4000 linear cross entropy).
+pub(super) fn warm_thread_buffers() {
+    let device = Device::flex();
+    rayon::broadcast(|_| {
+        let a = Tensor::<2>::ones([256, 256], (&device, DType::F32));
+        // Each thread runs a product itself: `broadcast` runs this closure on every thread,
+        // and a product started on a rayon thread runs its first piece there.
+        drop(a.clone().matmul(a));
+    });
+}
+
 /// A median time, the peak of extra bytes, and the median of the interleaved copy.
 pub(super) struct Timing {
     median_ms: f64,

@@ -125,6 +125,7 @@ pub fn run(args: BenchArgs) -> Result<(), BenchError> {
     require(args.repeats >= 1, "--repeats", "at least 1", args.repeats)?;
     let cases = cases::select(&args.op, &args.shape, args.quick)?;
     alloc::keep_freed_memory();
+    measure::warm_thread_buffers();
     alloc::start_counting();
     let mut all = Vec::new();
     for case in &cases {
