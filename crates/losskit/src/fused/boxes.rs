@@ -3,7 +3,9 @@
 //! zero-height boxes, are the same): min and max share their gradient in halves at a tie,
 //! the intersection passes a gradient only where it has positive width and height.
 
+use super::atan::atan;
 use super::math::Real;
+use super::simd::Fma;
 
 /// Which IoU loss.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,62 +35,49 @@ struct Aspect<T> {
 /// multiplies `atan'(inf) = 0` by `d(w / h) = inf` and returns NaN, the angle is its limit
 /// `+-pi/2` and the derivatives are those of the valid side, `h -> 0+` (`0` and `-1 / w`);
 /// a box of zero width and height (torchvision: a NaN loss) has angle 0 and no gradient.
+/// Selects, not branches, so that the loop over boxes vectorises.
 #[inline(always)]
-fn aspect<T: Real>(w: T, h: T) -> Aspect<T> {
+fn aspect<T: Real>(m: impl Fma, w: T, h: T) -> Aspect<T> {
     let zero = T::ZERO;
     let norm = w * w + h * h;
-    let angle = if h != zero {
-        (w / h).to_f64().atan()
-    } else if w == zero {
-        0.0
-    } else {
-        core::f64::consts::FRAC_PI_2.copysign(w.to_f64())
-    };
-    if norm > zero {
-        Aspect {
-            angle,
-            d_width: h / norm,
-            d_height: zero - w / norm,
-        }
-    } else {
-        Aspect {
-            angle,
-            d_width: zero,
-            d_height: zero,
-        }
+    let flat = h == zero;
+    let ratio = w / T::select(flat, T::ONE, h);
+    // `atan(+-inf) = +-pi/2`; a point's ratio is 0.
+    let ratio = T::select(flat, T::from_f64(f64::INFINITY.copysign(w.to_f64())), ratio);
+    let ratio = T::select(flat && w == zero, zero, ratio);
+    // Not a point (nor NaN): the derivatives are defined.
+    let sized = norm > zero;
+    let safe_norm = T::select(sized, norm, T::ONE);
+    Aspect {
+        angle: atan(m, ratio.to_f64()),
+        d_width: T::select(sized, h / safe_norm, zero),
+        d_height: T::select(sized, zero - w / safe_norm, zero),
     }
 }
 
-/// `max(a, b)` and the share of its gradient each argument takes.
+/// `max(a, b)` and the share of its gradient each argument takes (`a` where they tie or
+/// either is NaN).
 #[inline(always)]
 fn max_share<T: Real>(a: T, b: T) -> (T, T, T) {
-    let half = T::from_f64(0.5);
-    if a > b {
-        (a, T::ONE, T::ZERO)
-    } else if b > a {
-        (b, T::ZERO, T::ONE)
-    } else {
-        (a, half, half)
-    }
+    let (a_wins, b_wins) = (a > b, b > a);
+    let share_a = T::select(a_wins, T::ONE, T::select(b_wins, T::ZERO, T::from_f64(0.5)));
+    (T::select(b_wins, b, a), share_a, T::ONE - share_a)
 }
 
-/// `min(a, b)` and the share of its gradient each argument takes.
+/// `min(a, b)` and the share of its gradient each argument takes (`a` where they tie or
+/// either is NaN).
 #[inline(always)]
 fn min_share<T: Real>(a: T, b: T) -> (T, T, T) {
-    let half = T::from_f64(0.5);
-    if a < b {
-        (a, T::ONE, T::ZERO)
-    } else if b < a {
-        (b, T::ZERO, T::ONE)
-    } else {
-        (a, half, half)
-    }
+    let (a_wins, b_wins) = (a < b, b < a);
+    let share_a = T::select(a_wins, T::ONE, T::select(b_wins, T::ZERO, T::from_f64(0.5)));
+    (T::select(b_wins, b, a), share_a, T::ONE - share_a)
 }
 
 /// The loss of boxes `a` against `b` and both gradients. `eps` is the call's (for CIoU the
 /// caller passes 1e-7 as `eps` and the call's as `alpha_eps`).
 #[inline(always)]
 pub(crate) fn box_loss<T: Real>(
+    m: impl Fma,
     kind: BoxKind,
     eps: T,
     alpha_eps: T,
@@ -106,7 +95,7 @@ pub(crate) fn box_loss<T: Real>(
     let (iy2, iy2_a, iy2_b) = min_share(y2, v2);
     let (iw, ih) = (ix2 - ix1, iy2 - iy1);
     let overlap = ih > zero && iw > zero;
-    let inter = if overlap { iw * ih } else { zero };
+    let inter = T::select(overlap, iw * ih, zero);
     let (w, h, ww, hh) = (x2 - x1, y2 - y1, u2 - u1, v2 - v1);
     let union = w * h + ww * hh - inter;
     let iou = inter / (union + eps);
@@ -139,7 +128,7 @@ pub(crate) fn box_loss<T: Real>(
             (g_dx, g_dy) = (two * dx / diagonal, two * dy / diagonal);
             if kind == BoxKind::Complete {
                 let k = T::from_f64(4.0 / (core::f64::consts::PI * core::f64::consts::PI));
-                let (a, b) = (aspect(w, h), aspect(ww, hh));
+                let (a, b) = (aspect(m, w, h), aspect(m, ww, hh));
                 let angle = b.angle - a.angle;
                 let v = k * T::from_f64(angle * angle);
                 let alpha = v / (one - iou + v + alpha_eps);
@@ -163,11 +152,10 @@ pub(crate) fn box_loss<T: Real>(
     let g_iou = zero - one;
     let g_union = g_union - g_iou * inter / ((union + eps) * (union + eps));
     let g_inter = g_iou / (union + eps) - g_union;
-    let (g_iw, g_ih) = if overlap {
-        (g_inter * ih, g_inter * iw)
-    } else {
-        (zero, zero)
-    };
+    let (g_iw, g_ih) = (
+        T::select(overlap, g_inter * ih, zero),
+        T::select(overlap, g_inter * iw, zero),
+    );
     // The areas' factors, and CIoU's widths and heights, share the same coordinates.
     let (g_w, g_h) = (g_w + g_union * h, g_h + g_union * w);
     let (g_ww, g_hh) = (g_ww + g_union * hh, g_hh + g_union * ww);

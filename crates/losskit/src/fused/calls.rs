@@ -108,6 +108,7 @@ pub(crate) enum RegressionLoss {
 pub(crate) struct BoxCall {
     pub kind: BoxKind,
     pub eps: f64,
+    pub form: LossForm,
 }
 
 /// The focal options of a [`SigmoidCall`].

@@ -12,6 +12,7 @@
 //! dtype dispatch) -> [`scheduler`] and the kernels' math ([`row`], [`pointwise`],
 //! [`sequence`]) -> [`simd`], [`mem`], [`math`].
 
+mod atan;
 mod autodiff;
 mod boxes;
 mod calls;
@@ -79,8 +80,9 @@ pub trait LossKernels: Backend {
         with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
-    /// IoU losses `(N)` of boxes `boxes1` against `boxes2` (both `(N, 4)`) and, when
-    /// `with_grad`, the gradient of each box set (empty tensors otherwise).
+    /// IoU losses of boxes `boxes1` against `boxes2` (both `(N, 4)`) in the call's
+    /// [`LossForm`] and, when `with_grad`, the gradient of each box set (empty tensors
+    /// otherwise).
     fn box_losses(
         boxes1: FloatTensor<Self>,
         boxes2: FloatTensor<Self>,
@@ -207,18 +209,26 @@ fn pointwise<const D: usize>(
     })
 }
 
-/// IoU losses `(N)` of boxes `(N, 4)` through the fused kernel, with both box sets'
-/// gradients kept for autodiff; `None` where the kernels cannot take it.
-pub(crate) fn box_iou(boxes1: &Tensor<2>, boxes2: &Tensor<2>, kind: BoxKind, eps: f64) -> Option<Tensor<1>> {
+/// IoU losses of boxes `(N, 4)` through the fused kernel, `(N)` unreduced or `[1]` reduced
+/// by `reduction` in the same pass, with both box sets' gradients kept for autodiff; `None`
+/// where the kernels cannot take it (or the mean is over no box).
+pub(crate) fn box_iou(
+    boxes1: &Tensor<2>,
+    boxes2: &Tensor<2>,
+    kind: BoxKind,
+    eps: f64,
+    reduction: Option<Reduction>,
+) -> Option<Tensor<1>> {
     if !kernels_can_take(boxes1, &[]) || !kernels_can_take(boxes2, &[]) {
         return None;
     }
+    let form = loss_form(reduction, boxes1.dims()[0] as f64)?;
     let with_grad = boxes1.is_require_grad() || boxes2.is_require_grad();
     let boxes2 = cast(boxes2.clone(), boxes1.dtype());
     let (loss, _, _) = <Dispatch as LossKernels>::box_losses(
         boxes1.clone().into_dispatch(),
         boxes2.into_dispatch(),
-        BoxCall { kind, eps },
+        BoxCall { kind, eps, form },
         with_grad,
     );
     Some(Tensor::from_dispatch(loss))

@@ -110,7 +110,12 @@ impl Corners {
 impl BoxIouLoss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
     pub fn forward(&self, boxes1: Tensor<2>, boxes2: Tensor<2>) -> Result<Tensor<1>, LossError> {
-        let loss = self.forward_no_reduction(boxes1, boxes2)?;
+        check_boxes(&boxes1, &boxes2)?;
+        // The fused pass folds the reduction in; it leaves the empty mean to the composed one.
+        if let Some(loss) = fused::box_iou(&boxes1, &boxes2, self.fused_kind(), self.eps, Some(self.reduction)) {
+            return Ok(loss);
+        }
+        let loss = self.composed(boxes1, boxes2);
         let n = loss.dims()[0];
         Ok(match self.reduction {
             Reduction::Sum => loss.sum(),
@@ -122,21 +127,23 @@ impl BoxIouLoss {
 
     /// The loss of each box pair, `(N)` (`reduction='none'`).
     pub fn forward_no_reduction(&self, boxes1: Tensor<2>, boxes2: Tensor<2>) -> Result<Tensor<1>, LossError> {
-        let dims = boxes1.dims();
-        check_same_shape(&dims, &boxes2.dims())?;
-        if dims[1] != 4 {
-            return Err(LossError::Shape(format!(
-                "boxes must be (N, 4) as (x1, y1, x2, y2), got {dims:?}"
-            )));
+        check_boxes(&boxes1, &boxes2)?;
+        if let Some(loss) = fused::box_iou(&boxes1, &boxes2, self.fused_kind(), self.eps, None) {
+            return Ok(loss);
         }
-        let fused_kind = match self.kind {
+        Ok(self.composed(boxes1, boxes2))
+    }
+
+    fn fused_kind(&self) -> BoxKind {
+        match self.kind {
             BoxIou::Generalized => BoxKind::Generalized,
             BoxIou::Distance => BoxKind::Distance,
             BoxIou::Complete => BoxKind::Complete,
-        };
-        if let Some(loss) = fused::box_iou(&boxes1, &boxes2, fused_kind, self.eps) {
-            return Ok(loss);
         }
+    }
+
+    /// The loss of each pair `(N)` in burn tensor ops, what every backend but flex runs.
+    fn composed(&self, boxes1: Tensor<2>, boxes2: Tensor<2>) -> Tensor<1> {
         let boxes2 = cast(boxes2, boxes1.dtype());
         let (a, b) = (Corners::of(boxes1), Corners::of(boxes2));
         let eps = if self.kind == BoxIou::Complete {
@@ -177,8 +184,20 @@ impl BoxIouLoss {
                 }
             }
         };
-        Ok(loss.squeeze_dim::<1>(1))
+        loss.squeeze_dim::<1>(1)
     }
+}
+
+/// Both box sets `(N, 4)`, of the same shape.
+fn check_boxes(boxes1: &Tensor<2>, boxes2: &Tensor<2>) -> Result<(), LossError> {
+    let dims = boxes1.dims();
+    check_same_shape(&dims, &boxes2.dims())?;
+    if dims[1] != 4 {
+        return Err(LossError::Shape(format!(
+            "boxes must be (N, 4) as (x1, y1, x2, y2), got {dims:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// CIoU's `atan(w / h)`, elementwise, with a finite gradient at zero height: there the

@@ -233,7 +233,7 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
                 let local = |grad| {
                     Some(LocalGrad {
                         grad,
-                        combine: per_row::<B>(LossForm::PerItem, rows, None),
+                        combine: per_row::<B>(call.form, rows, None),
                     })
                 };
                 let handles = (untracked(ga.clone()), untracked(gb.clone()));
