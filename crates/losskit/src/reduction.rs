@@ -93,8 +93,8 @@ pub(crate) fn reduce<const D: usize>(
 }
 
 /// The factor of a sum that makes it the reduction, when the denominator is known on the
-/// host: the fused kernels fold it into their pass. `None` for a mean over nothing, whose
-/// NaN the composed path gives exactly.
+/// host: the fused kernels fold it into their pass. `None` for a mean over nothing, which
+/// the composed path gives exactly (NaN, or the loss's own convention, as the box losses' 0).
 pub(crate) fn sum_factor(reduction: Reduction, denominator: f64) -> Option<f64> {
     match reduction {
         Reduction::Sum => Some(1.0),

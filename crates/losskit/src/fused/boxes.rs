@@ -1,7 +1,8 @@
 //! The IoU losses of one pair of boxes `(x1, y1, x2, y2)`, with the gradient of both boxes
-//! written out by hand, in the order torchvision's autograd takes it (so that its NaNs, at
-//! zero-height boxes, are the same): min and max share their gradient in halves at a tie,
-//! the intersection passes a gradient only where it has positive width and height.
+//! written out by hand, in the order torchvision's autograd takes it (so that GIoU's and
+//! DIoU's NaNs are its own; CIoU's zero-height gradient is defined where torchvision's is
+//! NaN, see [`aspect`]): min and max share their gradient in halves at a tie, the
+//! intersection passes a gradient only where it has positive width and height.
 
 use super::atan::atan;
 use super::math::Real;
@@ -55,8 +56,8 @@ fn aspect<T: Real>(m: impl Fma, w: T, h: T) -> Aspect<T> {
     }
 }
 
-/// `max(a, b)` and the share of its gradient each argument takes (`a` where they tie or
-/// either is NaN).
+/// `max(a, b)` and the share of its gradient each argument takes: the value is `a` where
+/// they tie or either is NaN, and the shares are then halves.
 #[inline(always)]
 fn max_share<T: Real>(a: T, b: T) -> (T, T, T) {
     let (a_wins, b_wins) = (a > b, b > a);
@@ -64,8 +65,8 @@ fn max_share<T: Real>(a: T, b: T) -> (T, T, T) {
     (T::select(b_wins, b, a), share_a, T::ONE - share_a)
 }
 
-/// `min(a, b)` and the share of its gradient each argument takes (`a` where they tie or
-/// either is NaN).
+/// `min(a, b)` and the share of its gradient each argument takes: the value is `a` where
+/// they tie or either is NaN, and the shares are then halves.
 #[inline(always)]
 fn min_share<T: Real>(a: T, b: T) -> (T, T, T) {
     let (a_wins, b_wins) = (a < b, b < a);

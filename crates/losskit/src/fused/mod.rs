@@ -10,7 +10,7 @@
 //! Layers, from the loss down: this file (the extension trait, the entry points; the
 //! options of each call in [`calls`], the class-index entry points in [`class_index`]) -> [`autodiff`] (the backward nodes) -> `flex` (typed slices, one
 //! dtype dispatch) -> [`scheduler`] and the kernels' math ([`row`], [`pointwise`],
-//! [`sequence`]) -> [`simd`], [`mem`], [`math`].
+//! [`sequence`], [`boxes`]) -> [`simd`], [`mem`], [`math`], [`atan`].
 
 mod atan;
 mod autodiff;
@@ -211,7 +211,7 @@ fn pointwise<const D: usize>(
 
 /// IoU losses of boxes `(N, 4)` through the fused kernel, `(N)` unreduced or `[1]` reduced
 /// by `reduction` in the same pass, with both box sets' gradients kept for autodiff; `None`
-/// where the kernels cannot take it (or the mean is over no box).
+/// where the kernels cannot take it (an empty batch among others).
 pub(crate) fn box_iou(
     boxes1: &Tensor<2>,
     boxes2: &Tensor<2>,

@@ -111,7 +111,7 @@ impl BoxIouLoss {
     /// The loss reduced by the configured [`Reduction`], shape `[1]`.
     pub fn forward(&self, boxes1: Tensor<2>, boxes2: Tensor<2>) -> Result<Tensor<1>, LossError> {
         check_boxes(&boxes1, &boxes2)?;
-        // The fused pass folds the reduction in; it leaves the empty mean to the composed one.
+        // The fused pass folds the reduction in; an empty batch takes the composed path.
         if let Some(loss) = fused::box_iou(&boxes1, &boxes2, self.fused_kind(), self.eps, Some(self.reduction)) {
             return Ok(loss);
         }
@@ -142,7 +142,8 @@ impl BoxIouLoss {
         }
     }
 
-    /// The loss of each pair `(N)` in burn tensor ops, what every backend but flex runs.
+    /// The loss of each pair `(N)` in burn tensor ops: what other backends run, and flex
+    /// where the kernels do not take the call.
     fn composed(&self, boxes1: Tensor<2>, boxes2: Tensor<2>) -> Tensor<1> {
         let boxes2 = cast(boxes2, boxes1.dtype());
         let (a, b) = (Corners::of(boxes1), Corners::of(boxes2));

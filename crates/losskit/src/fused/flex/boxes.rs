@@ -34,8 +34,8 @@ struct PairOptions<T> {
     scale: T,
 }
 
-/// A task's output slices: a loss per pair and, when asked for, four gradient values per
-/// box of each set.
+/// Where a task writes: a loss per pair (its slice of the output, or the task's own buffer
+/// for a reduced call) and, when asked for, four gradient values per box of each set.
 struct PairOutputs<'a, T> {
     losses: &'a mut [MaybeUninit<T>],
     grads: Option<[&'a mut [MaybeUninit<T>]; 2]>,
@@ -62,21 +62,33 @@ pub(super) fn run_boxes<T: FlexReal>(
         BoxKind::Complete => (T::from_f64(CIOU_EPS), T::from_f64(call.eps)),
         _ => (T::from_f64(call.eps), T::ZERO),
     };
+    let per_item = call.form == LossForm::PerItem;
     let options = PairOptions {
         kind: call.kind,
         eps,
         alpha_eps,
         scale: T::from_f64(call.form.grad_scale()),
     };
-    let per_item = call.form == LossForm::PerItem;
     // Task `k`'s pairs into `losses` (its slice of the output, or its own buffer for a
-    // reduced call) and `grads`; the sum of its losses in f64.
+    // reduced call) and `grads`; for a reduced call, the sum of its losses in f64.
     let task = |k: usize, losses: Option<&mut [MaybeUninit<T>]>, grads: Option<[&mut [MaybeUninit<T>]; 2]>| {
         let pairs = k * CHUNK..(k * CHUNK + CHUNK).min(n);
         let (a, b) = (&xa[4 * pairs.start..4 * pairs.end], &xb[4 * pairs.start..4 * pairs.end]);
         let mut own = [MaybeUninit::<T>::uninit(); CHUNK];
         let losses = losses.unwrap_or(&mut own[..pairs.len()]);
+        // The outputs' `written` promises hold only if every slice covers the task's pairs
+        // exactly (the loops write what `losses` spans).
+        assert_eq!(losses.len(), pairs.len(), "a loss per pair");
+        if let Some([ga, gb]) = &grads {
+            assert!(
+                ga.len() == 4 * pairs.len() && gb.len() == 4 * pairs.len(),
+                "four gradient values per box"
+            );
+        }
         run_pairs(options, a, b, PairOutputs { losses, grads });
+        if per_item {
+            return 0.0;
+        }
         // SAFETY: `run_pairs` wrote every loss of its pairs.
         lane_sum(unsafe { assume_init(losses) })
     };
@@ -171,7 +183,7 @@ fn losses_only<T: Real>(
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)] // one loop body, inlined into its six callers
+#[allow(clippy::too_many_arguments)] // one loop body, inlined into its three callers
 fn with_gradients<T: Real>(
     m: impl Fma,
     kind: BoxKind,
