@@ -94,6 +94,7 @@
 mod error;
 mod fused;
 mod input;
+pub mod layers;
 mod loss;
 mod reduction;
 

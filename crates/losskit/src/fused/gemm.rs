@@ -3,6 +3,11 @@
 //! writes each chunk's logits into one reused buffer and accumulates the classifier's
 //! gradient in place.
 
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
 use super::math::Real;
 
 /// A matrix read from a slice: element `(i, j)` at `i * row_stride + j * col_stride`.
@@ -64,12 +69,19 @@ impl<'a, T> MatRef<'a, T> {
     }
 }
 
-/// A row-major matrix written into the first `rows * cols` elements of a slice.
+/// A row-major matrix written through: the first `rows * cols` elements of a slice, or a
+/// block of its columns ([`MatMut::column_blocks`]), which is why it holds a pointer.
 pub(crate) struct MatMut<'a, T> {
-    data: &'a mut [T],
+    ptr: *mut T,
     rows: usize,
     cols: usize,
+    row_stride: usize,
+    _data: PhantomData<&'a mut [T]>,
 }
+
+// SAFETY: a view is the only way to its elements while it lives (it was split from one
+// `&mut` borrow, and views of one matrix address disjoint elements), as a `&mut [T]` is.
+unsafe impl<T: Send> Send for MatMut<'_, T> {}
 
 impl<'a, T> MatMut<'a, T> {
     pub(crate) fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Self {
@@ -79,7 +91,62 @@ impl<'a, T> MatMut<'a, T> {
             rows * cols,
             data.len()
         );
-        Self { data, rows, cols }
+        Self {
+            ptr: data.as_mut_ptr(),
+            rows,
+            cols,
+            row_stride: cols,
+            _data: PhantomData,
+        }
+    }
+
+    /// The row-major `(rows, cols)` matrix in the first `rows * cols` elements of `data`,
+    /// not yet written: for [`Write::Overwrite`] products alone (`gemm` then never reads
+    /// the destination), which leave every element written.
+    pub(crate) fn uninit(data: &'a mut [MaybeUninit<T>], rows: usize, cols: usize) -> Self {
+        assert!(
+            data.len() >= rows * cols,
+            "a ({rows}, {cols}) matrix needs {} values, found {}",
+            rows * cols,
+            data.len()
+        );
+        Self {
+            ptr: data.as_mut_ptr().cast(),
+            rows,
+            cols,
+            row_stride: cols,
+            _data: PhantomData,
+        }
+    }
+
+    /// The matrix as views of `height` rows each (the last shorter), top to bottom.
+    pub(crate) fn row_blocks(self, height: usize) -> Vec<MatMut<'a, T>> {
+        let height = height.max(1);
+        (0..self.rows.div_ceil(height))
+            .map(|b| MatMut {
+                // SAFETY: row `b * height` is a row of the matrix.
+                ptr: unsafe { self.ptr.add(b * height * self.row_stride) },
+                rows: height.min(self.rows - b * height),
+                cols: self.cols,
+                row_stride: self.row_stride,
+                _data: PhantomData,
+            })
+            .collect()
+    }
+
+    /// The matrix as views of `width` columns each (the last narrower), left to right.
+    pub(crate) fn column_blocks(self, width: usize) -> Vec<MatMut<'a, T>> {
+        let width = width.max(1);
+        (0..self.cols.div_ceil(width))
+            .map(|b| MatMut {
+                // SAFETY: column `b * width` is inside every row of the matrix.
+                ptr: unsafe { self.ptr.add(b * width) },
+                rows: self.rows,
+                cols: width.min(self.cols - b * width),
+                row_stride: self.row_stride,
+                _data: PhantomData,
+            })
+            .collect()
     }
 }
 
@@ -120,6 +187,56 @@ pub(crate) fn matmul_on_this_thread<T: Real>(dst: MatMut<'_, T>, write: Write, l
     product(dst, write, lhs, rhs, 1);
 }
 
+/// [`matmul`] for the short products of a small network's layers (a batch of rows against
+/// a layer's weight, or its transpose against the rows' gradient): `dst` split along its
+/// longer side into one block per thread, each block a product of its own on its thread.
+/// The `gemm` crate splits such products itself in a way that makes two threads slower
+/// than one (docs/performance.md); a block per thread keeps each product long and each
+/// thread's share of the operand it splits its own.
+pub(crate) fn matmul_split<T: Real>(dst: MatMut<'_, T>, write: Write, lhs: MatRef<'_, T>, rhs: MatRef<'_, T>) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    let threads = rayon::current_num_threads();
+    if m * k * n < SPLIT_WORK || threads == 1 || m.max(n) < 2 * BLOCK_ALIGN {
+        return product(dst, write, lhs, rhs, 1);
+    }
+    // Blocks a multiple of a vector's width, so that no block ends mid-register.
+    let width = m.max(n).div_ceil(threads).next_multiple_of(BLOCK_ALIGN);
+    if m > n {
+        dst.row_blocks(width)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(b, block)| {
+                let lhs = MatRef {
+                    data: &lhs.data[b * width * lhs.row_stride..],
+                    rows: block.rows,
+                    ..lhs
+                };
+                product(block, write, lhs, rhs, 1);
+            });
+    } else {
+        dst.column_blocks(width)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(b, block)| {
+                let rhs = MatRef {
+                    data: &rhs.data[b * width * rhs.col_stride..],
+                    cols: block.cols,
+                    ..rhs
+                };
+                product(block, write, lhs, rhs, 1);
+            });
+    }
+}
+
+/// Below this many multiply-adds [`matmul_split`] stays on one thread: waking the other
+/// threads costs about what such a product does (the tutorial's output layer, 64 x 500 x
+/// 10, ran faster on one).
+const SPLIT_WORK: usize = 128 * 128 * 128;
+
+/// The blocks of [`matmul_split`] are multiples of this many rows or columns (an AVX-512
+/// register of f32).
+const BLOCK_ALIGN: usize = 16;
+
 fn product<T: Real>(dst: MatMut<'_, T>, write: Write, lhs: MatRef<'_, T>, rhs: MatRef<'_, T>, threads: usize) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "matmul of ({m}, {k}) and ({}, {n})", rhs.rows);
@@ -135,7 +252,13 @@ fn product<T: Real>(dst: MatMut<'_, T>, write: Write, lhs: MatRef<'_, T>, rhs: M
     }
     if k == 0 {
         if write == Write::Overwrite {
-            dst.data[..m * n].fill(T::ZERO);
+            for i in 0..m {
+                for j in 0..n {
+                    // SAFETY: element `(i, j)` belongs to the view; written, not read (it
+                    // may not be initialised yet).
+                    unsafe { dst.ptr.add(i * dst.row_stride + j).write(T::ZERO) };
+                }
+            }
         }
         return;
     }
@@ -152,16 +275,16 @@ fn product<T: Real>(dst: MatMut<'_, T>, write: Write, lhs: MatRef<'_, T>, rhs: M
     };
     let accumulate = write == Write::Accumulate;
     // SAFETY: every element the views address lies inside their slices (checked above, and
-    // for `dst` by its constructor), and `T` is f32 or f64 (the kernels' `Real` types), which
+    // for `dst` by its constructors), and `T` is f32 or f64 (the kernels' `Real` types), which
     // `gemm` takes. With `read_dst` false `gemm` ignores `alpha` and never reads `dst`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.data.as_mut_ptr(),
+            dst.ptr,
             1,
-            n as isize,
+            dst.row_stride as isize,
             accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,

@@ -17,6 +17,7 @@ mod autodiff;
 mod boxes;
 mod calls;
 mod class_index;
+mod dense;
 mod flex;
 mod gemm;
 mod linear;
@@ -48,7 +49,10 @@ use crate::input::broadcast::Broadcast;
 use crate::input::checks::cast;
 use crate::reduction::sum_factor;
 use crate::{LossError, Reduction};
+use dense::{DenseGradients, DenseGrads};
 use linear::{LinearCall, LinearOutput};
+
+pub(crate) use dense::dense;
 
 /// Loss kernels a backend can run fused.
 #[backend_extension(Flex, Autodiff)]
@@ -63,6 +67,27 @@ pub trait LossKernels: Backend {
         call: RowLossCall,
         with_grad: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `input @ weight + bias`, then ReLU with `relu`, in burn's `Linear` layout: `input`
+    /// `(N, K)`, `weight` `(K, M)`, `bias` `(M)` or empty; each product split over the
+    /// threads along its longer side.
+    fn dense(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// The gradients [`LossKernels::dense`]'s backward is asked for (`wants`), from the
+    /// upstream `grad` `(N, M)` and the forward's `output` (read only after a ReLU); each
+    /// gradient not asked for is an empty tensor.
+    fn dense_backward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        wants: DenseGrads,
+    ) -> DenseGradients<Self>;
 
     /// Softmax of each row of `input` `(N, C)`, or log-softmax with `log`.
     fn softmax_rows(input: FloatTensor<Self>, log: bool) -> FloatTensor<Self>;

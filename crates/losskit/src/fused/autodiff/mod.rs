@@ -4,6 +4,7 @@
 //! linear cross entropy's unreduced form recomputes its chunks in the backward
 //! ([`linear`]).
 
+mod dense;
 mod linear;
 
 use burn::backend::tensor::{BoolTensor, FloatTensor};
@@ -14,6 +15,7 @@ use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind, unary};
 
+use super::dense::{DenseGradients, DenseGrads};
 use super::linear::{LinearCall, LinearOutput};
 use super::{BoxCall, CtcPlan, LossForm, LossKernels, PointwiseCall, RnntPlan, RowLossCall, SampleForm};
 
@@ -297,6 +299,37 @@ impl<B: Backend + LossKernels, C: CheckpointStrategy> LossKernels for Autodiff<B
         call: LinearCall,
     ) -> LinearOutput<Self> {
         linear::linear_cross_entropy::<B, C>(input, classifier, bias, upstream, call)
+    }
+
+    fn dense(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        dense::dense::<B, C>(input, weight, bias, relu)
+    }
+
+    /// Only backward passes call this, on inner tensors; at this level it is not tracked.
+    fn dense_backward(
+        input: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        wants: DenseGrads,
+    ) -> DenseGradients<Self> {
+        let out = B::dense_backward(
+            input.into_primitive(),
+            weight.into_primitive(),
+            output.into_primitive(),
+            grad.into_primitive(),
+            wants,
+        );
+        DenseGradients {
+            input: Autodiff::<B, C>::from_inner(out.input),
+            weight: Autodiff::<B, C>::from_inner(out.weight),
+            bias: Autodiff::<B, C>::from_inner(out.bias),
+        }
     }
 
     /// Only backward passes call this, on inner tensors; at this level it is not tracked.

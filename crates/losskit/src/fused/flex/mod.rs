@@ -2,6 +2,7 @@
 //! dispatch, outputs built from the kernels' vectors.
 
 mod boxes;
+mod dense;
 mod elementwise;
 mod linear;
 mod linear_backward;
@@ -16,6 +17,7 @@ use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use super::dense::{DenseGradients, DenseGrads};
 use super::linear::{LinearCall, LinearOutput};
 use super::math::Real;
 use super::{BoxCall, CtcPlan, LossKernels, PointwiseCall, PointwiseLoss, RnntPlan, RowLossCall};
@@ -157,6 +159,27 @@ impl LossKernels for Flex {
         use sequence::run_rnnt;
         let [loss, grad] = by_dtype!(logits, run_rnnt(&logits, &plan, with_grad));
         (loss, grad)
+    }
+
+    fn dense(
+        input: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        bias: FloatTensor<Flex>,
+        relu: bool,
+    ) -> FloatTensor<Flex> {
+        use dense::run_dense;
+        by_dtype!(input, run_dense(&input, &weight, &bias, relu))
+    }
+
+    fn dense_backward(
+        input: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output: FloatTensor<Flex>,
+        grad: FloatTensor<Flex>,
+        wants: DenseGrads,
+    ) -> DenseGradients<Flex> {
+        use dense::run_dense_backward;
+        by_dtype!(input, run_dense_backward(&input, &weight, &output, &grad, wants))
     }
 
     fn softmax_rows(input: FloatTensor<Flex>, log: bool) -> FloatTensor<Flex> {

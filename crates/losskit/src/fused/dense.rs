@@ -1,0 +1,49 @@
+//! The fused dense layer: burn's `Linear` (and a ReLU after it) as one call whose products
+//! split over the threads, for the small networks the training loop runs.
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, ExtensionType};
+use burn::tensor::{Tensor, TensorData};
+
+use super::LossKernels;
+use super::switch::{is_flex, kernels_can_take};
+
+/// Which gradients a dense backward computes, and whether the forward ended in a ReLU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct DenseGrads {
+    pub input: bool,
+    pub weight: bool,
+    pub bias: bool,
+    pub relu: bool,
+}
+
+/// The gradients of a dense layer, each an empty tensor where it was not asked for.
+#[derive(ExtensionType)]
+pub struct DenseGradients<B: Backend> {
+    /// `(N, K)`.
+    pub input: FloatTensor<B>,
+    /// `(K, M)`.
+    pub weight: FloatTensor<B>,
+    /// `(M)`.
+    pub bias: FloatTensor<B>,
+}
+
+/// `input @ weight + bias` (then ReLU with `relu`) of `input` `(N, K)`, `weight` `(K, M)`
+/// and `bias` `(M)` through the fused kernels, with its backward; `None` where the kernels
+/// cannot take it (another backend, dtype or mixed dtypes, an empty input).
+pub(crate) fn dense(input: &Tensor<2>, weight: &Tensor<2>, bias: Option<&Tensor<1>>, relu: bool) -> Option<Tensor<2>> {
+    let dtype = input.dtype();
+    let fits = |on_flex: bool, d| on_flex && d == dtype;
+    let bias_fits = bias.is_none_or(|b| fits(is_flex(b), b.dtype()));
+    if !(kernels_can_take(input, &[]) && fits(is_flex(weight), weight.dtype()) && bias_fits) {
+        return None;
+    }
+    let empty = || Tensor::<1>::from_data(TensorData::new(Vec::<f64>::new(), [0]), (&input.device(), dtype));
+    let bias = bias.cloned().unwrap_or_else(empty);
+    Some(Tensor::from_dispatch(<Dispatch as LossKernels>::dense(
+        input.clone().into_dispatch(),
+        weight.clone().into_dispatch(),
+        bias.into_dispatch(),
+        relu,
+    )))
+}
