@@ -74,12 +74,26 @@ impl Session {
                 config.seed ^ ((epoch as u64 + 1) << 32),
             ));
             let first_metric = self.state.metrics.len();
-            for (i, indices) in order.chunks(group_size).enumerate() {
-                let group = indices
+            let groups: Vec<&[usize]> = order.chunks(group_size).collect();
+            let (train, device) = (&self.data.train, &self.device);
+            let build = |indices: &[usize]| -> Vec<Batch> {
+                indices
                     .chunks(config.batch_size)
-                    .map(|chunk| Batch::new(&self.data.train, chunk, &self.device))
-                    .collect();
-                let stepped = step(self.model, &mut self.optim, &loss, group, config.lr, CLASSES)?;
+                    .map(|chunk| Batch::new(train, chunk, device))
+                    .collect()
+            };
+            let mut next = groups.first().map(|indices| build(indices));
+            for i in 0..groups.len() {
+                let group = next.take().expect("each group is built before its step");
+                // The next group's images are converted while this step runs: the step's
+                // products leave the second thread idle between them.
+                let (model, optim) = (self.model, &mut self.optim);
+                let (stepped, following) = rayon::join(
+                    || step(model, optim, &loss, group, config.lr, CLASSES),
+                    || groups.get(i + 1).map(|indices| build(indices)),
+                );
+                next = following;
+                let stepped = stepped?;
                 self.model = stepped.model;
                 let value = stepped.loss;
                 let global_step = self.state.global_step + 1;
