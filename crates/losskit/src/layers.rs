@@ -4,7 +4,8 @@
 //! on one. Here each product is split along its longer side, one block per thread, and the
 //! bias and the ReLU are written in the same call; the backward is one call too. Other backends,
 //! dtypes, or [`with_composed`](crate::with_composed) run burn's own `Linear::forward`
-//! (and `relu`), which gives the same values.
+//! (and `relu`), which gives the same values up to rounding (the products' sums may be
+//! blocked differently). Products below about 2 million multiply-adds stay on one thread.
 
 use burn::nn::Linear;
 use burn::tensor::Tensor;
@@ -19,7 +20,8 @@ use crate::fused;
 /// - `input`: `(N, d_input)`; output `(N, d_output)`.
 ///
 /// # Errors
-/// [`LossError::Shape`] when `input`'s last dimension is not the layer's `d_input`.
+/// [`LossError::Shape`] when `input`'s last dimension is not the layer's `d_input`, or the
+/// bias is not `(d_output)`.
 pub fn linear(layer: &Linear, input: Tensor<2>) -> Result<Tensor<2>, LossError> {
     forward(layer, input, false)
 }
@@ -31,7 +33,8 @@ pub fn linear(layer: &Linear, input: Tensor<2>) -> Result<Tensor<2>, LossError> 
 /// - `input`: `(N, d_input)`; output `(N, d_output)`.
 ///
 /// # Errors
-/// [`LossError::Shape`] when `input`'s last dimension is not the layer's `d_input`.
+/// [`LossError::Shape`] when `input`'s last dimension is not the layer's `d_input`, or the
+/// bias is not `(d_output)`.
 pub fn linear_relu(layer: &Linear, input: Tensor<2>) -> Result<Tensor<2>, LossError> {
     forward(layer, input, true)
 }
@@ -46,6 +49,12 @@ fn forward(layer: &Linear, input: Tensor<2>, with_relu: bool) -> Result<Tensor<2
         )));
     }
     let bias = layer.bias.as_ref().map(|b| b.val());
+    // `Linear`'s fields are public: a bias of another length would misalign the rows.
+    if let Some(dims) = bias.as_ref().map(|b| b.dims()).filter(|&[len]| len != d_output) {
+        return Err(LossError::Shape(format!(
+            "the layer's bias must be ({d_output}) for its ({d_input}, {d_output}) weight, got {dims:?}"
+        )));
+    }
     if let Some(out) = fused::dense(&input, &weight, bias.as_ref(), with_relu) {
         return Ok(out);
     }

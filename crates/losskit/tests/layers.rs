@@ -112,10 +112,22 @@ fn the_fused_layer_matches_burns_on_one_thread() {
 
 #[test]
 fn the_fused_layer_matches_burns_where_the_products_are_split_over_the_threads() {
-    // The tutorial's first layer at its batch size: every product is over the split size,
-    // and 500 columns do not divide into blocks of 16 evenly.
-    matches_burn(64, 784, 500);
-    matches_burn(33, 100, 37);
+    // The tutorial's first layer at its batch size (the forward split by columns, the
+    // weight gradient by rows), and a tall product split by rows, on 3 threads so that
+    // the blocks are uneven.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    pool.install(|| {
+        matches_burn(64, 784, 500);
+        matches_burn(600, 70, 60);
+    });
+}
+
+#[test]
+fn a_bias_of_the_wrong_length_is_an_error() {
+    let mut l = layer(&[0.0; 6], None, 3, 2, DType::F32);
+    l.bias = Some(Param::from_tensor(float(&[0.0; 3], [3], DType::F32)));
+    let err = linear_relu(&l, float(&[0.0; 6], [2, 3], DType::F32)).unwrap_err();
+    assert!(err.to_string().contains("bias must be (2)"), "{err}");
 }
 
 #[test]

@@ -59,7 +59,7 @@ impl Mlp {
     }
 
     /// Logits `(N, classes)` of flattened images `(N, inputs)`, through losskit's fused
-    /// layers (burn's `Linear` and `relu`, each product split over the threads in blocks:
+    /// layers (burn's `Linear` and `relu`, each large product split over the threads in blocks:
     /// two threads are then faster than one, where burn-flex's products are not).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let hidden =

@@ -47,3 +47,34 @@ pub(crate) fn dense(input: &Tensor<2>, weight: &Tensor<2>, bias: Option<&Tensor<
         relu,
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{DType, Device, Tensor, TensorData};
+
+    use super::dense;
+    use crate::with_composed;
+
+    /// The entry point takes every call it should (so that the tests comparing the layer
+    /// with burn's compare the kernels, not burn with itself), and leaves the rest.
+    #[test]
+    fn the_kernels_take_flex_f32_and_f64_with_and_without_autodiff_and_bias() {
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            for dtype in [DType::F32, DType::F64] {
+                let t = |v: Vec<f64>, shape: [usize; 2]| {
+                    Tensor::<2>::from_data(TensorData::new(v, shape), (&device, dtype))
+                };
+                let (x, w) = (t(vec![1.0; 6], [2, 3]), t(vec![0.5; 12], [3, 4]));
+                let b = Tensor::<1>::from_data(TensorData::new(vec![0.1; 4], [4]), (&device, dtype));
+                assert!(dense(&x, &w, Some(&b), true).is_some(), "{dtype:?} with bias");
+                assert!(dense(&x, &w, None, false).is_some(), "{dtype:?} without bias");
+                assert!(with_composed(|| dense(&x, &w, None, false)).is_none());
+                let empty = t(vec![], [0, 3]);
+                assert!(
+                    dense(&empty, &w, None, false).is_none(),
+                    "an empty batch takes burn's path"
+                );
+            }
+        }
+    }
+}

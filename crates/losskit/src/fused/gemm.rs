@@ -70,7 +70,9 @@ impl<'a, T> MatRef<'a, T> {
 }
 
 /// A row-major matrix written through: the first `rows * cols` elements of a slice, or a
-/// block of its columns ([`MatMut::column_blocks`]), which is why it holds a pointer.
+/// block of its rows or columns ([`MatMut::row_blocks`], [`MatMut::column_blocks`]), which
+/// is why it holds a pointer. Every view keeps its matrix's row stride, so the blocks of one
+/// matrix address disjoint elements.
 pub(crate) struct MatMut<'a, T> {
     ptr: *mut T,
     rows: usize,
@@ -101,9 +103,12 @@ impl<'a, T> MatMut<'a, T> {
     }
 
     /// The row-major `(rows, cols)` matrix in the first `rows * cols` elements of `data`,
-    /// not yet written: for [`Write::Overwrite`] products alone (`gemm` then never reads
-    /// the destination), which leave every element written.
-    pub(crate) fn uninit(data: &'a mut [MaybeUninit<T>], rows: usize, cols: usize) -> Self {
+    /// not yet written.
+    ///
+    /// # Safety
+    /// The view (and every block of it) may only be the destination of [`Write::Overwrite`]
+    /// products, which never read it (`gemm` with `read_dst` false) and write every element.
+    pub(crate) unsafe fn uninit(data: &'a mut [MaybeUninit<T>], rows: usize, cols: usize) -> Self {
         assert!(
             data.len() >= rows * cols,
             "a ({rows}, {cols}) matrix needs {} values, found {}",
@@ -122,7 +127,8 @@ impl<'a, T> MatMut<'a, T> {
     /// The matrix as views of `height` rows each (the last shorter), top to bottom.
     pub(crate) fn row_blocks(self, height: usize) -> Vec<MatMut<'a, T>> {
         let height = height.max(1);
-        (0..self.rows.div_ceil(height))
+        let blocks = if self.cols == 0 { 0 } else { self.rows.div_ceil(height) };
+        (0..blocks)
             .map(|b| MatMut {
                 // SAFETY: row `b * height` is a row of the matrix.
                 ptr: unsafe { self.ptr.add(b * height * self.row_stride) },
@@ -137,7 +143,9 @@ impl<'a, T> MatMut<'a, T> {
     /// The matrix as views of `width` columns each (the last narrower), left to right.
     pub(crate) fn column_blocks(self, width: usize) -> Vec<MatMut<'a, T>> {
         let width = width.max(1);
-        (0..self.cols.div_ceil(width))
+        // No rows, no block: an offset into an empty buffer would be out of bounds.
+        let blocks = if self.rows == 0 { 0 } else { self.cols.div_ceil(width) };
+        (0..blocks)
             .map(|b| MatMut {
                 // SAFETY: column `b * width` is inside every row of the matrix.
                 ptr: unsafe { self.ptr.add(b * width) },

@@ -69,8 +69,8 @@ pub trait LossKernels: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// `input @ weight + bias`, then ReLU with `relu`, in burn's `Linear` layout: `input`
-    /// `(N, K)`, `weight` `(K, M)`, `bias` `(M)` or empty; each product split over the
-    /// threads along its longer side.
+    /// `(N, K)`, `weight` `(K, M)`, `bias` `(M)` or empty; each large product split over
+    /// the threads along its longer side.
     fn dense(
         input: FloatTensor<Self>,
         weight: FloatTensor<Self>,

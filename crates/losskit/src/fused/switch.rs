@@ -48,8 +48,10 @@ pub(crate) fn is_flex<const D: usize>(tensor: &Tensor<D>) -> bool {
 
 /// Whether a fused kernel may take `input`: kernels on, a non-empty f32 or f64 tensor on
 /// flex, and no other operand needing a gradient (`operands_need_grad`: one flag per other
-/// floating-point operand), since the kernels differentiate `input` alone. Empty inputs
-/// take the composed path, which has PyTorch's empty results.
+/// floating-point operand), since the loss kernels differentiate `input` alone (the linear
+/// cross entropy and the dense layer, which differentiate every operand, pass no flags and
+/// check their other operands' backend and dtype themselves). Empty inputs take the
+/// composed path, which has PyTorch's empty results.
 pub(crate) fn kernels_can_take<const D: usize>(input: &Tensor<D>, operands_need_grad: &[bool]) -> bool {
     let dtype = input.dtype();
     ENABLED.with(|e| e.get())

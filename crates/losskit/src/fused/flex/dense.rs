@@ -1,5 +1,6 @@
 //! The dense layer on flex storage: the bias written first and the product added to it,
-//! the ReLU in place; every product split over the threads along its longer side.
+//! the ReLU in place; each large product split over the threads along its longer side
+//! ([`matmul_split`]).
 
 use burn_flex::FlexTensor;
 
@@ -26,7 +27,8 @@ pub(super) fn run_dense<T: FlexReal>(
         MatRef::row_major(data::<T>(&weight), k, m),
     );
     let mut out = if b.is_empty() {
-        // SAFETY: an overwriting product writes every element of its destination.
+        // SAFETY: the uninitialised view is an overwriting product's destination alone,
+        // which never reads it and writes every element.
         unsafe {
             written(n * m, |out| {
                 matmul_split(MatMut::uninit(out, n, m), Write::Overwrite, x, w)
@@ -61,17 +63,18 @@ pub(super) fn run_dense_backward<T: FlexReal>(
     let grad = contiguous::<T>(grad);
     let mut g = data::<T>(&grad).to_vec();
     if wants.relu {
-        // The ReLU passes a gradient where its output is positive (burn's and PyTorch's
-        // derivative 0 at 0).
+        // The ReLU passes a gradient where its output is positive or NaN (burn's and
+        // PyTorch's: derivative 0 at 0, a NaN's gradient passed on).
         let output = contiguous::<T>(output);
         for (g, &y) in g.iter_mut().zip(data::<T>(&output)) {
-            *g = T::select(y > T::ZERO, *g, T::ZERO);
+            *g = T::select(y <= T::ZERO, T::ZERO, *g);
         }
     }
     let g_mat = MatRef::row_major(&g, n, m);
     // The products overwrite their outputs, which are never zeroed first (a whole pass
     // over the weight's gradient each step otherwise).
-    // SAFETY (both): an overwriting product writes every element of its destination.
+    // SAFETY (both): the uninitialised views are the destinations of overwriting products
+    // alone, which never read them and write every element.
     let input_grad = wants.input.then(|| unsafe {
         written(n * k, |dx| {
             let weight = contiguous::<T>(weight);
@@ -116,32 +119,33 @@ mod tests {
         t.as_slice::<f64>().expect("contiguous").to_vec()
     }
 
-    /// Values in `[-1, 1)`, a few exactly 0 so that the ReLU sees a tie.
+    /// Values in `[-1, 1]`.
     fn pattern(len: usize, seed: usize) -> Vec<f64> {
         (0..len)
             .map(|i| ((i * 7919 + seed * 104_729) % 2001) as f64 / 1000.0 - 1.0)
             .collect()
     }
 
-    #[test]
-    fn the_kernels_give_the_definitions_value_and_gradients() {
-        // Past the column split's size, with a width that leaves a short last block.
-        let (n, k, m) = (40, 70, 150);
-        let (x, w, b, g) = (pattern(n * k, 1), pattern(k * m, 2), pattern(m, 3), pattern(n * m, 4));
-        let out = run_dense::<f64>(
-            &flex(x.clone(), vec![n, k]),
-            &flex(w.clone(), vec![k, m]),
-            &flex(b.clone(), vec![m]),
-            true,
-        );
+    /// The kernels against the definition at `(n, k) -> m`: input row 0 all zeros and
+    /// bias 0 at column 0, so that the ReLU meets an exact 0 there.
+    fn check(n: usize, k: usize, m: usize) {
+        let (mut x, w, mut b, g) = (pattern(n * k, 1), pattern(k * m, 2), pattern(m, 3), pattern(n * m, 4));
+        x[..k].fill(0.0);
+        b[0] = 0.0;
         let mut pre = vec![0.0; n * m];
         for i in 0..n {
             for j in 0..m {
                 pre[i * m + j] = b[j] + (0..k).map(|c| x[i * k + c] * w[c * m + j]).sum::<f64>();
             }
         }
-        let out_values = values(&out);
-        for (got, want) in out_values.iter().zip(&pre) {
+        assert_eq!(pre[0], 0.0);
+        let out = run_dense::<f64>(
+            &flex(x.clone(), vec![n, k]),
+            &flex(w.clone(), vec![k, m]),
+            &flex(b, vec![m]),
+            true,
+        );
+        for (got, want) in values(&out).iter().zip(&pre) {
             assert!((got - want.max(0.0)).abs() < 1e-12, "{got} against relu({want})");
         }
         let wants = DenseGrads {
@@ -157,29 +161,66 @@ mod tests {
             &flex(g.clone(), vec![n, m]),
             wants,
         );
+        // The ReLU's derivative from the definition: 1 where the pre-activation is positive.
         let masked: Vec<f64> = g
             .iter()
-            .zip(&out_values)
-            .map(|(&g, &y)| if y > 0.0 { g } else { 0.0 })
+            .zip(&pre)
+            .map(|(&g, &p)| if p > 0.0 { g } else { 0.0 })
             .collect();
-        let dx = values(&grads.input);
-        let dw = values(&grads.weight);
-        let db = values(&grads.bias);
+        let (dx, dw, db) = (values(&grads.input), values(&grads.weight), values(&grads.bias));
         for i in 0..n {
             for c in 0..k {
                 let want: f64 = (0..m).map(|j| masked[i * m + j] * w[c * m + j]).sum();
-                assert!((dx[i * k + c] - want).abs() < 1e-12);
+                assert!((dx[i * k + c] - want).abs() < 1e-11, "input gradient ({i}, {c})");
             }
         }
         for c in 0..k {
             for j in 0..m {
                 let want: f64 = (0..n).map(|i| x[i * k + c] * masked[i * m + j]).sum();
-                assert!((dw[c * m + j] - want).abs() < 1e-12);
+                assert!((dw[c * m + j] - want).abs() < 1e-11, "weight gradient ({c}, {j})");
             }
         }
         for j in 0..m {
             let want: f64 = (0..n).map(|i| masked[i * m + j]).sum();
-            assert!((db[j] - want).abs() < 1e-12);
+            assert!((db[j] - want).abs() < 1e-12, "bias gradient {j}");
         }
+    }
+
+    #[test]
+    fn the_kernels_give_the_definitions_value_and_gradients() {
+        // Below the split size; above it, split by columns (the output is wider than tall)
+        // and by rows, on 3 threads so that the blocks are uneven, and on 1.
+        check(5, 7, 3);
+        for threads in [3, 1] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                check(40, 150, 400);
+                check(400, 150, 40);
+            });
+        }
+    }
+
+    #[test]
+    fn a_nan_output_passes_its_gradient_as_burns_relu_does() {
+        let x = flex(vec![f64::NAN, 1.0], vec![1, 2]);
+        let w = flex(vec![1.0, -1.0], vec![2, 1]);
+        let out = run_dense::<f64>(&x, &w, &flex(vec![], vec![0]), true);
+        assert!(values(&out)[0].is_nan());
+        let wants = DenseGrads {
+            bias: false,
+            ..Default::default()
+        };
+        let grads = run_dense_backward::<f64>(
+            &x,
+            &w,
+            &out,
+            &flex(vec![2.0], vec![1, 1]),
+            DenseGrads {
+                input: true,
+                relu: true,
+                ..wants
+            },
+        );
+        assert_eq!(values(&grads.input), [2.0, -2.0]);
     }
 }
