@@ -60,6 +60,22 @@ impl<'a, T> MatRef<'a, T> {
         }
     }
 
+    /// The `count` rows (or columns) from `first` on.
+    fn part(self, side: Side, first: usize, count: usize) -> Self {
+        match side {
+            Side::Rows => Self {
+                data: &self.data[first * self.row_stride..],
+                rows: count,
+                ..self
+            },
+            Side::Columns => Self {
+                data: &self.data[first * self.col_stride..],
+                cols: count,
+                ..self
+            },
+        }
+    }
+
     pub(crate) fn rows(&self) -> usize {
         self.rows
     }
@@ -70,7 +86,7 @@ impl<'a, T> MatRef<'a, T> {
 }
 
 /// A row-major matrix written through: the first `rows * cols` elements of a slice, or a
-/// block of its rows or columns ([`MatMut::row_blocks`], [`MatMut::column_blocks`]), which
+/// block of its rows or columns ([`MatMut::blocks`]), which
 /// is why it holds a pointer. Every view keeps its matrix's row stride, so the blocks of one
 /// matrix address disjoint elements.
 pub(crate) struct MatMut<'a, T> {
@@ -124,38 +140,44 @@ impl<'a, T> MatMut<'a, T> {
         }
     }
 
-    /// The matrix as views of `height` rows each (the last shorter), top to bottom.
-    pub(crate) fn row_blocks(self, height: usize) -> Vec<MatMut<'a, T>> {
-        let height = height.max(1);
-        let blocks = if self.cols == 0 { 0 } else { self.rows.div_ceil(height) };
+    /// The matrix as views of `size` rows or columns each (the last smaller), in order.
+    pub(crate) fn blocks(self, side: Side, size: usize) -> Vec<MatMut<'a, T>> {
+        let size = size.max(1);
+        let (len, step) = match side {
+            Side::Rows => (self.rows, size * self.row_stride),
+            Side::Columns => (self.cols, size),
+        };
+        // No element, no block: an offset into an empty buffer would be out of bounds.
+        let blocks = if self.rows == 0 || self.cols == 0 {
+            0
+        } else {
+            len.div_ceil(size)
+        };
         (0..blocks)
-            .map(|b| MatMut {
-                // SAFETY: row `b * height` is a row of the matrix.
-                ptr: unsafe { self.ptr.add(b * height * self.row_stride) },
-                rows: height.min(self.rows - b * height),
-                cols: self.cols,
-                row_stride: self.row_stride,
-                _data: PhantomData,
+            .map(|b| {
+                let extent = size.min(len - b * size);
+                let (rows, cols) = match side {
+                    Side::Rows => (extent, self.cols),
+                    Side::Columns => (self.rows, extent),
+                };
+                MatMut {
+                    // SAFETY: row (or column) `b * size` is inside the matrix.
+                    ptr: unsafe { self.ptr.add(b * step) },
+                    rows,
+                    cols,
+                    row_stride: self.row_stride,
+                    _data: PhantomData,
+                }
             })
             .collect()
     }
+}
 
-    /// The matrix as views of `width` columns each (the last narrower), left to right.
-    pub(crate) fn column_blocks(self, width: usize) -> Vec<MatMut<'a, T>> {
-        let width = width.max(1);
-        // No rows, no block: an offset into an empty buffer would be out of bounds.
-        let blocks = if self.rows == 0 { 0 } else { self.cols.div_ceil(width) };
-        (0..blocks)
-            .map(|b| MatMut {
-                // SAFETY: column `b * width` is inside every row of the matrix.
-                ptr: unsafe { self.ptr.add(b * width) },
-                rows: self.rows,
-                cols: width.min(self.cols - b * width),
-                row_stride: self.row_stride,
-                _data: PhantomData,
-            })
-            .collect()
-    }
+/// Which side of a matrix [`MatMut::blocks`] and [`matmul_split`] cut along.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Rows,
+    Columns,
 }
 
 /// Whether `dst` is overwritten or added to.
@@ -209,31 +231,19 @@ pub(crate) fn matmul_split<T: Real>(dst: MatMut<'_, T>, write: Write, lhs: MatRe
     }
     // Blocks a multiple of a vector's width, so that no block ends mid-register.
     let width = m.max(n).div_ceil(threads).next_multiple_of(BLOCK_ALIGN);
-    if m > n {
-        dst.row_blocks(width)
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(b, block)| {
-                let lhs = MatRef {
-                    data: &lhs.data[b * width * lhs.row_stride..],
-                    rows: block.rows,
-                    ..lhs
-                };
-                product(block, write, lhs, rhs, 1);
-            });
-    } else {
-        dst.column_blocks(width)
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(b, block)| {
-                let rhs = MatRef {
-                    data: &rhs.data[b * width * rhs.col_stride..],
-                    cols: block.cols,
-                    ..rhs
-                };
-                product(block, write, lhs, rhs, 1);
-            });
-    }
+    let side = if m > n { Side::Rows } else { Side::Columns };
+    dst.blocks(side, width)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, block)| {
+            // A block of rows is those rows of `lhs` against all of `rhs`; a block of
+            // columns, all of `lhs` against those columns of `rhs`.
+            let (lhs, rhs) = match side {
+                Side::Rows => (lhs.part(side, b * width, block.rows), rhs),
+                Side::Columns => (lhs, rhs.part(side, b * width, block.cols)),
+            };
+            product(block, write, lhs, rhs, 1);
+        });
 }
 
 /// Below this many multiply-adds [`matmul_split`] stays on one thread: waking the other
