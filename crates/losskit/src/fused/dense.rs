@@ -3,10 +3,10 @@
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, ExtensionType};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
-use super::LossKernels;
-use super::switch::{is_flex, kernels_can_take};
+use super::switch::kernels_can_take_with_weights;
+use super::{LossKernels, absent_operand};
 
 /// Which gradients a dense backward computes, and whether the forward ended in a ReLU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,14 +32,10 @@ pub struct DenseGradients<B: Backend> {
 /// and `bias` `(M)` through the fused kernels, with its backward; `None` where the kernels
 /// cannot take it (another backend, dtype or mixed dtypes, an empty input).
 pub(crate) fn dense(input: &Tensor<2>, weight: &Tensor<2>, bias: Option<&Tensor<1>>, relu: bool) -> Option<Tensor<2>> {
-    let dtype = input.dtype();
-    let fits = |on_flex: bool, d| on_flex && d == dtype;
-    let bias_fits = bias.is_none_or(|b| fits(is_flex(b), b.dtype()));
-    if !(kernels_can_take(input, &[]) && fits(is_flex(weight), weight.dtype()) && bias_fits) {
+    if !kernels_can_take_with_weights(input, weight, bias) {
         return None;
     }
-    let empty = || Tensor::<1>::from_data(TensorData::new(Vec::<f64>::new(), [0]), (&input.device(), dtype));
-    let bias = bias.cloned().unwrap_or_else(empty);
+    let bias = bias.cloned().unwrap_or_else(|| absent_operand(input));
     Some(Tensor::from_dispatch(<Dispatch as LossKernels>::dense(
         input.clone().into_dispatch(),
         weight.clone().into_dispatch(),

@@ -3,10 +3,10 @@
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, ExtensionType};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::Tensor;
 
-use super::switch::{is_flex, kernels_can_take};
-use super::{Counted, LossKernels, RowLoss, RowLossCall, loss_form, with_z_in_form_units};
+use super::switch::kernels_can_take_with_weights;
+use super::{Counted, LossKernels, RowLoss, RowLossCall, absent_operand, loss_form, with_z_in_form_units};
 use crate::Reduction;
 use crate::input::class_index::ClassWeight;
 
@@ -93,9 +93,7 @@ pub(crate) fn linear_cross_entropy(
     rows: LinearRows<'_>,
 ) -> Option<Tensor<1>> {
     let dtype = input.dtype();
-    let same = |on_flex: bool, d: DType| on_flex && d == dtype;
-    let bias_fits = bias.is_none_or(|b| same(is_flex(b), b.dtype()));
-    if !(kernels_can_take(input, &[]) && same(is_flex(classifier), classifier.dtype()) && bias_fits) {
+    if !kernels_can_take_with_weights(input, classifier, bias) {
         return None;
     }
     let weight = rows.weight.map(|w| w.host().to_vec());
@@ -126,13 +124,12 @@ pub(crate) fn linear_cross_entropy(
         chunk_rows,
         grads: LinearGrads::default(),
     };
-    let empty = || Tensor::<1>::from_data(TensorData::new(Vec::<f64>::new(), [0]), (&input.device(), dtype));
-    let bias = bias.cloned().unwrap_or_else(empty);
+    let bias = bias.cloned().unwrap_or_else(|| absent_operand(input));
     let output = <Dispatch as LossKernels>::linear_cross_entropy(
         input.clone().into_dispatch(),
         classifier.clone().into_dispatch(),
         bias.into_dispatch(),
-        empty().into_dispatch(),
+        absent_operand(input).into_dispatch(),
         call,
     );
     // `(N)` per row, or the scaled sum as `[1]`.

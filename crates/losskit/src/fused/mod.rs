@@ -43,7 +43,7 @@ pub(crate) use switch::{first_outside_unit, kernels_can_take};
 
 use burn::backend::Dispatch;
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 
 use crate::input::broadcast::Broadcast;
 use crate::input::checks::cast;
@@ -166,6 +166,12 @@ fn shaped<const I: usize, const D: usize>(loss: Tensor<I>, form: LossForm, shape
         LossForm::PerItem => loss.reshape(shape),
         LossForm::ScaledSum(_) => loss.reshape([1; D]),
     }
+}
+
+/// An empty tensor on `like`'s device, in its dtype: what a kernel call is given for an
+/// operand it does not have (no bias, no upstream).
+fn absent_operand(like: &Tensor<2>) -> Tensor<1> {
+    Tensor::<1>::from_data(TensorData::new(Vec::<f64>::new(), [0]), (&like.device(), like.dtype()))
 }
 
 /// The weights of the sigmoid losses.

@@ -46,6 +46,17 @@ pub(crate) fn is_flex<const D: usize>(tensor: &Tensor<D>) -> bool {
     flex_primitive(tensor).is_some()
 }
 
+/// Whether a fused call that differentiates all of its operands (the linear cross
+/// entropy, the dense layer) may take `input` with its `weight` and `bias`:
+/// [`kernels_can_take`] for `input`, and the others on flex in `input`'s dtype.
+pub(crate) fn kernels_can_take_with_weights(input: &Tensor<2>, weight: &Tensor<2>, bias: Option<&Tensor<1>>) -> bool {
+    let dtype = input.dtype();
+    let fits = |on_flex: bool, d: DType| on_flex && d == dtype;
+    kernels_can_take(input, &[])
+        && fits(is_flex(weight), weight.dtype())
+        && bias.is_none_or(|b| fits(is_flex(b), b.dtype()))
+}
+
 /// Whether a fused kernel may take `input`: kernels on, a non-empty f32 or f64 tensor on
 /// flex, and no other operand needing a gradient (`operands_need_grad`: one flag per other
 /// floating-point operand), since the loss kernels differentiate `input` alone (the linear
