@@ -38,17 +38,6 @@ impl<'a, T> MatRef<'a, T> {
         }
     }
 
-    /// The `(rows, cols)` matrix with element `(i, j)` at `i * row_stride + j * col_stride`.
-    pub(crate) fn strided(data: &'a [T], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Self {
-        Self {
-            data,
-            rows,
-            cols,
-            row_stride,
-            col_stride,
-        }
-    }
-
     /// The transpose, reading the same elements.
     pub(crate) fn t(self) -> Self {
         Self {
@@ -338,7 +327,10 @@ mod tests {
         );
         // A block of columns of a wider matrix, read with its row stride.
         let mut block = vec![0.0; 4];
-        let wide = MatRef::strided(&b[1..], 2, 2, 3, 1); // rows 0-1, columns 1-2 of b (4, 3)
+        // rows 0-1, columns 1-2 of b (4, 3)
+        let wide = MatRef::row_major(&b, 4, 3)
+            .part(Side::Rows, 0, 2)
+            .part(Side::Columns, 1, 2);
         matmul_on_this_thread(
             MatMut::row_major(&mut block, 2, 2),
             Write::Overwrite,

@@ -46,25 +46,32 @@ pub struct LinearOutput<B: Backend> {
 /// little (the chunk's products are already long) for memory that grows with them.
 const CHUNK_BYTES: usize = 64 << 20;
 
-/// The fewest rows a chunk holds by default: fewer make the chunk's products short (gemm
-/// works in blocks of about 256 along each dimension) and multiply the passes over the
-/// classifier and its gradient, which every chunk makes.
-const MIN_CHUNK_ROWS: usize = 32;
+/// The fewest rows a chunk holds by default (unless the batch is smaller): the chunk's
+/// products run along its rows, and below about 96 of them lose a tenth or more of their
+/// speed (docs/performance.md), while every chunk reads the classifier twice and reads and
+/// writes its gradient.
+const MIN_CHUNK_ROWS: usize = 96;
+
+/// The most chunks a batch is cut into by default, unless [`CHUNK_BYTES`] asks for more.
+const MAX_CHUNKS: usize = 6;
 
 /// The default rows per chunk of a batch of `rows` rows of `classes` logits of `element`
-/// bytes: `clamp(min(rows / 6, CHUNK_BYTES / (classes * element)), 32, rows)`.
+/// bytes: the batch cut into `k = clamp(rows / 96, 1, 6)` chunks, more if a chunk's logits
+/// would pass [`CHUNK_BYTES`], each of `ceil(rows / k)` rows.
 ///
-/// A sixth of the rows keeps a chunk's logits, with the threads' partial sums of the input
-/// gradient, within an eighth of the unfused path's peak (its `(N, V)` logits and their
-/// gradient; a fifth of the rows came to 0.13 of it at (1024, 512, 32000));
-/// fewer rows per chunk would cost time (each chunk reads the classifier twice and reads
-/// and writes its gradient) for memory that is small already. The hidden size does not
-/// enter: a chunk's input rows are `H / V` of its logits, and each chunk's traffic over the
-/// classifier weighs the same against its arithmetic (`element / rows` bytes per
-/// multiply-add) whatever `H`.
+/// Six chunks keep a chunk's logits, with the threads' partial sums of the input gradient,
+/// within an eighth of the unfused path's peak (its `(N, V)` logits and their gradient);
+/// fewer chunks would cost memory, more would cost time for memory that is small already.
+/// The hidden size does not enter: a chunk's input rows are `H / V` of its logits, and each
+/// chunk's traffic over the classifier weighs the same against its arithmetic
+/// (`element / rows` bytes per multiply-add) whatever `H`.
 pub(crate) fn default_chunk_rows(rows: usize, classes: usize, element: usize) -> usize {
-    let by_memory = CHUNK_BYTES / (classes * element).max(1);
-    (rows / 6).min(by_memory).max(MIN_CHUNK_ROWS).min(rows.max(1))
+    let by_memory = rows
+        .saturating_mul(classes)
+        .saturating_mul(element)
+        .div_ceil(CHUNK_BYTES);
+    let chunks = (rows / MIN_CHUNK_ROWS).clamp(1, MAX_CHUNKS).max(by_memory);
+    rows.div_ceil(chunks).max(1)
 }
 
 /// A linear cross entropy as the fused kernels take it.

@@ -37,12 +37,14 @@ pub struct LinearCrossEntropyLossConfig {
     /// Each target not ignored adds `z_loss * lse^2`; finite and >= 0, 0 by default.
     #[config(default = 0.0)]
     pub z_loss: f64,
-    /// Logit rows computed at once, at least 1. By default a sixth of the batch, at most
-    /// 64 MiB of logits, at least 32 rows and at most the batch:
-    /// `clamp(min(N / 6, 64 MiB / (V * element bytes)), 32, N)` (170 rows of N = 1024 at
-    /// V = 32k, 85 of N = 512 at 128k, in f32; the batch is then cut into chunks of equal
-    /// size no larger): a chunk's memory is then within an eighth of the unfused path's
-    /// logits and their gradient.
+    /// Logit rows computed at once, at least 1; the batch is cut into chunks of equal size
+    /// no larger. By default the batch is cut into `k = clamp(N / 96, 1, 6)` chunks, more if
+    /// a chunk's logits would pass 64 MiB, of `ceil(N / k)` rows each (6 chunks of 171 rows
+    /// of N = 1024 at V = 32k, 5 of 103 rows of N = 512 at 128k, in f32): a chunk's memory
+    /// is then within an eighth of the unfused path's logits and their gradient. A batch
+    /// under 192 rows is one chunk: its logits are small, and splitting them would cost
+    /// passes over the classifier (every chunk reads it twice, and reads and writes its
+    /// gradient) in products too short to run at speed.
     pub chunk_rows: Option<usize>,
     /// Check every target against `[0, V)`, as PyTorch does (see
     /// [`CrossEntropyLossConfig::check_values`](crate::CrossEntropyLossConfig::check_values)).
@@ -93,9 +95,10 @@ impl LinearCrossEntropyLossConfig {
 /// ```
 ///
 /// On flex (CPU, f32 or f64) each chunk's logits come from one matrix product into a buffer
-/// reused from chunk to chunk; the fused cross-entropy pass writes their gradient in their
-/// place, and the chunk's `d_input = G @ classifier`, `d_classifier += G^T @ input_chunk` and
-/// `d_bias += sum_rows G` follow. Ignored rows take no part in any product. Reduced, the
+/// reused from chunk to chunk, stored class-major (the product's fast layout); one pass
+/// over them takes each row's softmax statistics, and one sweep over blocks of classes
+/// writes each block's gradient `G_b` and runs `d_input += G_b @ classifier_b`,
+/// `d_classifier_b += G_b^T @ input_chunk` and `d_bias_b += sum_rows G_b`. Ignored rows take no part in any product. Reduced, the
 /// gradients are computed in the forward pass and the backward only scales them; unreduced,
 /// the backward runs the chunks again with each row's upstream gradient. Peak memory beyond
 /// the operands: one chunk's logits, and the gradients. (PyTorch's `0 * inf` spreads a

@@ -1,20 +1,23 @@
 //! The linear cross entropy on flex storage, one chunk of rows at a time: the chunk's logits
-//! by one matrix product into a reused buffer, the fused cross-entropy pass over them
-//! writing their gradient in their place, then the chunk's input gradient and its share of
-//! the classifier's and bias's gradients ([`chunk_gradients`]). Peak memory beyond the
-//! inputs: one chunk's logits and input rows, and the gradients asked for.
+//! by one matrix product into a reused buffer, stored class-major ([`linear_rows`]), the
+//! cross-entropy statistics of its rows over them, then the chunk's input gradient and its
+//! share of the classifier's and bias's gradients, the logits' gradient written block by
+//! block on the way ([`chunk_gradients`]). Peak memory beyond the inputs: one chunk's logits
+//! and input rows, and the gradients asked for.
+//!
+//! [`linear_rows`]: super::linear_rows
 
 use burn::backend::Flex;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::linear_backward::{ChunkGradients, chunk_gradients};
+use super::linear_backward::{ChunkGradients, InputRows, chunk_gradients};
+use super::linear_rows::chunk_losses;
 use super::rows::{ClassOptions, LossRows};
 use super::{FlexReal, contiguous, data, gradient, scaled_sum, tensor};
 use crate::fused::LossForm;
 use crate::fused::gemm::{MatMut, MatRef, Write, matmul};
 use crate::fused::linear::{LinearCall, LinearOutput};
-use crate::fused::scheduler::{map_rows, map_rows_in_place};
 
 /// The operands of a pass, as slices.
 struct Operands<'a, T> {
@@ -39,14 +42,15 @@ struct Gradients<T> {
 
 /// A chunk's buffers, reused from chunk to chunk.
 struct Chunk<T> {
-    /// The chunk's input rows, `(rows, h)`.
+    /// The chunk's input rows, `(rows, h)`, gathered when they are not adjacent in the
+    /// input (some rows between them ignored); empty until then.
     x: Vec<T>,
-    /// Its logits, then their gradient, `(rows, v)`.
+    /// Its logits, class-major: `(v, rows)`.
     logits: Vec<T>,
-    /// Its input gradient rows, `(rows, h)`.
-    dx: Vec<T>,
     targets: Vec<i64>,
     upstream: Vec<T>,
+    /// Whether no chunk has run yet.
+    first: bool,
 }
 
 /// The losses `(n)` (or their scaled sum) and the asked-for gradients of `call` over
@@ -87,15 +91,11 @@ pub(super) fn run_linear<T: FlexReal>(
     let chunks = counted.len().div_ceil(call.chunk_rows.max(1)).max(1);
     let rows = counted.len().div_ceil(chunks).max(1);
     let mut chunk = Chunk {
-        x: vec![T::ZERO; rows * h],
+        x: Vec::new(),
         logits: vec![T::ZERO; rows * v],
-        dx: if wants.input {
-            vec![T::ZERO; rows * h]
-        } else {
-            Vec::new()
-        },
         targets: Vec::with_capacity(rows),
         upstream: Vec::with_capacity(rows),
+        first: true,
     };
     let options = ClassOptions::new(&call.rows, v);
     let mut losses = vec![T::ZERO; n];
@@ -125,30 +125,37 @@ fn run_chunk<T: FlexReal>(
     grads: &mut Gradients<T>,
 ) {
     let (m, h, v) = (indices.len(), ops.h, ops.v);
-    let x = &mut chunk.x[..m * h];
-    for (row, &i) in x.chunks_exact_mut(h.max(1)).zip(indices) {
-        row.copy_from_slice(&ops.x[i * h..(i + 1) * h]);
-    }
+    let adjacent = indices.last().is_some_and(|&last| last + 1 == indices[0] + m);
+    let x: &[T] = if adjacent {
+        &ops.x[indices[0] * h..(indices[0] + m) * h]
+    } else {
+        chunk.x.resize(m * h, T::ZERO);
+        for (row, &i) in chunk.x.chunks_exact_mut(h.max(1)).zip(indices) {
+            row.copy_from_slice(&ops.x[i * h..(i + 1) * h]);
+        }
+        &chunk.x[..m * h]
+    };
     chunk.targets.clear();
     chunk.targets.extend(indices.iter().map(|&i| targets[i]));
     chunk.upstream.clear();
     if let Some(up) = ops.upstream {
         chunk.upstream.extend(indices.iter().map(|&i| up[i]));
     }
-    let logits = &mut chunk.logits[..m * v];
+    let logits = &mut chunk.logits[..v * m];
     let write = match ops.b {
         Some(b) => {
-            logits.par_chunks_mut(v).for_each(|row| row.copy_from_slice(b));
+            logits.par_chunks_mut(m).zip(b).for_each(|(class, &bj)| class.fill(bj));
             Write::Accumulate
         }
         None => Write::Overwrite,
     };
-    let x = MatRef::row_major(&*x, m, h);
+    // `classifier @ x^T`, `(v, m)`: the product's fast layout (see `linear_rows`).
+    let x = MatRef::row_major(x, m, h);
     matmul(
-        MatMut::row_major(&mut *logits, m, v),
+        MatMut::row_major(&mut *logits, v, m),
         write,
-        x,
-        MatRef::row_major(ops.w, v, h).t(),
+        MatRef::row_major(ops.w, v, h),
+        x.t(),
     );
     let kernel = LossRows {
         options,
@@ -157,28 +164,19 @@ fn run_chunk<T: FlexReal>(
         c: v,
         row_scale: ops.upstream.map(|_| &chunk.upstream[..]),
     };
-    let with_grad = grads.input.is_some() || grads.classifier.is_some() || grads.bias.is_some();
-    // With a gradient, the pass writes it over the logits: one buffer of `(m, v)`.
-    let chunk_losses = if with_grad {
-        map_rows_in_place(logits, v, &kernel)
-    } else {
-        map_rows(logits, v, None, &kernel)
-    };
+    let (chunk_losses, gradient) = chunk_losses(logits, m, &kernel);
     for (&i, &l) in indices.iter().zip(&chunk_losses) {
         losses[i] = l;
     }
-    if !with_grad {
+    if grads.input.is_none() && grads.classifier.is_none() && grads.bias.is_none() {
         return;
     }
     let out = ChunkGradients {
-        input: grads.input.as_ref().map(|_| &mut chunk.dx[..m * h]),
+        input: grads.input.as_deref_mut().map(|dx| InputRows { dx, indices }),
         classifier: grads.classifier.as_deref_mut(),
         bias: grads.bias.as_deref_mut(),
+        first: chunk.first,
     };
-    chunk_gradients(logits, x, ops.w, v, out);
-    if let Some(dx) = &mut grads.input {
-        for (row, &i) in chunk.dx.chunks_exact(h.max(1)).zip(indices) {
-            dx[i * h..(i + 1) * h].copy_from_slice(row);
-        }
-    }
+    chunk.first = false;
+    chunk_gradients(logits, &gradient, x, ops.w, out);
 }

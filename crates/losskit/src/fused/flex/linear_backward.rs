@@ -1,14 +1,19 @@
-//! A chunk's share of the linear cross entropy's gradients from its logits' gradient `g`
-//! `(m, v)`: `d_input = g @ classifier`, `d_classifier += g^T @ x`, `d_bias += sum_rows g`,
-//! in one sweep over blocks of classes, so that each block of `g`, of the classifier and of
-//! its gradient is read from memory once for all three.
+//! A chunk's share of the linear cross entropy's gradients from its class-major logits
+//! `(v, m)`, in one sweep over blocks of classes: each block's logit gradient `g_b`
+//! `(classes, m)` is written into a scratch block of the thread's, then
+//! `d_input += g_b^T @ classifier_b`, `d_classifier_b += g_b @ x` and
+//! `d_bias_b += g_b`'s row sums, so that each block of logits, of the classifier and of its
+//! gradient is read from memory once for all three.
+
+use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
 use super::FlexReal;
+use super::linear_rows::ChunkGradient;
 use crate::fused::gemm::{MatMut, MatRef, Write, matmul_on_this_thread};
 
-/// Classes per block: a block of `g` (`m x 256`), of the classifier and of its gradient
+/// Classes per block: a block of `g` (`256 x m`), of the classifier and of its gradient
 /// (`256 x H` each) stay in a core's L2 for the block's two products at the shapes of
 /// language models (`H` up to a few thousand).
 const CLASS_BLOCK: usize = 256;
@@ -16,15 +21,27 @@ const CLASS_BLOCK: usize = 256;
 /// Tasks per thread: blocks are dealt to tasks in contiguous runs, each task summing its
 /// own `d_input`; several per thread even out threads slowed by others, and the partial
 /// sums are added in task order, so the result does not depend on which thread ran what.
-const TASKS_PER_THREAD: usize = 4;
+const TASKS_PER_THREAD: usize = 2;
 
-/// Where a chunk's gradients go: `input` `(m, h)` is overwritten, the others added to.
+/// Where a chunk's gradients go: its rows of `input` are overwritten, the others added to
+/// (overwritten by the first chunk).
 pub(super) struct ChunkGradients<'a, T> {
-    pub input: Option<&'a mut [T]>,
+    pub input: Option<InputRows<'a, T>>,
     /// `(v, h)`.
     pub classifier: Option<&'a mut [T]>,
     /// `(v)`.
     pub bias: Option<&'a mut [T]>,
+    /// Whether this is the first chunk. Its products write the classifier's gradient
+    /// without reading it: a fresh allocation's pages are then mapped by a write, not by a
+    /// read (which maps the shared zero page) and a write (which then copies it and stops
+    /// every thread to flush their address translations).
+    pub first: bool,
+}
+
+/// The input gradient `(n, h)` and which of its rows are the chunk's, in order.
+pub(super) struct InputRows<'a, T> {
+    pub dx: &'a mut [T],
+    pub indices: &'a [usize],
 }
 
 /// One task's run of blocks and its rows of the classifier and bias gradients.
@@ -35,12 +52,21 @@ struct Task<'a, T> {
     bias: Option<&'a mut [T]>,
 }
 
-/// The gradients of a chunk with logits' gradient `g` `(m, v)`, input rows `x` `(m, h)` and
-/// classifier `w` `(v, h)`.
-pub(super) fn chunk_gradients<T: FlexReal>(g: &[T], x: MatRef<'_, T>, w: &[T], v: usize, out: ChunkGradients<'_, T>) {
+/// The gradients of a chunk with class-major logits `(v, m)` (soft-capped, if capped),
+/// their gradient's description `gradient`, input rows `x` `(m, h)` and classifier `w`
+/// `(v, h)`.
+pub(super) fn chunk_gradients<T: FlexReal>(
+    logits: &[T],
+    gradient: &ChunkGradient<'_, T>,
+    x: MatRef<'_, T>,
+    w: &[T],
+    out: ChunkGradients<'_, T>,
+) {
     let (m, h) = (x.rows(), x.cols());
+    let v = logits.len() / m.max(1);
     let blocks = v.div_ceil(CLASS_BLOCK);
-    let per_task = blocks.div_ceil(rayon::current_num_threads() * TASKS_PER_THREAD).max(1);
+    let threads = rayon::current_num_threads();
+    let per_task = blocks.div_ceil(threads * TASKS_PER_THREAD).max(1);
     let mut classifier = out.classifier.map(|d| d.chunks_mut(per_task * CLASS_BLOCK * h.max(1)));
     let mut bias = out.bias.map(|d| d.chunks_mut(per_task * CLASS_BLOCK));
     let tasks: Vec<Task<'_, T>> = (0..blocks.div_ceil(per_task))
@@ -51,46 +77,52 @@ pub(super) fn chunk_gradients<T: FlexReal>(g: &[T], x: MatRef<'_, T>, w: &[T], v
             bias: bias.as_mut().and_then(Iterator::next),
         })
         .collect();
+    // One block of `g` per thread (a thread runs one task at a time: the products inside
+    // stay on it); what a scratch block holds does not outlive its block.
+    let scratch: Vec<Mutex<Vec<T>>> = (0..threads).map(|_| Mutex::new(Vec::new())).collect();
     let want_input = out.input.is_some();
+    let first = out.first;
+    let write = if first { Write::Overwrite } else { Write::Accumulate };
     let partials: Vec<Option<Vec<T>>> = tasks
         .into_par_iter()
         .map(|mut task| {
+            let slot = rayon::current_thread_index().unwrap_or(0) % threads;
+            let mut g = scratch[slot].lock().unwrap_or_else(PoisonError::into_inner);
+            g.resize(CLASS_BLOCK * m, T::ZERO);
             let mut input = want_input.then(|| vec![T::ZERO; m * h]);
             for b in 0..task.blocks {
                 let j0 = (task.first_block + b) * CLASS_BLOCK;
                 let classes = CLASS_BLOCK.min(v - j0);
-                let gb = MatRef::strided(&g[j0..], m, classes, v, 1);
+                gradient.write_block(&logits[j0 * m..(j0 + classes) * m], j0, &mut g);
+                let gb = MatRef::row_major(&g[..], classes, m);
                 if let Some(dx) = &mut input {
                     let wb = MatRef::row_major(&w[j0 * h..], classes, h);
-                    matmul_on_this_thread(MatMut::row_major(dx, m, h), Write::Accumulate, gb, wb);
+                    matmul_on_this_thread(MatMut::row_major(dx, m, h), Write::Accumulate, gb.t(), wb);
                 }
                 let local = b * CLASS_BLOCK;
                 if let Some(dw) = &mut task.classifier {
                     let dwb = MatMut::row_major(&mut dw[local * h..], classes, h);
-                    matmul_on_this_thread(dwb, Write::Accumulate, gb.t(), x);
+                    matmul_on_this_thread(dwb, write, gb, x);
                 }
                 if let Some(db) = &mut task.bias {
-                    add_column_sums(&mut db[local..local + classes], &g[j0..], m, v);
+                    for (d, row) in db[local..local + classes].iter_mut().zip(g.chunks_exact(m.max(1))) {
+                        let start = if first { T::ZERO } else { *d };
+                        *d = row.iter().fold(start, |s, &gj| s + gj);
+                    }
                 }
             }
             input
         })
         .collect();
-    if let Some(dx) = out.input {
-        dx[..m * h].fill(T::ZERO);
-        for part in partials.iter().flatten() {
-            for (d, &p) in dx.iter_mut().zip(part) {
-                *d = *d + p;
+    if let Some(InputRows { dx, indices }) = out.input {
+        for (r, &i) in indices.iter().enumerate() {
+            let row = &mut dx[i * h..(i + 1) * h];
+            row.fill(T::ZERO);
+            for part in partials.iter().flatten() {
+                for (d, &p) in row.iter_mut().zip(&part[r * h..]) {
+                    *d = *d + p;
+                }
             }
-        }
-    }
-}
-
-/// `sums[j] += sum_i g[i * v + j]` over the `m` rows, in row order.
-fn add_column_sums<T: FlexReal>(sums: &mut [T], g: &[T], m: usize, v: usize) {
-    for i in 0..m {
-        for (s, &gj) in sums.iter_mut().zip(&g[i * v..]) {
-            *s = *s + gj;
         }
     }
 }

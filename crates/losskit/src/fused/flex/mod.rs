@@ -6,6 +6,7 @@ mod dense;
 mod elementwise;
 mod linear;
 mod linear_backward;
+mod linear_rows;
 mod regression;
 mod rows;
 mod sequence;

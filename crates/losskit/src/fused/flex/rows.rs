@@ -60,6 +60,25 @@ impl<T: FlexReal> ClassOptions<T> {
             z: T::from_f64(z),
         }
     }
+
+    /// `label_smoothing / C`.
+    pub(super) fn smooth(&self) -> T {
+        self.smooth
+    }
+
+    pub(super) fn weights(&self) -> Option<&[T]> {
+        self.weights.as_deref()
+    }
+
+    /// `sum_c w_c` (C without class weights).
+    pub(super) fn weight_total(&self) -> T {
+        self.weight_total
+    }
+
+    /// The soft cap of [`RowLoss::CrossEntropy`], if any.
+    pub(super) fn cap(&self) -> Option<T> {
+        self.cap
+    }
 }
 
 /// The row losses over some rows: their class indices (or probability rows), and an
@@ -99,7 +118,7 @@ impl<T: FlexReal> LossRows<'_, T> {
     }
 
     #[inline(always)]
-    fn index_target(&self, i: usize) -> RowTarget<'_, T> {
+    pub(super) fn index_target(&self, i: usize) -> RowTarget<'_, T> {
         let class = self.class(i);
         let o = self.options;
         RowTarget {

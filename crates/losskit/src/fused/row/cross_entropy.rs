@@ -29,7 +29,7 @@ pub(crate) struct RowTarget<'a, T> {
 
 /// A class-index row's loss and its gradient with respect to the logits the softmax saw,
 /// `scale e_j - shift w_j - delta onehot(y)` (`- shift` unless `weighted`).
-pub(super) struct ClassIndexTerms<T> {
+pub(crate) struct ClassIndexTerms<T> {
     pub loss: T,
     pub scale: T,
     pub shift: T,
@@ -38,34 +38,32 @@ pub(super) struct ClassIndexTerms<T> {
 }
 
 /// The loss and gradient of a row of logits `x` (those the softmax sees) with target class
-/// `y`, from its softmax statistics: with `a = keep w[y] onehot(y) + smooth w`,
-/// `loss = sum_c a_c (lse - x_c) + z lse^2` and gradient `(sum_c a_c + 2 z lse) softmax - a`.
+/// `y` and target logit `x_y`, from its softmax statistics: with
+/// `a = keep w[y] onehot(y) + smooth w`, `loss = sum_c a_c (lse - x_c) + z lse^2` and
+/// gradient `(sum_c a_c + 2 z lse) softmax - a`. `smooth_sum` gives
+/// `sum_c w_c (lse - x_c)` (`w = 1` without class weights), asked for only under label
+/// smoothing: the caller sums it in whatever order its layout reads the row.
 ///
 /// Without label smoothing the other classes' weights take no part, in value or gradient:
 /// a NaN or infinite weight on a class no target uses leaves the row finite, as PyTorch's.
 #[inline(always)]
-pub(super) fn class_index_terms<T: Real>(
-    x: &[T],
+pub(crate) fn class_index_terms<T: Real>(
     y: usize,
+    target_logit: T,
+    smooth_sum: impl FnOnce() -> T,
     stats: SoftmaxStats<T>,
     t: &RowTarget<'_, T>,
 ) -> ClassIndexTerms<T> {
     // Losses are taken relative to the maximum, `lse - x_c = ln(sum) - (x_c - max)`: at
     // logits of 1e4 the absolute `lse` has no f32 digits left for the difference.
     let SoftmaxStats { max, sum, log_sum } = stats;
-    let nll = t.class_weight * (log_sum - (x[y] - max));
+    let nll = t.class_weight * (log_sum - (target_logit - max));
     let smoothing = t.smooth != T::ZERO;
     let target_part = t.keep * t.class_weight;
-    let (smooth_sum, mut total) = match (smoothing, t.weights) {
-        (false, _) => (T::ZERO, target_part),
-        (true, Some(w)) => (
-            lane_sum2(x, w, |v, wj| wj * (log_sum - (v - max))),
-            target_part + t.smooth * t.weight_total,
-        ),
-        (true, None) => (
-            lane_sum(x, |v| log_sum - (v - max)),
-            target_part + t.smooth * t.weight_total,
-        ),
+    let (smooth_sum, mut total) = if smoothing {
+        (smooth_sum(), target_part + t.smooth * t.weight_total)
+    } else {
+        (T::ZERO, target_part)
     };
     let mut loss = t.keep * nll + t.smooth * smooth_sum;
     // The z term needs the absolute log-sum-exp; a branch per row keeps the plain loss's
@@ -87,9 +85,19 @@ pub(super) fn class_index_terms<T: Real>(
     }
 }
 
+/// `sum_c w_c (lse - x_c)` of a row stored contiguously (`w = 1` without weights), each
+/// term taken relative to the maximum as in [`class_index_terms`].
+#[inline(always)]
+pub(super) fn row_smooth_sum<T: Real>(x: &[T], weights: Option<&[T]>, max: T, log_sum: T) -> T {
+    match weights {
+        Some(w) => lane_sum2(x, w, |v, wj| wj * (log_sum - (v - max))),
+        None => lane_sum(x, |v| log_sum - (v - max)),
+    }
+}
+
 /// A row's `max_j x_j`, `sum_j e^(x_j - max)` and `ln` of that sum.
 #[derive(Clone, Copy)]
-pub(super) struct SoftmaxStats<T> {
+pub(crate) struct SoftmaxStats<T> {
     pub max: T,
     pub sum: T,
     pub log_sum: T,
@@ -109,8 +117,9 @@ pub(crate) fn cross_entropy_row<T: Real>(
         return RowResult::nan();
     };
     let terms = class_index_terms(
-        x,
         y,
+        x[y],
+        || row_smooth_sum(x, t.weights, s.max, s.log_sum),
         SoftmaxStats {
             max: s.max,
             sum: s.sum,

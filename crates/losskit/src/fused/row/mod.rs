@@ -12,7 +12,7 @@ mod probabilities;
 mod softcap;
 mod softmax;
 
-pub(crate) use cross_entropy::{RowTarget, cross_entropy_row};
+pub(crate) use cross_entropy::{RowTarget, SoftmaxStats, class_index_terms, cross_entropy_row};
 pub(crate) use focal::{FocalTarget, focal_row};
 pub(crate) use nll::nll_row;
 pub(crate) use output::{RowData, RowOutput, RowWriter};

@@ -1,7 +1,7 @@
 //! Cross entropy of one row of soft-capped logits (Gemma 2's `c tanh(x / c)`) with a class
 //! index.
 
-use super::cross_entropy::{SoftmaxStats, class_index_terms};
+use super::cross_entropy::{SoftmaxStats, class_index_terms, row_smooth_sum};
 use super::lanes::{lane_fold, lane_sum};
 use super::output::TargetShift;
 use super::{Input, RowOutput, RowResult, RowTarget};
@@ -38,14 +38,12 @@ pub(crate) fn softcapped_cross_entropy_row<T: Real>(
     if sum.is_nan() {
         return RowResult::nan();
     }
+    let log_sum = sum.ln();
     let terms = class_index_terms(
-        s,
         y,
-        SoftmaxStats {
-            max,
-            sum,
-            log_sum: sum.ln(),
-        },
+        s[y],
+        || row_smooth_sum(s, t.weights, max, log_sum),
+        SoftmaxStats { max, sum, log_sum },
         &t,
     );
     let inv_cap2 = inv_cap * inv_cap;
