@@ -19,8 +19,10 @@ use crate::fused::gemm::{MatMut, MatRef, Write, matmul_on_this_thread};
 const CLASS_BLOCK: usize = 256;
 
 /// Tasks per thread: blocks are dealt to tasks in contiguous runs, each task summing its
-/// own `d_input`; several per thread even out threads slowed by others, and the partial
-/// sums are added in task order, so the result does not depend on which thread ran what.
+/// own `d_input`; more than one per thread evens out threads slowed by others, and the
+/// partial sums are added in task order, so the result does not depend on which thread ran
+/// what. Each partial sum is `(m, h)`, held with the chunk's logits: two per thread keep
+/// the peak within an eighth of the unfused path's at (1024, 512, 32000), four did not.
 const TASKS_PER_THREAD: usize = 2;
 
 /// Where a chunk's gradients go: its rows of `input` are overwritten, the others added to
