@@ -56,22 +56,20 @@ const MIN_CHUNK_ROWS: usize = 96;
 const MAX_CHUNKS: usize = 6;
 
 /// The default rows per chunk of a batch of `rows` rows of `classes` logits of `element`
-/// bytes: the batch cut into `k = clamp(rows / 96, 1, 6)` chunks, more if a chunk's logits
-/// would pass [`CHUNK_BYTES`], each of `ceil(rows / k)` rows.
+/// bytes: the batch cut into `k = clamp(rows / 96, 1, 6)` chunks of `ceil(rows / k)` rows,
+/// fewer rows if a chunk's logits would pass [`CHUNK_BYTES`] (at least one row).
 ///
-/// Six chunks keep a chunk's logits, with the threads' partial sums of the input gradient,
-/// within an eighth of the unfused path's peak (its `(N, V)` logits and their gradient);
-/// fewer chunks would cost memory, more would cost time for memory that is small already.
-/// The hidden size does not enter: a chunk's input rows are `H / V` of its logits, and each
+/// Six chunks (from 576 rows) keep a chunk's logits, with the threads' partial sums of the
+/// input gradient, within an eighth of the unfused path's peak (its `(N, V)` logits and
+/// their gradient); fewer chunks, for smaller batches, hold more of it (a half to a fifth),
+/// where more would cost time in short products for memory that is small already. The
+/// hidden size does not enter: a chunk's input rows are `H / V` of its logits, and each
 /// chunk's traffic over the classifier weighs the same against its arithmetic
 /// (`element / rows` bytes per multiply-add) whatever `H`.
 pub(crate) fn default_chunk_rows(rows: usize, classes: usize, element: usize) -> usize {
-    let by_memory = rows
-        .saturating_mul(classes)
-        .saturating_mul(element)
-        .div_ceil(CHUNK_BYTES);
-    let chunks = (rows / MIN_CHUNK_ROWS).clamp(1, MAX_CHUNKS).max(by_memory);
-    rows.div_ceil(chunks).max(1)
+    let by_memory = CHUNK_BYTES / classes.saturating_mul(element).max(1);
+    let chunks = (rows / MIN_CHUNK_ROWS).clamp(1, MAX_CHUNKS);
+    rows.div_ceil(chunks).min(by_memory).max(1)
 }
 
 /// A linear cross entropy as the fused kernels take it.

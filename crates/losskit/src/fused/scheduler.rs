@@ -1,7 +1,7 @@
 //! Rows over threads: the `(n, c)` data cut into rayon tasks of whole rows, each task's
 //! rows run through a [`RowKernel`] with two scratch rows, each row's output written
 //! between the next row's exponential blocks (software pipelining), into an output of its
-//! own ([`map_rows`]) or over the input row ([`map_rows_in_place`]).
+//! own ([`map_rows`]).
 
 use core::mem::MaybeUninit;
 

@@ -38,13 +38,14 @@ pub struct LinearCrossEntropyLossConfig {
     #[config(default = 0.0)]
     pub z_loss: f64,
     /// Logit rows computed at once, at least 1; the batch is cut into chunks of equal size
-    /// no larger. By default the batch is cut into `k = clamp(N / 96, 1, 6)` chunks, more if
-    /// a chunk's logits would pass 64 MiB, of `ceil(N / k)` rows each (6 chunks of 171 rows
-    /// of N = 1024 at V = 32k, 5 of 103 rows of N = 512 at 128k, in f32): a chunk's memory
-    /// is then within an eighth of the unfused path's logits and their gradient. A batch
-    /// under 192 rows is one chunk: its logits are small, and splitting them would cost
-    /// passes over the classifier (every chunk reads it twice, and reads and writes its
-    /// gradient) in products too short to run at speed.
+    /// no larger. By default the batch is cut into `k = clamp(N / 96, 1, 6)` chunks of
+    /// `ceil(N / k)` rows each, fewer rows if a chunk's logits would pass 64 MiB (6 chunks of
+    /// 171 rows of N = 1024 at V = 32k, 5 of 103 rows of N = 512 at 128k, in f32). From
+    /// N = 576 (six chunks) a chunk's memory is within an eighth of the unfused path's
+    /// logits and their gradient; smaller batches hold a larger share (a half to a fifth),
+    /// and a batch under 192 rows is one chunk: splitting small logits would cost passes
+    /// over the classifier (every chunk reads it twice, and reads and writes its gradient)
+    /// in products too short to run at speed.
     pub chunk_rows: Option<usize>,
     /// Check every target against `[0, V)`, as PyTorch does (see
     /// [`CrossEntropyLossConfig::check_values`](crate::CrossEntropyLossConfig::check_values)).

@@ -2,8 +2,10 @@
 //! by one matrix product into a reused buffer, stored class-major ([`linear_rows`]), the
 //! cross-entropy statistics of its rows over them, then the chunk's input gradient and its
 //! share of the classifier's and bias's gradients, the logits' gradient written block by
-//! block on the way ([`chunk_gradients`]). Peak memory beyond the inputs: one chunk's logits
-//! and input rows, and the gradients asked for.
+//! block on the way ([`chunk_gradients`]). Peak memory beyond the inputs: one chunk's
+//! logits (and its input rows, copied when ignored rows fall between them), the sweep's
+//! per-task partial input gradients `(m, h)` and per-thread gradient blocks `(256, m)`, and
+//! the gradients asked for.
 //!
 //! [`linear_rows`]: super::linear_rows
 

@@ -5,7 +5,8 @@
 //! run along the output's contiguous side, and the operand along that side is repacked
 //! for them, which in this layout is the chunk's few rows rather than the whole classifier
 //! (docs/performance.md). The rows sit in the vector lanes; their statistics are reduced
-//! along the classes, in ranges of classes on the threads, combined in range order.
+//! along the classes, in ranges of a fixed number of classes on the threads, combined in
+//! range order.
 
 use rayon::prelude::*;
 
@@ -19,8 +20,9 @@ use crate::fused::simd::multiversion;
 /// `GROUP x m` logits that stay in L1 between the two.
 const GROUP: usize = 16;
 
-/// Class ranges per thread in the statistics pass.
-const RANGES_PER_THREAD: usize = 2;
+/// Classes per range of the statistics pass (a multiple of [`GROUP`]): ranges run on the
+/// threads and are merged in order, so the losses do not depend on the number of threads.
+const RANGE: usize = 256 * GROUP;
 
 /// The per-row statistics of a range of classes.
 struct Partial<T> {
@@ -103,8 +105,7 @@ pub(super) fn chunk_losses<'a, T: FlexReal>(
     let smoothing = options.smooth() != T::ZERO;
     let weights = options.weights();
     let cap = options.cap();
-    let ranges = (rayon::current_num_threads() * RANGES_PER_THREAD).min(v).max(1);
-    let per_range = v.div_ceil(ranges).max(1);
+    let per_range = RANGE;
     let partials: Vec<Partial<T>> = logits[..v * m]
         .par_chunks_mut(per_range * m.max(1))
         .enumerate()
@@ -300,7 +301,7 @@ mod tests {
     #[test]
     fn the_class_major_pass_matches_the_row_kernels() {
         // Classes over several ranges of several groups each: the running maxima rise.
-        let (m, v) = (9, 301);
+        let (m, v) = (9, RANGE + 301);
         let mut rows: Vec<f64> = (0..m * v).map(|q| ((q * 7919) % 1000) as f64 * 0.013 - 6.0).collect();
         // Row 1: a -inf logit (an infinite smoothing term); row 2: a NaN; row 3: all -inf;
         // row 4: +inf; row 5: large logits, where `lse - x` needs the maximum.
@@ -311,9 +312,10 @@ mod tests {
         for x in &mut rows[5 * v..6 * v] {
             *x += 1e4;
         }
-        // Row 6: a first range of -inf, where a range's maximum rises from -inf.
-        rows[6 * v..6 * v + 80].fill(f64::NEG_INFINITY);
-        let targets: Vec<i64> = (0..m as i64).map(|i| (i * 17 + 3) % v as i64).collect();
+        // Row 6: a first range of -inf, whose merge raises the maximum from -inf.
+        rows[6 * v..6 * v + RANGE].fill(f64::NEG_INFINITY);
+        let mut targets: Vec<i64> = (0..m as i64).map(|i| (i * 17 + 3) % v as i64).collect();
+        targets[6] = (RANGE + 7) as i64;
         let weights: Vec<f64> = (0..v).map(|j| 0.25 + (j % 5) as f64 * 0.5).collect();
         let row_scale: Vec<f64> = (0..m).map(|i| 0.5 + i as f64 * 0.25).collect();
         for (case, (weight, label_smoothing, softcap, z_loss, scaled)) in [
