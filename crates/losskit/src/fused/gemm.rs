@@ -10,6 +10,16 @@ use rayon::prelude::*;
 
 use super::math::Real;
 
+/// Panics unless `len` values hold a row-major `(rows, cols)` matrix.
+#[track_caller]
+fn check_fits(len: usize, rows: usize, cols: usize) {
+    assert!(
+        len >= rows * cols,
+        "a ({rows}, {cols}) matrix needs {} values, found {len}",
+        rows * cols
+    );
+}
+
 /// A matrix read from a slice: element `(i, j)` at `i * row_stride + j * col_stride`.
 #[derive(Clone, Copy)]
 pub(crate) struct MatRef<'a, T> {
@@ -23,12 +33,7 @@ pub(crate) struct MatRef<'a, T> {
 impl<'a, T> MatRef<'a, T> {
     /// The row-major `(rows, cols)` matrix in the first `rows * cols` elements of `data`.
     pub(crate) fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
-        assert!(
-            data.len() >= rows * cols,
-            "a ({rows}, {cols}) matrix needs {} values, found {}",
-            rows * cols,
-            data.len()
-        );
+        check_fits(data.len(), rows, cols);
         Self {
             data,
             rows,
@@ -92,12 +97,7 @@ unsafe impl<T: Send> Send for MatMut<'_, T> {}
 
 impl<'a, T> MatMut<'a, T> {
     pub(crate) fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Self {
-        assert!(
-            data.len() >= rows * cols,
-            "a ({rows}, {cols}) matrix needs {} values, found {}",
-            rows * cols,
-            data.len()
-        );
+        check_fits(data.len(), rows, cols);
         Self {
             ptr: data.as_mut_ptr(),
             rows,
@@ -114,12 +114,7 @@ impl<'a, T> MatMut<'a, T> {
     /// The view (and every block of it) may only be the destination of [`Write::Overwrite`]
     /// products, which never read it (`gemm` with `read_dst` false) and write every element.
     pub(crate) unsafe fn uninit(data: &'a mut [MaybeUninit<T>], rows: usize, cols: usize) -> Self {
-        assert!(
-            data.len() >= rows * cols,
-            "a ({rows}, {cols}) matrix needs {} values, found {}",
-            rows * cols,
-            data.len()
-        );
+        check_fits(data.len(), rows, cols);
         Self {
             ptr: data.as_mut_ptr().cast(),
             rows,

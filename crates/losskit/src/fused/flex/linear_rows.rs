@@ -123,7 +123,7 @@ pub(super) fn chunk_losses<'a, T: FlexReal>(
     let mut losses = vec![T::ZERO; m];
     let mut gradient = ChunkGradient {
         m,
-        max: stats.max.clone(),
+        max: core::mem::take(&mut stats.max),
         scale: vec![T::ZERO; m],
         shift: vec![T::ZERO; m],
         delta: vec![T::ZERO; m],
@@ -135,7 +135,7 @@ pub(super) fn chunk_losses<'a, T: FlexReal>(
         let target = rows.index_target(i);
         let y = target.class.expect("the linear cross entropy leaves ignored rows out");
         gradient.targets[i] = y;
-        let (max, sum) = (stats.max[i], stats.sum[i]);
+        let (max, sum) = (gradient.max[i], stats.sum[i]);
         // A NaN logit, an infinite maximum or a row of -inf: NaN loss and gradient, as the
         // row kernels and PyTorch give.
         if sum.is_nan() || max == T::NEG_INFINITY {
