@@ -61,11 +61,23 @@ fn dim(c: &mut impl Choices) -> usize {
     c.pick(&[0, 1, 1, 2, 2, 3, 3, 4, 5, 7])
 }
 
-/// A shape of `rank` dimensions whose element count stays within the generator's budget.
+/// The most elements a generated tensor holds.
+const ELEMENT_BUDGET: usize = 60_000;
+
+/// The elements of `dims` with each empty dimension counted as 1: what a tensor broadcast
+/// against them ([`broadcastable`] turns a dimension into 1) can hold.
+fn broadcast_elements(dims: &[usize]) -> usize {
+    dims.iter().map(|&d| d.max(1)).product()
+}
+
+/// A shape of `rank` dimensions whose element count, and that of every shape broadcast
+/// against it, stays within the generator's budget.
 fn shape(c: &mut impl Choices, rank: usize) -> Vec<usize> {
     let mut dims: Vec<usize> = (0..rank).map(|_| dim(c)).collect();
-    // At most one long dimension, and a long one only with small others.
-    while dims.iter().product::<usize>() > 60_000 {
+    // At most one long dimension, and a long one only with small others; an empty dimension
+    // does not make the others free, since a target broadcast against it may have 1 there
+    // (a fuzzer found `[0, 8193, 8193]` against `[1, 8193, 8193]`: 67M values).
+    while broadcast_elements(&dims) > ELEMENT_BUDGET {
         let k = dims.iter().enumerate().max_by_key(|&(_, &d)| d).map_or(0, |(k, _)| k);
         dims[k] = 3;
     }
@@ -513,4 +525,29 @@ fn embeddings(c: &mut impl Choices, op: &str, request: &mut Map<String, Value>, 
         }
     }
     reduction(c, options);
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::eval::fuzzing::Seeded;
+
+    #[test]
+    fn no_shape_or_shape_broadcast_against_it_passes_the_budget() {
+        let mut c = Seeded(rand::rngs::StdRng::seed_from_u64(1));
+        let mut empty_with_long = 0;
+        for draw in 0..200_000 {
+            let dims = shape(&mut c, 1 + draw % 4);
+            let other = broadcastable(&mut c, &dims);
+            for d in [&dims, &other] {
+                assert!(broadcast_elements(d) <= ELEMENT_BUDGET, "{dims:?} and {other:?}");
+            }
+            empty_with_long += usize::from(dims.contains(&0) && dims.iter().any(|&d| d > 7));
+        }
+        // The draws reach the case that once escaped the budget: an empty dimension beside a
+        // long one.
+        assert!(empty_with_long > 0);
+    }
 }
