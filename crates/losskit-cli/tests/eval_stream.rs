@@ -60,6 +60,28 @@ fn hostile() -> Vec<(String, &'static str)> {
         "no classes",
     ));
     lines.push((json!({"op": "nll", "input": {"shape": [2, 0], "data": []}, "target": {"shape": [2], "data": [0, 0], "dtype": "i64"}}).to_string(), "no classes"));
+    // Small lines that once asked for terabytes and aborted the process: an empty tensor's
+    // other dimensions (summed over, or taken as the classes), and a broadcast of two
+    // tensors within the limit each.
+    let huge_empty = json!({"shape": [4_000_000_000_000u64, 0], "data": []});
+    lines.push((
+        json!({"op": "entropy", "input": huge_empty, "options": {"dim": 1}}).to_string(),
+        "spans more than",
+    ));
+    lines.push((
+        json!({"op": "linear_cross_entropy", "input": {"shape": [1, 0], "data": []}, "classifier": huge_empty,
+               "target": {"shape": [1], "data": [0], "dtype": "i64"}})
+        .to_string(),
+        "spans more than",
+    ));
+    let column = json!({"shape": [5000, 1], "data": vec![0.5; 5000]});
+    let row = json!({"shape": [1, 5000], "data": vec![0.25; 5000]});
+    for op in ["mse", "l1", "huber", "smooth_l1", "poisson_nll"] {
+        lines.push((
+            json!({"op": op, "input": column, "target": row, "options": {"reduction": "sum"}}).to_string(),
+            "broadcast to [5000, 5000], more than 16777216 elements",
+        ));
+    }
     // A line past the 8 MiB limit, refused without being parsed.
     lines.push((
         format!(

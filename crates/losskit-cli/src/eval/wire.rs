@@ -355,6 +355,14 @@ pub fn check_tensor(name: &str, t: WireTensor) -> Result<Checked, RequestError> 
     if numel > MAX_ELEMENTS {
         return Err(bad(format!("of shape {shape:?} has more than {MAX_ELEMENTS} elements")));
     }
+    // An empty tensor's other dimensions still size what is computed from it (a sum over
+    // its empty dimension, a broadcast against another tensor): they are held to the same
+    // limit, before anything is allocated.
+    if span(&shape) > MAX_ELEMENTS {
+        return Err(bad(format!(
+            "of shape {shape:?} spans more than {MAX_ELEMENTS} elements (its dimensions multiplied, empty ones counted as 1)"
+        )));
+    }
     if t.data.len() != numel {
         return Err(bad(format!(
             "has {} values, its shape {shape:?} needs {numel}",
@@ -372,6 +380,13 @@ pub fn check_tensor(name: &str, t: WireTensor) -> Result<Checked, RequestError> 
         data: t.data,
         is_index,
     })
+}
+
+/// The product of `shape`'s dimensions with the empty ones counted as 1 (saturating): the
+/// elements its non-empty dimensions span, which bounds what a reduction or a broadcast
+/// made from it holds.
+pub fn span(shape: &[usize]) -> usize {
+    shape.iter().fold(1usize, |n, &d| n.saturating_mul(d.max(1)))
 }
 
 /// Writes a response tensor; non-finite values become `"nan"`, `"inf"`, `"-inf"`.

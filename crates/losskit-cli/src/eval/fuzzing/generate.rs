@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::super::wire::span;
+
 /// A source of choices: the fuzzer's bytes or a seeded generator.
 pub trait Choices {
     /// A number in `0..n` (`n >= 1`).
@@ -64,20 +66,15 @@ fn dim(c: &mut impl Choices) -> usize {
 /// The most elements a generated tensor holds.
 const ELEMENT_BUDGET: usize = 60_000;
 
-/// The elements of `dims` with each empty dimension counted as 1: what a tensor broadcast
-/// against them ([`broadcastable`] turns a dimension into 1) can hold.
-fn broadcast_elements(dims: &[usize]) -> usize {
-    dims.iter().map(|&d| d.max(1)).product()
-}
-
 /// A shape of `rank` dimensions whose element count, and that of every shape broadcast
-/// against it, stays within the generator's budget.
+/// against it (its [`span`]: [`broadcastable`] turns a dimension into 1), stays within the
+/// generator's budget.
 fn shape(c: &mut impl Choices, rank: usize) -> Vec<usize> {
     let mut dims: Vec<usize> = (0..rank).map(|_| dim(c)).collect();
     // At most one long dimension, and a long one only with small others; an empty dimension
     // does not make the others free, since a target broadcast against it may have 1 there
     // (a fuzzer found `[0, 8193, 8193]` against `[1, 8193, 8193]`: 67M values).
-    while broadcast_elements(&dims) > ELEMENT_BUDGET {
+    while span(&dims) > ELEMENT_BUDGET {
         let k = dims.iter().enumerate().max_by_key(|&(_, &d)| d).map_or(0, |(k, _)| k);
         dims[k] = 3;
     }
@@ -542,7 +539,7 @@ mod tests {
             let dims = shape(&mut c, 1 + draw % 4);
             let other = broadcastable(&mut c, &dims);
             for d in [&dims, &other] {
-                assert!(broadcast_elements(d) <= ELEMENT_BUDGET, "{dims:?} and {other:?}");
+                assert!(span(d) <= ELEMENT_BUDGET, "{dims:?} and {other:?}");
             }
             empty_with_long += usize::from(dims.contains(&0) && dims.iter().any(|&d| d > 7));
         }

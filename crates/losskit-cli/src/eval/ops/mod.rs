@@ -20,7 +20,7 @@ use losskit::{LossError, Reduction};
 use serde_json::Value;
 
 use super::error::RequestError;
-use super::wire::Request;
+use super::wire::{MAX_ELEMENTS, Request, span};
 
 pub(super) use call::{Call, Output};
 pub use op::Op;
@@ -60,6 +60,22 @@ pub(super) const ELEMENTWISE_RANK: usize = 6;
 /// that rank, neighbouring dimensions are merged where every tensor spans both or neither.
 pub(super) fn lay_out(shapes: &[&[usize]]) -> Result<Vec<[usize; ELEMENTWISE_RANK]>, RequestError> {
     let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    // Each tensor is within the limit, but two of them can broadcast to far more: `(n, 1)`
+    // against `(1, n)` is `n^2`, refused here before it is allocated.
+    let extent: Vec<usize> = (0..rank)
+        .map(|k| {
+            shapes
+                .iter()
+                .filter_map(|s| (k + s.len()).checked_sub(rank).map(|i| s[i]))
+                .max()
+                .unwrap_or(1)
+        })
+        .collect();
+    if span(&extent) > MAX_ELEMENTS {
+        return Err(RequestError::Shape(format!(
+            "shapes {shapes:?} broadcast to {extent:?}, more than {MAX_ELEMENTS} elements"
+        )));
+    }
     let mut aligned: Vec<Vec<usize>> = shapes
         .iter()
         .map(|s| [vec![1; rank - s.len()], s.to_vec()].concat())
