@@ -308,3 +308,79 @@ fn a_non_finite_input_row_whose_target_is_ignored_leaves_the_linear_cross_entrop
         assert_close(&fused.1, &composed.1, 1e-12, 1e-14, "input gradient");
     }
 }
+
+#[test]
+fn a_linear_cross_entropy_of_no_hidden_units_is_the_loss_of_its_bias() {
+    // H = 0: the logits are the bias alone. burn records no gradient for the empty input
+    // and classifier, which the chunked path once took as a broken graph and panicked on.
+    // PyTorch 2.15: F.cross_entropy(F.linear(zeros(3, 0), zeros(4, 0), b), [0, 2, 3]).
+    let loss = LinearCrossEntropyLossConfig::new().init(&device()).unwrap();
+    let b = [0.5, -1.0, 2.0, 0.0];
+    for fused in [true, false] {
+        let run = || {
+            let x = float(&[], [3, 0], DType::F64).require_grad();
+            let w = float(&[], [4, 0], DType::F64).require_grad();
+            let bias = float(&b, [4], DType::F64).require_grad();
+            let l = loss
+                .forward(x.clone(), w.clone(), Some(bias.clone()), ints(&[0, 2, 3], [3]))
+                .unwrap();
+            let grads = l.backward();
+            let dx = x.grad(&grads).map(|g| g.dims());
+            let dw = w.grad(&grads).map(|g| g.dims());
+            (read(l), read(bias.grad(&grads).unwrap()), dx, dw)
+        };
+        let (value, db, dx, dw) = if fused { run() } else { with_composed(run) };
+        assert_close(&value, &[1.509016249056489], 1e-14, 0.0, "value");
+        let want = [
+            -0.17488862381835357,
+            0.03535379340874887,
+            0.3767665895528409,
+            -0.23723175914323613,
+        ];
+        assert_close(&db, &want, 1e-13, 1e-15, "bias gradient");
+        for dims in [dx, dw].into_iter().flatten() {
+            assert_eq!(dims[1], 0, "fused {fused}");
+        }
+    }
+}
+
+#[test]
+fn a_triplet_margin_loss_of_a_huge_norm_order_is_pytorchs() {
+    // p = 1e20 once reached burn's integer power and panicked. PyTorch 2.15 gives 0.5: the
+    // first triplet's differences are under 1 (both distances 0, the loss the margin), the
+    // second's negative is over 1 away (an infinite distance, no loss).
+    // p = 1e300 too, which as an f32 is inf (its gradient was NaN); PyTorch's is 0 here.
+    for (p, dtype) in [(1e20, DType::F64), (1e300, DType::F64), (1e300, DType::F32)] {
+        let loss = TripletMarginLossConfig::new().with_p(p).init().unwrap();
+        let t = |v: &[f64]| float(v, [2, 2], dtype);
+        for fused in [true, false] {
+            let run = || {
+                read(
+                    loss.forward(
+                        t(&[0.1, 0.2, 0.3, -0.4]),
+                        t(&[0.5, 0.1, 0.2, 0.2]),
+                        t(&[0.9, -0.3, 2.0, 0.1]),
+                    )
+                    .unwrap(),
+                )
+            };
+            let value = if fused { run() } else { with_composed(run) };
+            assert_eq!(value, [0.5], "p {p} {dtype:?} fused {fused}");
+        }
+    }
+    // Where no distance is infinite, PyTorch's gradient is 0, not NaN.
+    let loss = TripletMarginLossConfig::new().with_p(1e300).init().unwrap();
+    for dtype in [DType::F64, DType::F32] {
+        let anchor = float(&[0.1, 0.2], [1, 2], dtype).require_grad();
+        let l = loss
+            .forward(
+                anchor.clone(),
+                float(&[0.1, 0.3], [1, 2], dtype),
+                float(&[0.5, 0.2], [1, 2], dtype),
+            )
+            .unwrap();
+        let grads = l.backward();
+        assert_eq!(read(l), [1.0], "{dtype:?}");
+        assert_eq!(read(anchor.grad(&grads).unwrap()), [0.0, 0.0], "{dtype:?}");
+    }
+}

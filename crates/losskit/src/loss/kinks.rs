@@ -38,6 +38,11 @@ pub(crate) fn safe_sqrt<const D: usize>(s: Tensor<D>) -> Tensor<D> {
     s.mask_fill(zero.clone(), 1.0).sqrt().mask_fill(zero, 0.0)
 }
 
+/// From this exponent on (2^53, where every `f64` is an integer) [`p_norm`] does not raise
+/// through `powf_scalar`: burn takes an integral exponent as an integer power, which fails
+/// past `i64` (a triplet margin loss with `p = 1e20` panicked there).
+const LARGE_EXPONENT: f64 = 9_007_199_254_740_992.0;
+
 /// The p-norm of `v` over its last dimension (kept with size 1), `(sum |v|^p)^(1/p)`, with
 /// gradient `sign(v) |v|^(p-1) / norm^(p-1)` and 0 where the norm is 0, as PyTorch's
 /// `norm`; `p > 0`.
@@ -45,7 +50,24 @@ pub(crate) fn p_norm<const D: usize>(v: Tensor<D>, p: f64) -> Tensor<D> {
     if p == 2.0 {
         return safe_sqrt(v.square().sum_dim(D - 1));
     }
-    let powered = if p == 1.0 { abs(v) } else { abs(v).powf_scalar(p) };
+    // Past 1e38 (within f32) the order changes no value: every `|x|^p` with `|x| != 1`
+    // already overflows or underflows and every `s^(1/p)` of a finite `s > 0` is 1. Taken as
+    // given, `p` would be inf in an f32 tensor and `1/p` 0, with NaN from `0 * inf`.
+    let p = p.min(1e38);
+    let powered = if p == 1.0 {
+        abs(v)
+    } else if p < LARGE_EXPONENT {
+        abs(v).powf_scalar(p)
+    } else {
+        // `|x|^p` as `e^(p ln|x|)`, 0 (and its gradient 0) where `x` is 0.
+        let a = abs(v);
+        let zero = a.clone().equal_elem(0.0);
+        a.mask_fill(zero.clone(), 1.0)
+            .log()
+            .mul_scalar(p)
+            .exp()
+            .mask_fill(zero, 0.0)
+    };
     let s = powered.sum_dim(D - 1);
     if p == 1.0 {
         return s;

@@ -131,13 +131,10 @@ pub(crate) fn chunked(
         let part = terms.reduce(Some(reduction), d.clone()).reshape([1]);
         let grads = part.backward();
         if tracked[0] {
-            d_input.push(local.input.grad(&grads).expect("the chunk's loss depends on its rows"));
+            d_input.push(grad_or_empty(&local.input, &grads));
         }
         if tracked[1] {
-            d_classifier = plus(
-                d_classifier,
-                classifier.grad(&grads).expect("the loss depends on the classifier"),
-            );
+            d_classifier = plus(d_classifier, grad_or_empty(&classifier, &grads));
         }
         if let (true, Some(b)) = (tracked[2], &bias) {
             d_bias = plus(d_bias, b.grad(&grads).expect("the loss depends on the bias"));
@@ -162,6 +159,20 @@ pub(crate) fn chunked(
         Some(s) => total + (s.clone() - s.detach()),
         None => total,
     }
+}
+
+/// The gradient of `leaf` in `grads`. burn records none for a leaf with no elements (an
+/// input and classifier of `H = 0`, whose product is all zeros): its gradient is then the
+/// empty tensor of its shape.
+fn grad_or_empty(leaf: &Tensor<2>, grads: &burn::tensor::Gradients) -> Tensor<2> {
+    leaf.grad(grads).unwrap_or_else(|| {
+        assert_eq!(
+            leaf.shape().num_elements(),
+            0,
+            "the chunk's loss depends on its operands"
+        );
+        leaf.zeros_like()
+    })
 }
 
 /// `sum + term`, where `None` is an empty sum.
