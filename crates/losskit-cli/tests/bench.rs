@@ -202,7 +202,12 @@ fn bad_filters_and_counts_are_named() {
     );
     assert_eq!(
         err(&["--quick", "--no-torch", "--repeats", "0"]),
-        "losskit: --repeats must be at least 1, got 0\n"
+        "losskit: --repeats must be from 1 to 10000, got 0\n"
+    );
+    // A count past what can be kept (it once overflowed a vector's capacity and panicked).
+    assert_eq!(
+        err(&["--quick", "--no-torch", "--repeats", "18446744073709551615"]),
+        "losskit: --repeats must be from 1 to 10000, got 18446744073709551615\n"
     );
     let negative = err(&["--quick", "--no-torch", "--repeats", "-1"]);
     assert!(
@@ -243,7 +248,7 @@ fn zero_repeats_is_refused_in_one_line() {
     let out = bench(&["--quick", "--no-torch", "--repeats", "0"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert_eq!(stderr, "losskit: --repeats must be at least 1, got 0\n");
+    assert_eq!(stderr, "losskit: --repeats must be from 1 to 10000, got 0\n");
 }
 
 #[test]

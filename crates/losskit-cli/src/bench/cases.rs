@@ -144,7 +144,8 @@ impl Op {
         match self.family() {
             Family::Rows => shape.0.len() == 2,
             Family::Boxes => shape.0.len() == 2 && shape.0[1] == 4,
-            Family::Sequence => shape.0.len() == 4,
+            // A label besides the blank: CTC's classes are its third size, RNN-T's its last.
+            Family::Sequence => shape.0.len() == 4 && shape.0[if self == Op::Ctc { 2 } else { 3 }] >= 2,
             Family::Linear => shape.0.len() == 3,
             Family::Sigmoid | Family::Regression => true,
         }
@@ -413,6 +414,21 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!("linear_cross_entropy at 2x70000x2000 holds a tensor of more than {MAX_ELEMENTS} elements")
+        );
+        // CTC and RNN-T draw labels other than the blank: one class is not a case.
+        for (op, dims) in [(Op::Ctc, "10x1x1x2"), (Op::Rnnt, "2x3x4x1")] {
+            let err = select(&[op], &[shape(dims)], false).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{} times four sizes, TxNxCxS (ctc) or NxTxUxV (rnnt), with 2 classes or more, like 250x32x40x60, not {dims}",
+                    op.name()
+                )
+            );
+        }
+        assert_eq!(
+            select(&[Op::Ctc, Op::Rnnt], &[shape("10x1x2x2")], false).unwrap().len(),
+            2
         );
         let err = select(&[Op::CompleteBoxIou], &[shape("8x5")], false).unwrap_err();
         assert_eq!(

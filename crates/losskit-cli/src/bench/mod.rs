@@ -51,6 +51,10 @@ pub struct BenchArgs {
     pub plot: Option<std::path::PathBuf>,
 }
 
+/// The most timed repetitions: each one's time is kept, and a step of the largest cases
+/// takes a second, so more would only ask for memory or hours.
+const MAX_REPEATS: usize = 10_000;
+
 /// Why `losskit bench` stopped.
 #[derive(Debug, Error)]
 pub enum BenchError {
@@ -102,7 +106,9 @@ pub enum BenchError {
 fn expected_shape(op: &str) -> &'static str {
     match Op::from_name(op).map(Op::family) {
         Some(cases::Family::Boxes) => "boxes (N, 4) like 100000x4",
-        Some(cases::Family::Sequence) => "four sizes, TxNxCxS (ctc) or NxTxUxV (rnnt), like 250x32x40x60",
+        Some(cases::Family::Sequence) => {
+            "four sizes, TxNxCxS (ctc) or NxTxUxV (rnnt), with 2 classes or more, like 250x32x40x60"
+        }
         Some(cases::Family::Linear) => "NxHxV (rows, hidden size, classes) like 1024x512x32000",
         _ => "(rows, classes) shapes like 4096x1000",
     }
@@ -122,7 +128,12 @@ pub struct Measurement {
 
 /// Runs the benchmark and prints a table (or JSON lines).
 pub fn run(args: BenchArgs) -> Result<(), BenchError> {
-    require(args.repeats >= 1, "--repeats", "at least 1", args.repeats)?;
+    require(
+        (1..=MAX_REPEATS).contains(&args.repeats),
+        "--repeats",
+        "from 1 to 10000",
+        args.repeats,
+    )?;
     let cases = cases::select(&args.op, &args.shape, args.quick)?;
     alloc::keep_freed_memory();
     measure::warm_thread_buffers();
