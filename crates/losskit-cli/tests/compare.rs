@@ -150,3 +150,34 @@ fn a_set_without_some_class_is_refused_by_name() {
     );
     assert_eq!(out.read_dir().unwrap().count(), 0);
 }
+
+#[test]
+fn a_folder_that_holds_files_is_not_written_over_unasked() {
+    // `compare` once wrote its five files into any --out, replacing the user's.
+    let out = scratch("compare-theirs");
+    std::fs::write(out.join("results.md"), "my results").unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
+        .args([
+            "compare",
+            "--quick",
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "losskit: {} is not empty (it holds results.md); --overwrite replaces the comparison's files in it\n",
+            out.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(out.join("results.md")).unwrap(), "my results");
+    assert_eq!(out.read_dir().unwrap().count(), 1);
+}

@@ -39,10 +39,18 @@ pub enum RunDirError {
         /// Some of its entries.
         entries: String,
     },
-    /// A directory that cannot be listed, or a previous run's file that cannot be removed.
+    /// A directory that cannot be listed or cleared of temporary files.
     #[error("cannot prepare run directory {}: {source}", path.display())]
     Prepare {
         /// The directory or file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A previous run's file that `--overwrite` cannot remove (nothing was removed).
+    #[error("cannot remove {} of the previous run: {source} (the run is left as it was)", path.display())]
+    Remove {
+        /// The file.
         path: PathBuf,
         /// Why.
         source: io::Error,
@@ -101,6 +109,44 @@ fn entries(dir: &Path) -> io::Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
+}
+
+/// Removes the previous run's `files` from `dir`, all or none: each is first renamed to a
+/// temporary name, and if one cannot be (an immutable file, say) those already renamed get
+/// their names back, so that a refused `--overwrite` leaves the old run whole.
+fn replace(dir: &Path, files: &[&str]) -> Result<(), RunDirError> {
+    let staged = |file: &str| dir.join(format!(".{file}.tmp-{}", std::process::id()));
+    for (k, file) in files.iter().enumerate() {
+        if let Err(source) = fs::rename(dir.join(file), staged(file)) {
+            for back in &files[..k] {
+                let _ = fs::rename(staged(back), dir.join(back));
+            }
+            return Err(RunDirError::Remove {
+                path: dir.join(file),
+                source,
+            });
+        }
+    }
+    for file in files {
+        fs::remove_file(staged(file)).map_err(|source| RunDirError::Remove {
+            path: staged(file),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Deletes the temporary files in `dir` (a killed process's half-written files, the names
+/// of a checkpoint's interrupted rotation): called with the directory locked, when no other
+/// process can be writing them.
+fn remove_temporaries(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if is_temporary(&entry.file_name().to_string_lossy()) {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 impl RunDir {
@@ -181,19 +227,25 @@ impl RunDir {
                 });
             }
             Existing::Replace(files) => {
-                for file in files.iter().filter(|f| names.iter().any(|n| n == *f)) {
-                    let file = path.join(file);
-                    fs::remove_file(&file).map_err(|source| RunDirError::Prepare { path: file, source })?;
-                }
+                let previous: Vec<&str> = files.iter().copied().filter(|f| names.iter().any(|n| n == f)).collect();
+                replace(path, &previous)?;
             }
         }
+        remove_temporaries(path).map_err(prepare)?;
         Ok(dir)
     }
 
     /// The existing directory `path` of a run to resume.
     pub fn for_resume(path: &Path) -> Result<Self, RunDirError> {
         match fs::metadata(path) {
-            Ok(m) if m.is_dir() => Self::locked(path.to_path_buf(), Vec::new()),
+            Ok(m) if m.is_dir() => {
+                let dir = Self::locked(path.to_path_buf(), Vec::new())?;
+                remove_temporaries(path).map_err(|source| RunDirError::Prepare {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Ok(dir)
+            }
             Ok(_) => Err(RunDirError::NotADirectory(path.to_path_buf())),
             Err(_) => Err(RunDirError::Missing(path.to_path_buf())),
         }
@@ -216,6 +268,50 @@ impl Drop for RunDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replacement_that_cannot_remove_every_file_removes_none() {
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
+        fs::write(dir.join("a.csv"), "a").unwrap();
+        // `b` cannot be staged: its temporary name is a directory that is not empty.
+        fs::create_dir_all(dir.join(format!(".b.tmp-{}", std::process::id())).join("x")).unwrap();
+        fs::write(dir.join("b"), "b").unwrap();
+        let err = replace(dir, &["a.csv", "b"]).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!(
+                "cannot remove {} of the previous run",
+                dir.join("b").display()
+            )),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(dir.join("a.csv")).unwrap(), "a");
+        assert_eq!(fs::read_to_string(dir.join("b")).unwrap(), "b");
+        assert!(!dir.join(format!(".a.csv.tmp-{}", std::process::id())).exists());
+        fs::remove_dir_all(dir.join(format!(".b.tmp-{}", std::process::id()))).unwrap();
+        replace(dir, &["a.csv", "b"]).unwrap();
+        assert_eq!(fs::read_dir(dir).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_resumed_or_replaced_run_loses_a_killed_processs_temporary_files() {
+        let scratch = tempfile::tempdir().unwrap();
+        let run = scratch.path().join("run");
+        fs::create_dir(&run).unwrap();
+        for name in [
+            ".checkpoint.tmp-13777.bin",
+            ".checkpoint.prev.tmp-13780.bin",
+            "metrics.csv",
+        ] {
+            fs::write(run.join(name), "x").unwrap();
+        }
+        drop(RunDir::for_resume(&run).unwrap());
+        assert_eq!(entries(&run).unwrap(), ["metrics.csv"]);
+        assert_eq!(fs::read_dir(&run).unwrap().count(), 1);
+        fs::write(run.join(".metrics.csv.tmp-99"), "x").unwrap();
+        drop(RunDir::for_new_run(&run, Existing::Replace(&["metrics.csv"])).unwrap());
+        assert_eq!(fs::read_dir(&run).unwrap().count(), 0);
+    }
 
     #[test]
     fn default_names_never_collide() {

@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use crate::common::fs::{WriteError, write_atomic};
 use crate::common::options::{InvalidOption, require};
+use crate::common::run_dir::{Existing, RunDir, RunDirError};
 use crate::common::stdout::{OutputError, write_line, write_text};
 use crate::data::{self, CLASSES, DataError, Dataset, Split};
 pub use losses::{BinaryLoss, MultiLoss};
@@ -54,15 +55,39 @@ pub enum CompareError {
     /// Standard output is closed or full.
     #[error(transparent)]
     Output(#[from] OutputError),
-    /// The output directory cannot be created.
-    #[error("cannot create {}: {source}", path.display())]
-    CreateDir {
+    /// An output directory that already holds files, without `--overwrite`.
+    #[error(
+        "{} is not empty (it holds {entries}); --overwrite replaces the comparison's files in it",
+        path.display()
+    )]
+    NotEmpty {
         /// The directory.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Some of its entries.
+        entries: String,
     },
+    /// The output directory cannot be created, locked or prepared.
+    #[error(transparent)]
+    OutputDir(RunDirError),
 }
+
+impl From<RunDirError> for CompareError {
+    fn from(error: RunDirError) -> Self {
+        match error {
+            RunDirError::NotEmpty { path, entries } => CompareError::NotEmpty { path, entries },
+            other => CompareError::OutputDir(other),
+        }
+    }
+}
+
+/// The files a comparison writes, the ones `--overwrite` replaces.
+const OUTPUTS: [&str; 5] = [
+    "results.json",
+    "results.md",
+    "pr_curves.png",
+    "reliability.png",
+    "per_class_recall.png",
+];
 
 /// The options of `losskit compare`.
 #[derive(Debug, Clone, clap::Args, Serialize)]
@@ -88,9 +113,14 @@ pub struct CompareArgs {
     /// A smaller setting for tests and CI: at most 2 seeds and 2 epochs (under a minute).
     #[arg(long)]
     pub quick: bool,
-    /// Output directory (default runs/compare).
+    /// Output directory (default runs/compare); refused when it holds files, unless
+    /// --overwrite.
     #[arg(long, default_value = "runs/compare")]
     pub out: PathBuf,
+    /// Replace an earlier comparison's files in --out (other files there stay).
+    #[arg(long)]
+    #[serde(skip)]
+    pub overwrite: bool,
 }
 
 /// The indices of `split`'s examples of each class.
@@ -132,10 +162,14 @@ pub fn run(mut args: CompareArgs) -> Result<(), CompareError> {
             return Err(CompareError::MissingClass { split, class });
         }
     }
-    std::fs::create_dir_all(&args.out).map_err(|source| CompareError::CreateDir {
-        path: args.out.clone(),
-        source,
-    })?;
+    // Held until the results are written: no other process writes into it meanwhile, and a
+    // directory this run created is removed again if it stops before writing anything.
+    let existing = if args.overwrite {
+        Existing::Replace(&OUTPUTS)
+    } else {
+        Existing::Refuse
+    };
+    let _out = RunDir::for_new_run(&args.out, existing)?;
     let positive = args.positive;
     let train_neg: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] != positive).collect();
     let train_pos = &train_by_class[positive as usize];

@@ -105,15 +105,37 @@ pub fn save(dir: &Path, state: &State, model: &Mlp, optim: &ModuleOptimizer) -> 
     file.extend_from_slice(&crc32(&payload).to_le_bytes());
     file.extend_from_slice(&payload);
     let current = dir.join(FILE);
-    if current.exists() {
+    let previous = dir.join(PREVIOUS);
+    // Already a second name of the current file when a process was killed between the two
+    // steps: linking again and renaming the link over it would leave the link behind (a
+    // rename onto another name of the same file does nothing).
+    if current.exists() && !same_file(&current, &previous) {
         // A second name for the current file (a copy where hard links are not supported).
-        write_atomic_with(&dir.join(PREVIOUS), |tmp| {
+        write_atomic_with(&previous, |tmp| {
             std::fs::hard_link(&current, tmp).or_else(|_| std::fs::copy(&current, tmp).map(drop))?;
             Ok(())
         })?;
     }
     write_atomic(&current, &file)?;
     Ok(())
+}
+
+/// Whether `a` and `b` are names of one file (false where either is missing, or where the
+/// platform does not say).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
 }
 
 /// The payload of a checkpoint file, checked against its header.
