@@ -60,6 +60,18 @@ fn hostile() -> Vec<(String, &'static str)> {
         "no classes",
     ));
     lines.push((json!({"op": "nll", "input": {"shape": [2, 0], "data": []}, "target": {"shape": [2], "data": [0, 0], "dtype": "i64"}}).to_string(), "no classes"));
+    // Errors name the shapes as sent, not the padded layout they run at.
+    lines.push((
+        json!({"op": "cross_entropy", "input": {"shape": [2, 0], "data": []}, "target": {"shape": [2], "data": [0, 0], "dtype": "i64"}})
+            .to_string(),
+        "the input [2, 0] has no classes (C = 0)",
+    ));
+    lines.push((
+        json!({"op": "bce_with_logits", "input": {"shape": [3, 4], "data": vec![0.0; 12]}, "target": {"shape": [3, 4], "data": vec![1.0; 12]},
+               "options": {"pos_weight": {"shape": [3], "data": [1, 2, 3]}}})
+        .to_string(),
+        "pos_weight of shape [3] cannot be broadcast to the target's shape [3, 4]",
+    ));
     // Small lines that once asked for terabytes and aborted the process: an empty tensor's
     // other dimensions (summed over, or taken as the classes), and a broadcast of two
     // tensors within the limit each.

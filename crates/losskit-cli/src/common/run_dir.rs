@@ -87,12 +87,18 @@ fn create_missing(path: &Path) -> io::Result<Vec<PathBuf>> {
         .ancestors()
         .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
         .collect();
-    let mut created = Vec::new();
+    let mut created: Vec<PathBuf> = Vec::new();
     for dir in missing.into_iter().rev() {
         match fs::create_dir(dir) {
             Ok(()) => created.push(dir.to_path_buf()),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+            Err(e) => {
+                // A path too long to create whole once left 2,048 empty folders behind.
+                for made in created.iter().rev() {
+                    let _ = fs::remove_dir(made);
+                }
+                return Err(e);
+            }
         }
     }
     Ok(created)
@@ -311,6 +317,16 @@ mod tests {
         fs::write(run.join(".metrics.csv.tmp-99"), "x").unwrap();
         drop(RunDir::for_new_run(&run, Existing::Replace(&["metrics.csv"])).unwrap());
         assert_eq!(fs::read_dir(&run).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_path_that_cannot_be_created_whole_leaves_nothing() {
+        let scratch = tempfile::tempdir().unwrap();
+        // Past PATH_MAX (4096) after some hundreds of levels.
+        let deep = (0..2100).fold(scratch.path().to_path_buf(), |p, _| p.join("d"));
+        let err = RunDir::for_new_run(&deep, Existing::Refuse).unwrap_err();
+        assert!(err.to_string().starts_with("cannot create run directory"), "{err}");
+        assert_eq!(fs::read_dir(scratch.path()).unwrap().count(), 0);
     }
 
     #[test]
