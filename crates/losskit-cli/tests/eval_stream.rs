@@ -226,3 +226,88 @@ fn eval_reads_a_dash_as_standard_input_and_names_a_bad_path() {
         .unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(&*missing.to_string_lossy()));
 }
+
+#[test]
+fn integer_targets_are_promoted_where_pytorch_promotes_them() {
+    // PyTorch 2.15: F.mse_loss(x, torch.tensor([1, -1, 1])) and the like work (the target is
+    // promoted to float); BCE, BCE with logits and KL refuse an integer target.
+    let x = json!({"shape": [3], "data": [0.5, -0.2, 0.3]});
+    let request = |op: &str, dtype: Option<&str>, data: Value| {
+        let mut target = json!({"shape": [3], "data": data});
+        if let Some(d) = dtype {
+            target["dtype"] = json!(d);
+        }
+        let mut r = json!({"op": op, "dtype": "f64", "input": x, "target": target});
+        match op {
+            "margin_ranking" => r["input2"] = json!({"shape": [3], "data": [0.1, 0.2, 0.3]}),
+            "gaussian_nll" => r["var"] = json!({"shape": [3], "data": [1.0, 2.0, 0.5]}),
+            _ => {}
+        }
+        r.to_string()
+    };
+    for op in [
+        "l1",
+        "mse",
+        "huber",
+        "smooth_l1",
+        "soft_margin",
+        "hinge_embedding",
+        "margin_ranking",
+        "poisson_nll",
+        "gaussian_nll",
+    ] {
+        let (ints, floats) = (json!([1, -1, 1]), json!([1.0, -1.0, 1.0]));
+        let lines = common::eval_lines(
+            format!("{}\n{}\n", request(op, Some("i64"), ints), request(op, None, floats)).as_bytes(),
+        );
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(&lines[0]).unwrap(),
+            serde_json::from_str(&lines[1]).unwrap(),
+        );
+        assert!(a.get("error").is_none(), "{op}: {a}");
+        assert_eq!(a, b, "{op}");
+    }
+    // The ops whose target is not the input's shape: cosine embedding's (N) of +-1 for
+    // (N, D) pairs, multi-label soft margin's (N, C) of 0/1.
+    let pair = json!({"shape": [2, 2], "data": [0.1, 0.2, 0.3, -0.4]});
+    for (op, extra, ints, floats) in [
+        (
+            "cosine_embedding",
+            json!({"input2": {"shape": [2, 2], "data": [0.5, 0.1, 0.2, 0.2]}}),
+            json!([1, -1]),
+            json!([1.0, -1.0]),
+        ),
+        (
+            "multilabel_soft_margin",
+            json!({}),
+            json!([1, 0, 0, 1]),
+            json!([1.0, 0.0, 0.0, 1.0]),
+        ),
+    ] {
+        let shape = if op == "cosine_embedding" {
+            json!([2])
+        } else {
+            json!([2, 2])
+        };
+        let line = |data: Value, dtype: Option<&str>| {
+            let mut r = json!({"op": op, "dtype": "f64", "input": pair, "target": {"shape": shape, "data": data}});
+            if let Some(d) = dtype {
+                r["target"]["dtype"] = json!(d);
+            }
+            for (k, v) in extra.as_object().unwrap() {
+                r[k] = v.clone();
+            }
+            r.to_string()
+        };
+        let lines = common::eval_lines(format!("{}\n{}\n", line(ints, Some("i64")), line(floats, None)).as_bytes());
+        assert!(!lines[0].contains("error"), "{op}: {}", lines[0]);
+        assert_eq!(lines[0], lines[1], "{op}");
+    }
+    for op in ["bce", "bce_with_logits", "kl_div"] {
+        let lines = common::eval_lines(format!("{}\n", request(op, Some("i64"), json!([1, 0, 1]))).as_bytes());
+        assert!(lines[0].contains("must be a float tensor"), "{op}: {}", lines[0]);
+    }
+    // An integer target still holds integers.
+    let lines = common::eval_lines(format!("{}\n", request("mse", Some("i64"), json!([1, 0.5, 1]))).as_bytes());
+    assert!(lines[0].contains("error"), "{}", lines[0]);
+}

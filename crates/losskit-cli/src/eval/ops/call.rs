@@ -105,9 +105,14 @@ impl Call {
         })
     }
 
-    /// The float tensor of `field`, which the op needs.
+    /// The float tensor of `field`, which the op needs; an integer (`i64`) target where
+    /// PyTorch promotes one to float.
     pub fn require_float(&self, field: Field) -> Result<&Checked, RequestError> {
         let t = self.require(field)?;
+        if t.is_index && field == Field::Target && self.op.promotes_integer_target() {
+            t.indices()?;
+            return Ok(t);
+        }
         if t.is_index {
             let why = format!("must be a float tensor for {}", self.op.name());
             return Err(RequestError::Tensor {

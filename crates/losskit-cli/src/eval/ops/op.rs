@@ -171,6 +171,26 @@ impl Op {
         self.spec().name
     }
 
+    /// Whether PyTorch takes an integer `target` for this op's float one (type promotion:
+    /// `F.mse_loss(x, torch.tensor([1, -1]))` works; BCE, BCE with logits and KL refuse
+    /// one, and so do the box losses here).
+    pub(super) fn promotes_integer_target(self) -> bool {
+        matches!(
+            self,
+            Op::L1
+                | Op::Mse
+                | Op::SmoothL1
+                | Op::Huber
+                | Op::SoftMargin
+                | Op::PoissonNll
+                | Op::GaussianNll
+                | Op::HingeEmbedding
+                | Op::MultiLabelSoftMargin
+                | Op::MarginRanking
+                | Op::CosineEmbedding
+        )
+    }
+
     pub(super) fn parse(name: &str) -> Result<Op, RequestError> {
         Op::ALL
             .into_iter()
