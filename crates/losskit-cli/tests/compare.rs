@@ -102,20 +102,19 @@ fn quick_comparison_runs_end_to_end() {
     }
 }
 
+/// `losskit compare` at its smallest (one seed, one epoch) into `out`.
+fn smallest_comparison(out: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"));
+    command
+        .args(["compare", "--quick", "--seeds", "1", "--epochs", "1", "--out"])
+        .arg(out);
+    command
+}
+
 #[test]
 fn a_full_stdout_is_one_line_not_a_panic() {
     let out = scratch("compare-full");
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
-        .args([
-            "compare",
-            "--quick",
-            "--seeds",
-            "1",
-            "--epochs",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+    let run = smallest_comparison(&out)
         .stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
         .output()
         .unwrap();
@@ -156,19 +155,7 @@ fn a_folder_that_holds_files_is_not_written_over_unasked() {
     // `compare` once wrote its five files into any --out, replacing the user's.
     let out = scratch("compare-theirs");
     std::fs::write(out.join("results.md"), "my results").unwrap();
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_losskit"))
-        .args([
-            "compare",
-            "--quick",
-            "--seeds",
-            "1",
-            "--epochs",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let run = smallest_comparison(&out).output().unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert_eq!(

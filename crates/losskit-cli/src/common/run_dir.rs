@@ -145,14 +145,20 @@ fn replace(dir: &Path, files: &[&str]) -> Result<(), RunDirError> {
 /// Deletes the temporary files in `dir` (a killed process's half-written files, the names
 /// of a checkpoint's interrupted rotation): called with the directory locked, when no other
 /// process can be writing them.
-fn remove_temporaries(dir: &Path) -> io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if is_temporary(&entry.file_name().to_string_lossy()) {
-            fs::remove_file(entry.path())?;
+fn remove_temporaries(dir: &Path) -> Result<(), RunDirError> {
+    let remove = || -> io::Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if is_temporary(&entry.file_name().to_string_lossy()) {
+                fs::remove_file(entry.path())?;
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    };
+    remove().map_err(|source| RunDirError::Prepare {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 impl RunDir {
@@ -237,7 +243,7 @@ impl RunDir {
                 replace(path, &previous)?;
             }
         }
-        remove_temporaries(path).map_err(prepare)?;
+        remove_temporaries(path)?;
         Ok(dir)
     }
 
@@ -246,10 +252,7 @@ impl RunDir {
         match fs::metadata(path) {
             Ok(m) if m.is_dir() => {
                 let dir = Self::locked(path.to_path_buf(), Vec::new())?;
-                remove_temporaries(path).map_err(|source| RunDirError::Prepare {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+                remove_temporaries(path)?;
                 Ok(dir)
             }
             Ok(_) => Err(RunDirError::NotADirectory(path.to_path_buf())),

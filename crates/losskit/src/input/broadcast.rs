@@ -33,6 +33,24 @@ impl BroadcastWeight {
     pub fn new(values: Vec<f64>, shape: Vec<usize>) -> Self {
         Self { values, shape }
     }
+
+    /// PyTorch's error unless a weight of `shape` broadcasts to `target` itself (no more
+    /// dimensions, each trailing one 1 or the target's); `name` is the option's.
+    pub fn check_broadcast(name: &str, shape: &[usize], target: &[usize]) -> Result<(), LossError> {
+        let fits = shape.len() <= target.len()
+            && shape
+                .iter()
+                .rev()
+                .zip(target.iter().rev())
+                .all(|(&w, &t)| w == 1 || w == t);
+        if fits {
+            Ok(())
+        } else {
+            Err(LossError::Shape(format!(
+                "{name} of shape {shape:?} cannot be broadcast to the target's shape {target:?}"
+            )))
+        }
+    }
 }
 
 /// A [`BroadcastWeight`] on a device, converted once when the loss is built, with its
@@ -82,19 +100,7 @@ impl Broadcast {
         target: &[usize; D],
         dtype: DType,
     ) -> Result<Tensor<D>, LossError> {
-        let fits = self.shape.len() <= D
-            && self
-                .shape
-                .iter()
-                .rev()
-                .zip(target.iter().rev())
-                .all(|(&w, &t)| w == 1 || w == t);
-        if !fits {
-            return Err(LossError::Shape(format!(
-                "{name} of shape {:?} cannot be broadcast to the target's shape {:?}",
-                self.shape, target
-            )));
-        }
+        BroadcastWeight::check_broadcast(name, &self.shape, target)?;
         let mut dims = [1usize; D];
         dims[D - self.shape.len()..].copy_from_slice(&self.shape);
         if self.host.is_empty() {

@@ -23,17 +23,6 @@ pub(super) fn same_shape(input: &Checked, target: &Checked) -> Result<(), Reques
     Ok(())
 }
 
-/// Whether `weight` broadcasts to `target` itself (right-aligned, each dimension 1 or the
-/// target's), the rule of the library's broadcast weights.
-fn broadcasts_to(weight: &[usize], target: &[usize]) -> bool {
-    weight.len() <= target.len()
-        && weight
-            .iter()
-            .rev()
-            .zip(target.iter().rev())
-            .all(|(&w, &t)| w == 1 || w == t)
-}
-
 /// BCE, BCE with logits and sigmoid focal: same-shape input and target, broadcast weights,
 /// run at a fixed rank with the shapes padded on the left.
 pub(super) fn elementwise(call: &mut Call) -> Result<Value, RequestError> {
@@ -47,13 +36,8 @@ pub(super) fn elementwise(call: &mut Call) -> Result<Value, RequestError> {
     // Checked here with the shapes as sent: past this point they are padded to the layout's
     // rank, and the library's message would name the padded ones.
     for (name, w) in [("weight", &weight), ("pos_weight", &pos_weight)] {
-        if let Some(w) = w
-            && !broadcasts_to(&w.shape, &input.shape)
-        {
-            return Err(RequestError::Shape(format!(
-                "{name} of shape {:?} cannot be broadcast to the target's shape {:?}",
-                w.shape, input.shape
-            )));
+        if let Some(w) = w {
+            BroadcastWeight::check_broadcast(name, &w.shape, &input.shape)?;
         }
     }
     // The weights are laid out with the input, so that they still broadcast against it.

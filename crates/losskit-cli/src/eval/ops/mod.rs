@@ -60,26 +60,20 @@ pub(super) const ELEMENTWISE_RANK: usize = 6;
 /// that rank, neighbouring dimensions are merged where every tensor spans both or neither.
 pub(super) fn lay_out(shapes: &[&[usize]]) -> Result<Vec<[usize; ELEMENTWISE_RANK]>, RequestError> {
     let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut aligned: Vec<Vec<usize>> = shapes
+        .iter()
+        .map(|s| [vec![1; rank - s.len()], s.to_vec()].concat())
+        .collect();
     // Each tensor is within the limit, but two of them can broadcast to far more: `(n, 1)`
     // against `(1, n)` is `n^2`, refused here before it is allocated.
     let extent: Vec<usize> = (0..rank)
-        .map(|k| {
-            shapes
-                .iter()
-                .filter_map(|s| (k + s.len()).checked_sub(rank).map(|i| s[i]))
-                .max()
-                .unwrap_or(1)
-        })
+        .map(|k| aligned.iter().map(|s| s[k]).max().unwrap_or(1))
         .collect();
     if span(&extent) > MAX_ELEMENTS {
         return Err(RequestError::Shape(format!(
             "shapes {shapes:?} broadcast to {extent:?}, more than {MAX_ELEMENTS} elements"
         )));
     }
-    let mut aligned: Vec<Vec<usize>> = shapes
-        .iter()
-        .map(|s| [vec![1; rank - s.len()], s.to_vec()].concat())
-        .collect();
     while aligned.first().is_some_and(|s| s.len() > ELEMENTWISE_RANK) {
         let full = |k: usize| aligned.iter().map(|s| s[k]).max().unwrap_or(1);
         let mergeable = |k: usize| {

@@ -173,7 +173,7 @@ impl Op {
 
     /// Whether PyTorch takes an integer `target` for this op's float one (type promotion:
     /// `F.mse_loss(x, torch.tensor([1, -1]))` works; BCE, BCE with logits and KL refuse
-    /// one, and so do the box losses here).
+    /// one). The box losses keep refusing one: torchvision's were not checked.
     pub(super) fn promotes_integer_target(self) -> bool {
         matches!(
             self,
