@@ -198,6 +198,65 @@ fn many_blocks_of_classes_agree() {
 }
 
 #[test]
+fn logits_held_in_the_classifier_gradient_agree() {
+    // With the classifier's gradient asked for and no more counted rows than hidden units,
+    // the fused path is one chunk whose logits are held in that gradient, class j's in the
+    // first columns of its row, until their gradient replaces them. Fewer rows than columns
+    // (ignored ones between them), as many, and more rows than columns with enough of them
+    // ignored; 1100 classes are five blocks of the sweep, dealt to tasks; a `chunk_rows`
+    // below the batch keeps the chunks in a buffer of their own.
+    let v = 1100;
+    let weight = Some(uniform(v, 41, 0.2, 2.0));
+    let configs = [
+        LinearCrossEntropyLossConfig::new(),
+        LinearCrossEntropyLossConfig::new()
+            .with_label_smoothing(0.2)
+            .with_weight(weight.clone()),
+        LinearCrossEntropyLossConfig::new()
+            .with_softcap(Some(2.5))
+            .with_z_loss(0.02),
+        LinearCrossEntropyLossConfig::new()
+            .with_weight(weight)
+            .with_ignore_index(3)
+            .with_label_smoothing(0.1)
+            .with_softcap(Some(4.0))
+            .with_z_loss(0.005),
+    ];
+    /// A batch of `n` rows of `h` hidden units, `ignored` picking its ignored rows.
+    struct Batch {
+        n: usize,
+        h: usize,
+        ignored: fn(usize) -> bool,
+    }
+    let batches = [
+        Batch {
+            n: 9,
+            h: 12,
+            ignored: |i| i % 4 == 1,
+        },
+        Batch {
+            n: 12,
+            h: 12,
+            ignored: |_| false,
+        },
+        Batch {
+            n: 16,
+            h: 8,
+            ignored: |i| i % 2 == 0,
+        },
+    ];
+    for (k, config) in configs.iter().enumerate() {
+        for (s, &Batch { n, h, ignored }) in batches.iter().enumerate() {
+            for bias in [false, true] {
+                let p = Problem::new(n, h, v, bias, config.ignore_index, ignored, 90 + k as u64);
+                let what = format!("config {k} batch {s} bias {bias}");
+                agree(&p, config, &[None, Some(n), Some(3)], &what);
+            }
+        }
+    }
+}
+
+#[test]
 fn fully_ignored_chunks_and_batches() {
     let config = LinearCrossEntropyLossConfig::new()
         .with_z_loss(0.01)

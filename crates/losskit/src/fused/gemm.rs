@@ -97,12 +97,21 @@ unsafe impl<T: Send> Send for MatMut<'_, T> {}
 
 impl<'a, T> MatMut<'a, T> {
     pub(crate) fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Self {
-        check_fits(data.len(), rows, cols);
+        Self::with_row_stride(data, rows, cols, cols)
+    }
+
+    /// The `(rows, cols)` matrix whose row `i` is the `cols` elements from `i * row_stride`
+    /// on, in the first `rows * row_stride` elements of `data`: the first columns of a wider
+    /// row-major matrix.
+    #[track_caller]
+    pub(crate) fn with_row_stride(data: &'a mut [T], rows: usize, cols: usize, row_stride: usize) -> Self {
+        assert!(row_stride >= cols, "rows of {cols} values {row_stride} apart overlap");
+        check_fits(data.len(), rows, row_stride);
         Self {
             ptr: data.as_mut_ptr(),
             rows,
             cols,
-            row_stride: cols,
+            row_stride,
             _data: PhantomData,
         }
     }
@@ -362,5 +371,21 @@ mod tests {
             MatRef::row_major(&[] as &[f32], 0, 2),
         );
         assert_eq!(e, [0.0; 4]);
+        // Into the first two columns of a (2, 3) matrix: the third is neither read nor
+        // written.
+        let mut wide = [1.0, 1.0, f64::NAN, 1.0, 1.0, f64::NAN];
+        matmul(
+            MatMut::with_row_stride(&mut wide, 2, 2, 3),
+            Write::Accumulate,
+            MatRef::row_major(&a, 2, 3),
+            MatRef::row_major(&b, 2, 3).t(),
+        );
+        for i in 0..2 {
+            for j in 0..2 {
+                let want: f64 = 1.0 + (0..3).map(|k| a[i * 3 + k] * b[j * 3 + k]).sum::<f64>();
+                assert_eq!(wide[i * 3 + j], want);
+            }
+            assert!(wide[i * 3 + 2].is_nan());
+        }
     }
 }

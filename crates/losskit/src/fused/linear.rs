@@ -19,12 +19,12 @@ pub(crate) struct LinearGrads {
 }
 
 /// One fused linear cross-entropy pass: `rows` is the cross entropy of the logits
-/// `input @ classifier^T + bias` (its targets one per input row), `chunk_rows` the logit rows
-/// held at once.
+/// `input @ classifier^T + bias` (its targets one per input row), `chunk_rows` the most logit
+/// rows held at once (at least 1), `None` for the backend's choice.
 #[derive(Debug, Clone)]
 pub(crate) struct LinearCall {
     pub rows: RowLossCall,
-    pub chunk_rows: usize,
+    pub chunk_rows: Option<usize>,
     pub grads: LinearGrads,
 }
 
@@ -83,7 +83,8 @@ pub(crate) struct LinearRows<'a> {
     pub z_loss: f64,
     /// `None`: unreduced.
     pub reduction: Option<Reduction>,
-    /// Rows per chunk; `None` for [`default_chunk_rows`].
+    /// The most rows per chunk; `None` for the backend's choice ([`default_chunk_rows`], or
+    /// one chunk held in the classifier's gradient where it fits there).
     pub chunk_rows: Option<usize>,
 }
 
@@ -97,7 +98,6 @@ pub(crate) fn linear_cross_entropy(
     bias: Option<&Tensor<1>>,
     rows: LinearRows<'_>,
 ) -> Option<Tensor<1>> {
-    let dtype = input.dtype();
     if !kernels_can_take_with_weights(input, classifier, bias) {
         return None;
     }
@@ -110,12 +110,6 @@ pub(crate) fn linear_cross_entropy(
         z_loss: rows.z_loss,
     };
     let loss = with_z_in_form_units(loss, rows.reduction, form, counted.rows)?;
-    let element = dtype.size();
-    let classes = classifier.dims()[0];
-    let chunk_rows = rows
-        .chunk_rows
-        .unwrap_or_else(|| default_chunk_rows(rows.targets.len(), classes, element))
-        .max(1);
     let call = RowLossCall {
         loss,
         targets: rows.targets.to_vec(),
@@ -126,7 +120,7 @@ pub(crate) fn linear_cross_entropy(
     // Autodiff decides which gradients the pass computes, from what is tracked.
     let call = LinearCall {
         rows: call,
-        chunk_rows,
+        chunk_rows: rows.chunk_rows.map(|rows| rows.max(1)),
         grads: LinearGrads::default(),
     };
     let bias = bias.cloned().unwrap_or_else(|| absent_operand(input));

@@ -136,8 +136,9 @@ pub trait LossKernels: Backend {
     fn scale_gradient(grad: FloatTensor<Self>, upstream: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// The cross entropy of the logits `input @ classifier^T + bias` (`input` `(N, H)`,
-    /// `classifier` `(V, H)`, `bias` `(V)` or empty for none) over chunks of
-    /// `call.chunk_rows` rows, never all `(N, V)` logits at once: the per-row losses `(N)`
+    /// `classifier` `(V, H)`, `bias` `(V)` or empty for none) over chunks of at most
+    /// `call.chunk_rows` rows (or as many as the backend chooses), never all `(N, V)` logits
+    /// in a buffer of their own: the per-row losses `(N)`
     /// (or their scaled sum `[1]`), and the gradients `call.grads` asks for with respect to
     /// `input`, `classifier` and `bias` (each an empty tensor otherwise). `upstream` `(N)`
     /// multiplies each row's gradient (the backward of the unreduced loss), or is empty.

@@ -45,7 +45,12 @@ pub struct LinearCrossEntropyLossConfig {
     /// logits and their gradient; smaller batches hold a larger share (a half to a fifth),
     /// and a batch under 192 rows is one chunk: splitting small logits would cost passes
     /// over the classifier (every chunk reads it twice, and reads and writes its gradient)
-    /// in products too short to run at speed.
+    /// in products too short to run at speed. On the CPU kernels (the flex backend), when the
+    /// classifier's gradient is wanted and the batch has at most `H` rows that are not
+    /// ignored, the default is one chunk of them all whose logits are held in the
+    /// classifier's gradient until their gradient replaces them: no logits buffer, and one
+    /// pass over the classifier instead of one per chunk (5 of them at (512, 512, 128k)); a
+    /// `chunk_rows` of at least that many rows keeps that, a smaller one is honoured.
     pub chunk_rows: Option<usize>,
     /// Check every target against `[0, V)`, as PyTorch does (see
     /// [`CrossEntropyLossConfig::check_values`](crate::CrossEntropyLossConfig::check_values)).

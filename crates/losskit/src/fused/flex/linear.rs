@@ -7,17 +7,25 @@
 //! per-task partial input gradients `(m, h)` and per-thread gradient blocks `(256, m)`, and
 //! the gradients asked for.
 //!
+//! When the classifier's gradient `(v, h)` is asked for and the batch has no more counted
+//! rows than it has columns (`N <= H`: a few sequences over a large vocabulary), the whole
+//! batch is one chunk whose logits are held in that gradient, class `j`'s in the first
+//! columns of row `j`, until the sweep reads each block of them and writes the block's
+//! gradient rows over them: no logits buffer at all, and the classifier and its gradient
+//! are each passed over once rather than once per chunk (docs/performance.md).
+//!
 //! [`linear_rows`]: super::linear_rows
 
 use burn::backend::Flex;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::linear_backward::{ChunkGradients, InputRows, chunk_gradients};
+use super::linear_backward::{ChunkGradients, InputRows, Logits, chunk_gradients};
 use super::linear_rows::chunk_losses;
 use super::rows::{ClassOptions, LossRows};
 use super::{FlexReal, contiguous, data, gradient, scaled_sum, tensor};
 use crate::fused::LossForm;
+use crate::fused::default_chunk_rows;
 use crate::fused::gemm::{MatMut, MatRef, Write, matmul};
 use crate::fused::linear::{LinearCall, LinearOutput};
 
@@ -47,8 +55,9 @@ struct Chunk<T> {
     /// The chunk's input rows, `(rows, h)`, gathered when they are not adjacent in the
     /// input (some rows between them ignored); empty until then.
     x: Vec<T>,
-    /// Its logits, class-major: `(v, rows)`.
-    logits: Vec<T>,
+    /// Its logits, class-major: `(v, rows)`; `None` when they are held in the classifier's
+    /// gradient.
+    logits: Option<Vec<T>>,
     targets: Vec<i64>,
     upstream: Vec<T>,
     /// Whether no chunk has run yet.
@@ -88,13 +97,25 @@ pub(super) fn run_linear<T: FlexReal>(
     let targets = &call.rows.targets;
     // Ignored rows have no loss and no gradient: they take no part in any product.
     let counted: Vec<usize> = (0..n).filter(|&i| targets[i] != call.rows.ignore_index).collect();
-    // Chunks of equal size (within one row), as few as `chunk_rows` allows: a short last
-    // chunk would cost a whole pass over the classifier for a few rows.
-    let chunks = counted.len().div_ceil(call.chunk_rows.max(1)).max(1);
-    let rows = counted.len().div_ceil(chunks).max(1);
+    // One chunk with its logits in the classifier's gradient where they fit there (see the
+    // module's docs), unless a smaller chunk was asked for. Otherwise chunks of equal size
+    // (within one row), as few as `chunk_rows` allows: a short last chunk would cost a
+    // whole pass over the classifier for a few rows.
+    let all = counted.len();
+    let in_gradient =
+        grads.classifier.is_some() && (1..=h).contains(&all) && call.chunk_rows.is_none_or(|rows| rows >= all);
+    let chunk_rows = call
+        .chunk_rows
+        .unwrap_or_else(|| default_chunk_rows(n, v, size_of::<T>()));
+    let chunks = if in_gradient {
+        1
+    } else {
+        all.div_ceil(chunk_rows.max(1)).max(1)
+    };
+    let rows = all.div_ceil(chunks).max(1);
     let mut chunk = Chunk {
         x: Vec::new(),
-        logits: vec![T::ZERO; rows * v],
+        logits: (!in_gradient).then(|| vec![T::ZERO; rows * v]),
         targets: Vec::with_capacity(rows),
         upstream: Vec::with_capacity(rows),
         first: true,
@@ -143,10 +164,20 @@ fn run_chunk<T: FlexReal>(
     if let Some(up) = ops.upstream {
         chunk.upstream.extend(indices.iter().map(|&i| up[i]));
     }
-    let logits = &mut chunk.logits[..v * m];
+    // Class `j`'s logits from element `j * stride` on.
+    let (logits, stride): (&mut [T], usize) = match &mut chunk.logits {
+        Some(buffer) => (&mut buffer[..v * m], m),
+        None => {
+            let dw = grads.classifier.as_deref_mut();
+            (dw.expect("logits held in the classifier's gradient come with it"), h)
+        }
+    };
     let write = match ops.b {
         Some(b) => {
-            logits.par_chunks_mut(m).zip(b).for_each(|(class, &bj)| class.fill(bj));
+            logits
+                .par_chunks_mut(stride)
+                .zip(b)
+                .for_each(|(class, &bj)| class[..m].fill(bj));
             Write::Accumulate
         }
         None => Write::Overwrite,
@@ -154,7 +185,7 @@ fn run_chunk<T: FlexReal>(
     // `classifier @ x^T`, `(v, m)`: the product's fast layout (see `linear_rows`).
     let x = MatRef::row_major(x, m, h);
     matmul(
-        MatMut::row_major(&mut *logits, v, m),
+        MatMut::with_row_stride(&mut *logits, v, m, stride),
         write,
         MatRef::row_major(ops.w, v, h),
         x.t(),
@@ -166,7 +197,7 @@ fn run_chunk<T: FlexReal>(
         c: v,
         row_scale: ops.upstream.map(|_| &chunk.upstream[..]),
     };
-    let (chunk_losses, gradient) = chunk_losses(logits, m, &kernel);
+    let (chunk_losses, gradient) = chunk_losses(logits, m, stride, &kernel);
     for (&i, &l) in indices.iter().zip(&chunk_losses) {
         losses[i] = l;
     }
@@ -180,5 +211,9 @@ fn run_chunk<T: FlexReal>(
         first: chunk.first,
     };
     chunk.first = false;
+    let logits = match &chunk.logits {
+        Some(buffer) => Logits::Buffer(&buffer[..v * m]),
+        None => Logits::InClassifierGradient,
+    };
     chunk_gradients(logits, &gradient, x, ops.w, out);
 }

@@ -3,7 +3,9 @@
 //! `(classes, m)` is written into a scratch block of the thread's, then
 //! `d_input += g_b^T @ classifier_b`, `d_classifier_b += g_b @ x` and
 //! `d_bias_b += g_b`'s row sums, so that each block of logits, of the classifier and of its
-//! gradient is read from memory once for all three.
+//! gradient is read from memory once for all three. Logits held in the classifier's
+//! gradient ([`Logits::InClassifierGradient`]) are read into the scratch block before the
+//! block's gradient rows, where they are, are written.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -24,6 +26,16 @@ const CLASS_BLOCK: usize = 256;
 /// what. Each partial sum is `(m, h)`, held with the chunk's logits: two per thread keep
 /// the peak within an eighth of the unfused path's at (1024, 512, 32000), four did not.
 const TASKS_PER_THREAD: usize = 2;
+
+/// Where a chunk's class-major logits `(v, m)` are.
+#[derive(Clone, Copy)]
+pub(super) enum Logits<'a, T> {
+    /// In a buffer of their own.
+    Buffer(&'a [T]),
+    /// In the first `m` columns of the classifier's gradient `(v, h)` (`m <= h`, the only
+    /// chunk: its products overwrite the gradient).
+    InClassifierGradient,
+}
 
 /// Where a chunk's gradients go: its rows of `input` are overwritten, the others added to
 /// (overwritten by the first chunk).
@@ -58,14 +70,18 @@ struct Task<'a, T> {
 /// their gradient's description `gradient`, input rows `x` `(m, h)` and classifier `w`
 /// `(v, h)`.
 pub(super) fn chunk_gradients<T: FlexReal>(
-    logits: &[T],
+    logits: Logits<'_, T>,
     gradient: &ChunkGradient<'_, T>,
     x: MatRef<'_, T>,
     w: &[T],
     out: ChunkGradients<'_, T>,
 ) {
     let (m, h) = (x.rows(), x.cols());
-    let v = logits.len() / m.max(1);
+    let v = match logits {
+        Logits::Buffer(logits) => logits.len() / m.max(1),
+        // `h >= m >= 1` here.
+        Logits::InClassifierGradient => w.len() / h.max(1),
+    };
     let blocks = v.div_ceil(CLASS_BLOCK);
     let threads = rayon::current_num_threads();
     let per_task = blocks.div_ceil(threads * TASKS_PER_THREAD).max(1);
@@ -95,13 +111,21 @@ pub(super) fn chunk_gradients<T: FlexReal>(
             for b in 0..task.blocks {
                 let j0 = (task.first_block + b) * CLASS_BLOCK;
                 let classes = CLASS_BLOCK.min(v - j0);
-                gradient.write_block(&logits[j0 * m..(j0 + classes) * m], j0, &mut g);
+                let local = b * CLASS_BLOCK;
+                let block = match logits {
+                    Logits::Buffer(logits) => &logits[j0 * m..(j0 + classes) * m],
+                    Logits::InClassifierGradient => {
+                        let dw = task.classifier.as_deref();
+                        &dw.expect("logits held in the classifier's gradient come with it")
+                            [local * h..(local + classes) * h]
+                    }
+                };
+                gradient.write_block(block, j0, &mut g);
                 let gb = MatRef::row_major(&g[..], classes, m);
                 if let Some(dx) = &mut input {
                     let wb = MatRef::row_major(&w[j0 * h..], classes, h);
                     matmul_on_this_thread(MatMut::row_major(dx, m, h), Write::Accumulate, gb.t(), wb);
                 }
-                let local = b * CLASS_BLOCK;
                 if let Some(dw) = &mut task.classifier {
                     let dwb = MatMut::row_major(&mut dw[local * h..], classes, h);
                     matmul_on_this_thread(dwb, write, gb, x);

@@ -1,5 +1,7 @@
 //! The cross entropy of one chunk of the linear cross entropy over its logits stored
-//! class-major, `(v, m)`: class `j`'s logits of the chunk's `m` rows side by side.
+//! class-major, `(v, m)`: class `j`'s logits of the chunk's `m` rows side by side, from
+//! element `j * stride` on (`stride` is `m` in a buffer of their own, `H` when they are held
+//! in the classifier's gradient, `(v, H)`).
 //!
 //! That is the layout in which the chunk's product runs fastest: the `gemm` crate's kernels
 //! run along the output's contiguous side, and the operand along that side is repacked
@@ -81,6 +83,8 @@ fn raised<T: Real>(gap: T, weight: T, up: T) -> T {
 /// `through(s, g) = g (1 - s^2 / cap^2)` under a soft cap (its chain rule), `g` without.
 pub(super) struct ChunkGradient<'a, T> {
     m: usize,
+    /// Elements from one class's logits to the next's.
+    stride: usize,
     max: Vec<T>,
     scale: Vec<T>,
     shift: Vec<T>,
@@ -93,11 +97,13 @@ pub(super) struct ChunkGradient<'a, T> {
 }
 
 /// The losses of the chunk's `m` rows (`rows`, none of them ignored) from their logits
-/// `(v, m)`, soft-capped in place when the options cap them, and how to write their
-/// gradient.
+/// `(v, m)` with classes `stride` elements apart (`stride >= m`; the elements between are
+/// neither read nor written), soft-capped in place when the options cap them, and how to
+/// write their gradient.
 pub(super) fn chunk_losses<'a, T: FlexReal>(
     logits: &mut [T],
     m: usize,
+    stride: usize,
     rows: &LossRows<'a, T>,
 ) -> (Vec<T>, ChunkGradient<'a, T>) {
     let v = rows.c;
@@ -106,13 +112,15 @@ pub(super) fn chunk_losses<'a, T: FlexReal>(
     let weights = options.weights();
     let cap = options.cap();
     let per_range = RANGE;
-    let partials: Vec<Partial<T>> = logits[..v * m]
-        .par_chunks_mut(per_range * m.max(1))
+    let stride = stride.max(m).max(1);
+    let partials: Vec<Partial<T>> = logits[..v * stride]
+        .par_chunks_mut(per_range * stride)
         .enumerate()
         .map(|(r, range)| {
             let mut partial = Partial::new(m);
             let range_weights = weights.map(|w| &w[r * per_range..]);
-            range_statistics(range, m, cap, smoothing.then_some(range_weights), &mut partial);
+            let range_weights = smoothing.then_some(range_weights);
+            range_statistics(range, m, stride, cap, range_weights, &mut partial);
             partial
         })
         .collect();
@@ -123,6 +131,7 @@ pub(super) fn chunk_losses<'a, T: FlexReal>(
     let mut losses = vec![T::ZERO; m];
     let mut gradient = ChunkGradient {
         m,
+        stride,
         max: core::mem::take(&mut stats.max),
         scale: vec![T::ZERO; m],
         shift: vec![T::ZERO; m],
@@ -144,7 +153,7 @@ pub(super) fn chunk_losses<'a, T: FlexReal>(
             continue;
         }
         let log_sum = sum.ln();
-        let s_y = logits[y * m + i];
+        let s_y = logits[y * stride + i];
         let smooth_sum = || options.weight_total() * log_sum + stats.gap[i];
         let terms = class_index_terms(y, s_y, smooth_sum, SoftmaxStats { max, sum, log_sum }, &target);
         losses[i] = terms.loss;
@@ -159,11 +168,11 @@ pub(super) fn chunk_losses<'a, T: FlexReal>(
 }
 
 impl<T: FlexReal> ChunkGradient<'_, T> {
-    /// The gradient of classes `j0..` into `out`, from their logits `block` (as many
-    /// classes, `(classes, m)` each).
+    /// The gradient of classes `j0..` into `out` `(classes, m)`, from their logits `block`
+    /// (as many classes, `stride` elements each).
     pub(super) fn write_block(&self, block: &[T], j0: usize, out: &mut [T]) {
         let m = self.m;
-        let classes = block.len() / m.max(1);
+        let classes = block.len() / self.stride;
         let weights = self.weights.map(|w| &w[j0..j0 + classes]);
         block_gradient(self, block, weights, &mut out[..classes * m]);
         for (i, &y) in self.targets.iter().enumerate() {
@@ -175,23 +184,25 @@ impl<T: FlexReal> ChunkGradient<'_, T> {
 }
 
 multiversion! {
-    /// Folds the classes of `range` (`(classes, m)` logits) into `partial`, `GROUP` classes
-    /// at a time: soft-capped in place first under a cap; `weights` (from the range's first
-    /// class, `None` for all-ones) given under label smoothing only.
-    fn range_statistics[T: Real](fma, range: &mut [T], m: usize, cap: Option<T>, weights: Option<Option<&[T]>>, partial: &mut Partial<T>) -> () {
+    /// Folds the classes of `range` (`m` logits every `stride` elements) into `partial`,
+    /// `GROUP` classes at a time: soft-capped in place first under a cap; `weights` (from
+    /// the range's first class, `None` for all-ones) given under label smoothing only.
+    fn range_statistics[T: Real](fma, range: &mut [T], m: usize, stride: usize, cap: Option<T>, weights: Option<Option<&[T]>>, partial: &mut Partial<T>) -> () {
         let mut group_max = vec![T::NEG_INFINITY; m];
         // The maximum the sums are taken against: 0 for a row that is all -inf so far,
         // whose terms are then 0 (`e^-inf`) and inf (`0 - -inf`), not NaN.
         let mut base = vec![T::ZERO; m];
-        for (g, group) in range.chunks_mut(GROUP * m.max(1)).enumerate() {
+        for (g, group) in range.chunks_mut(GROUP * stride).enumerate() {
             if let Some(cap) = cap {
                 let inv_cap = T::ONE / cap;
-                for s in group.iter_mut() {
-                    *s = cap * (*s * inv_cap).tanh_with(fma);
+                for col in group.chunks_exact_mut(stride) {
+                    for s in &mut col[..m] {
+                        *s = cap * (*s * inv_cap).tanh_with(fma);
+                    }
                 }
             }
             group_max.copy_from_slice(&partial.max);
-            for col in group.chunks_exact(m) {
+            for col in group.chunks_exact(stride).map(|col| &col[..m]) {
                 for (gm, &s) in group_max.iter_mut().zip(col) {
                     *gm = gm.max(s);
                 }
@@ -206,16 +217,16 @@ multiversion! {
             for (b, &max) in base.iter_mut().zip(&group_max) {
                 *b = T::select(max == T::NEG_INFINITY, T::ZERO, max);
             }
-            for col in group.chunks_exact(m) {
+            for col in group.chunks_exact(stride).map(|col| &col[..m]) {
                 for ((sum, &s), &max) in partial.sum.iter_mut().zip(col).zip(&base) {
                     *sum = *sum + (s - max).exp_with(fma);
                 }
             }
-            let classes = group.len() / m;
+            let classes = group.len() / stride;
             match weights {
                 None => {}
                 Some(None) => {
-                    for col in group.chunks_exact(m) {
+                    for col in group.chunks_exact(stride).map(|col| &col[..m]) {
                         for ((gap, &s), &max) in partial.gap.iter_mut().zip(col).zip(&base) {
                             *gap = *gap + (max - s);
                         }
@@ -224,7 +235,7 @@ multiversion! {
                 }
                 Some(Some(w)) => {
                     let w = &w[g * GROUP..g * GROUP + classes];
-                    for (col, &wj) in group.chunks_exact(m).zip(w) {
+                    for (col, &wj) in group.chunks_exact(stride).map(|col| &col[..m]).zip(w) {
                         for ((gap, &s), &max) in partial.gap.iter_mut().zip(col).zip(&base) {
                             *gap = *gap + wj * (max - s);
                         }
@@ -242,7 +253,7 @@ multiversion! {
     fn block_gradient[T: Real](fma, g: &ChunkGradient<'_, T>, block: &[T], weights: Option<&[T]>, out: &mut [T]) -> () {
         let m = g.m;
         let (max, scale, shift) = (&g.max[..m], &g.scale[..m], &g.shift[..m]);
-        for (k, (col, o)) in block.chunks_exact(m).zip(out.chunks_exact_mut(m)).enumerate() {
+        for (k, (col, o)) in block.chunks_exact(g.stride).map(|col| &col[..m]).zip(out.chunks_exact_mut(m)).enumerate() {
             let wj = weights.map_or(T::ONE, |w| w[k]);
             match g.inv_cap2 {
                 None => {
@@ -272,15 +283,31 @@ mod tests {
     use crate::fused::{LossForm, RowLoss, RowLossCall};
 
     /// The losses and gradient of the class-major pass over `rows` `(m, v)` (row-major),
-    /// written back row-major.
-    fn class_major(rows: &[f64], m: usize, v: usize, kernel: &LossRows<'_, f64>) -> (Vec<f64>, Vec<f64>) {
-        let mut logits: Vec<f64> = (0..v * m).map(|q| rows[(q % m) * v + q / m]).collect();
-        let (losses, gradient) = chunk_losses(&mut logits, m, kernel);
+    /// its classes `stride` elements apart (NaN between, which must not be read), written
+    /// back row-major.
+    fn class_major(
+        rows: &[f64],
+        m: usize,
+        stride: usize,
+        v: usize,
+        kernel: &LossRows<'_, f64>,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let mut logits = vec![f64::NAN; v * stride];
+        for (j, class) in logits.chunks_exact_mut(stride).enumerate() {
+            for (i, s) in class[..m].iter_mut().enumerate() {
+                *s = rows[i * v + j];
+            }
+        }
+        let (losses, gradient) = chunk_losses(&mut logits, m, stride, kernel);
+        let padding_kept = logits
+            .chunks_exact(stride)
+            .all(|class| class[m..].iter().all(|s| s.is_nan()));
+        assert!(padding_kept, "the pass wrote between the classes");
         let mut g = vec![0.0; v * m];
         // Blocks of 7 classes: a target in every position of a block.
         for j0 in (0..v).step_by(7) {
             let end = (j0 + 7).min(v);
-            gradient.write_block(&logits[j0 * m..end * m], j0, &mut g[j0 * m..end * m]);
+            gradient.write_block(&logits[j0 * stride..end * stride], j0, &mut g[j0 * m..end * m]);
         }
         let row_major = (0..m * v).map(|q| g[(q % v) * m + q / v]).collect();
         (losses, row_major)
@@ -349,31 +376,44 @@ mod tests {
                 row_scale: scaled.then_some(&row_scale[..]),
             };
             let (want_loss, want_grad) = by_rows(&rows, v, &kernel);
-            let (loss, grad) = class_major(&rows, m, v, &kernel);
-            for i in 0..m {
-                assert!(
-                    close(loss[i], want_loss[i]),
-                    "case {case} row {i}: loss {} vs {}",
-                    loss[i],
-                    want_loss[i]
-                );
-                for j in 0..v {
-                    let (g, w) = (grad[i * v + j], want_grad[i * v + j]);
-                    assert!(close(g, w), "case {case} row {i} class {j}: gradient {g} vs {w}");
+            // In a buffer of their own, and held in a wider matrix (the classifier's gradient).
+            for stride in [m, m + 5] {
+                let (loss, grad) = class_major(&rows, m, stride, v, &kernel);
+                for i in 0..m {
+                    assert!(
+                        close(loss[i], want_loss[i]),
+                        "case {case} stride {stride} row {i}: loss {} vs {}",
+                        loss[i],
+                        want_loss[i]
+                    );
+                    for j in 0..v {
+                        let (g, w) = (grad[i * v + j], want_grad[i * v + j]);
+                        assert!(
+                            close(g, w),
+                            "case {case} stride {stride} row {i} class {j}: gradient {g} vs {w}"
+                        );
+                    }
                 }
-            }
-            // The edge rows are what they should be, not merely equal: a NaN stays NaN; a row
-            // of -inf and an infinite logit give NaN, unless capped (to -cap and cap).
-            assert!(loss[2].is_nan(), "case {case}");
-            assert_eq!(loss[3].is_nan() && loss[4].is_nan(), softcap.is_none(), "case {case}");
-            for i in [1, 6] {
+                // The edge rows are what they should be, not merely equal: a NaN stays NaN; a row
+                // of -inf and an infinite logit give NaN, unless capped (to -cap and cap).
+                assert!(loss[2].is_nan(), "case {case} stride {stride}");
                 assert_eq!(
-                    loss[i].is_infinite(),
-                    label_smoothing > 0.0 && softcap.is_none(),
-                    "case {case}"
+                    loss[3].is_nan() && loss[4].is_nan(),
+                    softcap.is_none(),
+                    "case {case} stride {stride}"
+                );
+                for i in [1, 6] {
+                    assert_eq!(
+                        loss[i].is_infinite(),
+                        label_smoothing > 0.0 && softcap.is_none(),
+                        "case {case} stride {stride}"
+                    );
+                }
+                assert!(
+                    loss[5].is_finite() && loss[0].is_finite(),
+                    "case {case} stride {stride}"
                 );
             }
-            assert!(loss[5].is_finite() && loss[0].is_finite(), "case {case}");
         }
     }
 }
