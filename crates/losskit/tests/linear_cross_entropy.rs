@@ -199,12 +199,13 @@ fn many_blocks_of_classes_agree() {
 
 #[test]
 fn logits_held_in_the_classifier_gradient_agree() {
-    // With the classifier's gradient asked for and no more counted rows than hidden units,
-    // the fused path is one chunk whose logits are held in that gradient, class j's in the
-    // first columns of its row, until their gradient replaces them. Fewer rows than columns
-    // (ignored ones between them), as many, and more rows than columns with enough of them
-    // ignored; 1100 classes are five blocks of the sweep, dealt to tasks; a `chunk_rows`
-    // below the batch keeps the chunks in a buffer of their own.
+    // With the classifier's gradient asked for, the fused path's first chunk holds its
+    // logits in that gradient, class j's in the first columns of its row, until their
+    // gradient replaces them; up to H rows, so that a batch of no more counted rows than
+    // hidden units is that chunk alone. Fewer rows than columns (ignored ones between them),
+    // as many, more rows than columns with enough of them ignored, and more counted rows
+    // than columns (the first H held, the rest in chunks of a buffer); 1100 classes are five
+    // blocks of the sweep, dealt to tasks; a `chunk_rows` of 3 holds 3 rows, then buffers.
     let v = 1100;
     let weight = Some(uniform(v, 41, 0.2, 2.0));
     let configs = [
@@ -244,6 +245,11 @@ fn logits_held_in_the_classifier_gradient_agree() {
             h: 8,
             ignored: |i| i % 2 == 0,
         },
+        Batch {
+            n: 20,
+            h: 6,
+            ignored: |i| i % 5 == 1,
+        },
     ];
     for (k, config) in configs.iter().enumerate() {
         for (s, &Batch { n, h, ignored }) in batches.iter().enumerate() {
@@ -251,6 +257,10 @@ fn logits_held_in_the_classifier_gradient_agree() {
                 let p = Problem::new(n, h, v, bias, config.ignore_index, ignored, 90 + k as u64);
                 let what = format!("config {k} batch {s} bias {bias}");
                 agree(&p, config, &[None, Some(n), Some(3)], &what);
+                // On one thread the sweep's two tasks take runs of three and two blocks
+                // (on more, a run can be one block, which hides an offset within a run).
+                let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+                one_thread.install(|| agree(&p, config, &[None], &format!("{what} one thread")));
             }
         }
     }

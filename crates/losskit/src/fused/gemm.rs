@@ -14,9 +14,8 @@ use super::math::Real;
 #[track_caller]
 fn check_fits(len: usize, rows: usize, cols: usize) {
     assert!(
-        len >= rows * cols,
-        "a ({rows}, {cols}) matrix needs {} values, found {len}",
-        rows * cols
+        rows.checked_mul(cols).is_some_and(|needed| needed <= len),
+        "a ({rows}, {cols}) matrix needs more than the {len} values found"
     );
 }
 
@@ -32,6 +31,7 @@ pub(crate) struct MatRef<'a, T> {
 
 impl<'a, T> MatRef<'a, T> {
     /// The row-major `(rows, cols)` matrix in the first `rows * cols` elements of `data`.
+    #[track_caller]
     pub(crate) fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
         check_fits(data.len(), rows, cols);
         Self {
@@ -96,6 +96,7 @@ pub(crate) struct MatMut<'a, T> {
 unsafe impl<T: Send> Send for MatMut<'_, T> {}
 
 impl<'a, T> MatMut<'a, T> {
+    #[track_caller]
     pub(crate) fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Self {
         Self::with_row_stride(data, rows, cols, cols)
     }

@@ -44,7 +44,7 @@ pub struct LinearOutput<B: Backend> {
 
 /// The most bytes of logits a chunk holds by default: past this, more rows per chunk buy
 /// little (the chunk's products are already long) for memory that grows with them.
-const CHUNK_BYTES: usize = 64 << 20;
+pub(crate) const CHUNK_BYTES: usize = 64 << 20;
 
 /// The fewest rows a chunk holds by default (unless the batch is smaller): the chunk's
 /// products run along its rows, and below about 96 of them lose a tenth or more of their

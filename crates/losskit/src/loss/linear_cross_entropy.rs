@@ -46,11 +46,14 @@ pub struct LinearCrossEntropyLossConfig {
     /// and a batch under 192 rows is one chunk: splitting small logits would cost passes
     /// over the classifier (every chunk reads it twice, and reads and writes its gradient)
     /// in products too short to run at speed. On the CPU kernels (the flex backend), when the
-    /// classifier's gradient is wanted and the batch has at most `H` rows that are not
-    /// ignored, the default is one chunk of them all whose logits are held in the
-    /// classifier's gradient until their gradient replaces them: no logits buffer, and one
-    /// pass over the classifier instead of one per chunk (5 of them at (512, 512, 128k)); a
-    /// `chunk_rows` of at least that many rows keeps that, a smaller one is honoured.
+    /// classifier's gradient is wanted, the first chunk instead holds its logits in that
+    /// gradient until their gradient replaces them, and takes up to `H` rows (no more than
+    /// `chunk_rows` when given, and no more than keep the backward's scratch for them, two
+    /// partial input gradients `(rows, H)` per thread, within 64 MiB); the other rows follow
+    /// in chunks as above. A batch of at most `H` rows that are not ignored is then one
+    /// chunk with no logits buffer, one pass over the classifier instead of one per chunk
+    /// (5 of them at (512, 512, 128k)); at (1024, 512, 32k) the first 512 rows are one
+    /// chunk, the other 512 three of 171.
     pub chunk_rows: Option<usize>,
     /// Check every target against `[0, V)`, as PyTorch does (see
     /// [`CrossEntropyLossConfig::check_values`](crate::CrossEntropyLossConfig::check_values)).

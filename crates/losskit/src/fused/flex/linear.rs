@@ -7,12 +7,17 @@
 //! per-task partial input gradients `(m, h)` and per-thread gradient blocks `(256, m)`, and
 //! the gradients asked for.
 //!
-//! When the classifier's gradient `(v, h)` is asked for and the batch has no more counted
-//! rows than it has columns (`N <= H`: a few sequences over a large vocabulary), the whole
-//! batch is one chunk whose logits are held in that gradient, class `j`'s in the first
-//! columns of row `j`, until the sweep reads each block of them and writes the block's
-//! gradient rows over them: no logits buffer at all, and the classifier and its gradient
-//! are each passed over once rather than once per chunk (docs/performance.md).
+//! When the classifier's gradient `(v, h)` is asked for, the first chunk holds its logits
+//! in that gradient instead, class `j`'s in the first columns of row `j`, until the sweep
+//! reads each block of them and writes the block's gradient rows over them (the first
+//! chunk's products overwrite the gradient). Such a chunk can take as many rows as the
+//! gradient has columns (`H`) with no logits buffer: a batch of at most `H` counted rows (a
+//! few sequences over a large vocabulary) is one chunk, with one pass over the classifier
+//! and its gradient instead of one per chunk, and a larger one has its first `H` rows in
+//! one such pass before the chunks of the rest (docs/performance.md). It takes fewer when
+//! `chunk_rows` asks for fewer, or when the sweep's scratch for them (its per-task partial
+//! input gradients grow with the threads and `H`) would pass the bytes a chunk's logits
+//! may take by default.
 //!
 //! [`linear_rows`]: super::linear_rows
 
@@ -20,14 +25,14 @@ use burn::backend::Flex;
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::linear_backward::{ChunkGradients, InputRows, Logits, chunk_gradients};
+use super::linear_backward::{ChunkGradients, InputRows, Logits, chunk_gradients, sweep_scratch};
 use super::linear_rows::chunk_losses;
 use super::rows::{ClassOptions, LossRows};
 use super::{FlexReal, contiguous, data, gradient, scaled_sum, tensor};
 use crate::fused::LossForm;
 use crate::fused::default_chunk_rows;
 use crate::fused::gemm::{MatMut, MatRef, Write, matmul};
-use crate::fused::linear::{LinearCall, LinearOutput};
+use crate::fused::linear::{CHUNK_BYTES, LinearCall, LinearOutput};
 
 /// The operands of a pass, as slices.
 struct Operands<'a, T> {
@@ -55,9 +60,11 @@ struct Chunk<T> {
     /// The chunk's input rows, `(rows, h)`, gathered when they are not adjacent in the
     /// input (some rows between them ignored); empty until then.
     x: Vec<T>,
-    /// Its logits, class-major: `(v, rows)`; `None` when they are held in the classifier's
-    /// gradient.
-    logits: Option<Vec<T>>,
+    /// Its logits, class-major: `(v, rows)`, unless `held`.
+    logits: Vec<T>,
+    /// Whether the chunk's logits are held in the classifier's gradient instead (the first
+    /// chunk only).
+    held: bool,
     targets: Vec<i64>,
     upstream: Vec<T>,
     /// Whether no chunk has run yet.
@@ -97,32 +104,39 @@ pub(super) fn run_linear<T: FlexReal>(
     let targets = &call.rows.targets;
     // Ignored rows have no loss and no gradient: they take no part in any product.
     let counted: Vec<usize> = (0..n).filter(|&i| targets[i] != call.rows.ignore_index).collect();
-    // One chunk with its logits in the classifier's gradient where they fit there (see the
-    // module's docs), unless a smaller chunk was asked for. Otherwise chunks of equal size
-    // (within one row), as few as `chunk_rows` allows: a short last chunk would cost a
-    // whole pass over the classifier for a few rows.
-    let all = counted.len();
-    let in_gradient =
-        grads.classifier.is_some() && (1..=h).contains(&all) && call.chunk_rows.is_none_or(|rows| rows >= all);
+    // The first chunk's logits in the classifier's gradient (see the module's docs), then
+    // the other rows in chunks of equal size (within one row), as few as `chunk_rows`
+    // allows: a short last chunk would cost a whole pass over the classifier for a few rows.
+    let held = if wants.classifier {
+        held_rows(counted.len(), h, v, call.chunk_rows, wants.input, size_of::<T>())
+    } else {
+        0
+    };
+    let (first, rest) = counted.split_at(held);
     let chunk_rows = call
         .chunk_rows
         .unwrap_or_else(|| default_chunk_rows(n, v, size_of::<T>()));
-    let chunks = if in_gradient {
-        1
-    } else {
-        all.div_ceil(chunk_rows.max(1)).max(1)
-    };
-    let rows = all.div_ceil(chunks).max(1);
+    let chunks = rest.len().div_ceil(chunk_rows.max(1)).max(1);
+    let rows = rest.len().div_ceil(chunks).max(1);
     let mut chunk = Chunk {
         x: Vec::new(),
-        logits: (!in_gradient).then(|| vec![T::ZERO; rows * v]),
-        targets: Vec::with_capacity(rows),
-        upstream: Vec::with_capacity(rows),
+        logits: Vec::new(),
+        held: true,
+        targets: Vec::with_capacity(rows.max(held)),
+        upstream: Vec::with_capacity(rows.max(held)),
         first: true,
     };
     let options = ClassOptions::new(&call.rows, v);
     let mut losses = vec![T::ZERO; n];
-    for indices in counted.chunks(rows) {
+    if !first.is_empty() {
+        run_chunk(&ops, &options, targets, first, &mut chunk, &mut losses, &mut grads);
+    }
+    chunk.held = false;
+    // Allocated after the held chunk, whose sweep's scratch is freed by then.
+    if !rest.is_empty() {
+        chunk.logits = vec![T::ZERO; rows * v];
+    }
+    for indices in rest.chunks(rows) {
         run_chunk(&ops, &options, targets, indices, &mut chunk, &mut losses, &mut grads);
     }
     let loss = match call.rows.form {
@@ -135,6 +149,25 @@ pub(super) fn run_linear<T: FlexReal>(
         classifier: gradient(grads.classifier, vec![v, h]),
         bias: gradient(grads.bias, vec![v]),
     }
+}
+
+/// The rows of a batch of `counted` rows (not ignored) whose logits the first chunk holds in
+/// the classifier's gradient `(v, h)`: as many as its rows have columns (`h`), no more than
+/// `chunk_rows` when asked, and no more than keep the sweep's scratch for them (which grows
+/// with the threads and `h`) within the bytes a chunk's logits may take by default.
+fn held_rows(
+    counted: usize,
+    h: usize,
+    v: usize,
+    chunk_rows: Option<usize>,
+    input_gradient: bool,
+    element: usize,
+) -> usize {
+    let per_row = sweep_scratch(1, h, v, input_gradient).saturating_mul(element).max(1);
+    counted
+        .min(h)
+        .min(chunk_rows.unwrap_or(usize::MAX))
+        .min(CHUNK_BYTES / per_row)
 }
 
 /// One chunk: the rows `indices` of the operands.
@@ -165,12 +198,11 @@ fn run_chunk<T: FlexReal>(
         chunk.upstream.extend(indices.iter().map(|&i| up[i]));
     }
     // Class `j`'s logits from element `j * stride` on.
-    let (logits, stride): (&mut [T], usize) = match &mut chunk.logits {
-        Some(buffer) => (&mut buffer[..v * m], m),
-        None => {
-            let dw = grads.classifier.as_deref_mut();
-            (dw.expect("logits held in the classifier's gradient come with it"), h)
-        }
+    let (logits, stride): (&mut [T], usize) = if chunk.held {
+        let dw = grads.classifier.as_deref_mut();
+        (dw.expect("logits held in the classifier's gradient come with it"), h)
+    } else {
+        (&mut chunk.logits[..v * m], m)
     };
     let write = match ops.b {
         Some(b) => {
@@ -211,9 +243,10 @@ fn run_chunk<T: FlexReal>(
         first: chunk.first,
     };
     chunk.first = false;
-    let logits = match &chunk.logits {
-        Some(buffer) => Logits::Buffer(&buffer[..v * m]),
-        None => Logits::InClassifierGradient,
+    let logits = if chunk.held {
+        Logits::InClassifierGradient
+    } else {
+        Logits::Buffer(&chunk.logits[..v * m])
     };
     chunk_gradients(logits, &gradient, x, ops.w, out);
 }

@@ -24,8 +24,30 @@ const CLASS_BLOCK: usize = 256;
 /// own `d_input`; more than one per thread evens out threads slowed by others, and the
 /// partial sums are added in task order, so the result does not depend on which thread ran
 /// what. Each partial sum is `(m, h)`, held with the chunk's logits: two per thread keep
-/// the peak within an eighth of the unfused path's at (1024, 512, 32000), four did not.
+/// the peak within an eighth of the unfused path's at (1024, 512, 32000), four did not
+/// (logits held in the classifier's gradient are one chunk only while these sums stay
+/// small: see [`sweep_scratch`]).
 const TASKS_PER_THREAD: usize = 2;
+
+/// Blocks per task, for `blocks` blocks over the threads.
+fn blocks_per_task(blocks: usize) -> usize {
+    blocks.div_ceil(rayon::current_num_threads() * TASKS_PER_THREAD).max(1)
+}
+
+/// The elements the sweep of a chunk of `m` rows over `v` classes of `h` hidden units
+/// allocates: a partial input gradient `(m, h)` per task when the input's gradient is
+/// wanted, and a gradient block `(256, m)` per thread.
+pub(super) fn sweep_scratch(m: usize, h: usize, v: usize, input: bool) -> usize {
+    let blocks = v.div_ceil(CLASS_BLOCK);
+    let tasks = blocks.div_ceil(blocks_per_task(blocks));
+    let partials = if input {
+        tasks.saturating_mul(m).saturating_mul(h)
+    } else {
+        0
+    };
+    let threads = rayon::current_num_threads().min(tasks);
+    partials.saturating_add(threads.saturating_mul(CLASS_BLOCK).saturating_mul(m))
+}
 
 /// Where a chunk's class-major logits `(v, m)` are.
 #[derive(Clone, Copy)]
@@ -46,9 +68,10 @@ pub(super) struct ChunkGradients<'a, T> {
     /// `(v)`.
     pub bias: Option<&'a mut [T]>,
     /// Whether this is the first chunk. Its products write the classifier's gradient
-    /// without reading it: a fresh allocation's pages are then mapped by a write, not by a
-    /// read (which maps the shared zero page) and a write (which then copies it and stops
-    /// every thread to flush their address translations).
+    /// without reading it (which logits held there need too): a fresh allocation's pages
+    /// are then mapped by a write, not by a read (which maps the shared zero page) and a
+    /// write (which then copies it and stops every thread to flush their address
+    /// translations).
     pub first: bool,
 }
 
@@ -84,7 +107,7 @@ pub(super) fn chunk_gradients<T: FlexReal>(
     };
     let blocks = v.div_ceil(CLASS_BLOCK);
     let threads = rayon::current_num_threads();
-    let per_task = blocks.div_ceil(threads * TASKS_PER_THREAD).max(1);
+    let per_task = blocks_per_task(blocks);
     let mut classifier = out.classifier.map(|d| d.chunks_mut(per_task * CLASS_BLOCK * h.max(1)));
     let mut bias = out.bias.map(|d| d.chunks_mut(per_task * CLASS_BLOCK));
     let tasks: Vec<Task<'_, T>> = (0..blocks.div_ceil(per_task))

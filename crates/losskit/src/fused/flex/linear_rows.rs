@@ -112,7 +112,8 @@ pub(super) fn chunk_losses<'a, T: FlexReal>(
     let weights = options.weights();
     let cap = options.cap();
     let per_range = RANGE;
-    let stride = stride.max(m).max(1);
+    assert!(stride >= m, "classes {stride} elements apart cannot hold {m} rows");
+    let stride = stride.max(1);
     let partials: Vec<Partial<T>> = logits[..v * stride]
         .par_chunks_mut(per_range * stride)
         .enumerate()
