@@ -146,11 +146,10 @@ fn agree(p: &Problem, config: &LinearCrossEntropyLossConfig, chunks: &[Option<us
     }
 }
 
-#[test]
-fn chunked_equals_unfused_for_every_option() {
-    let (n, h, v) = (23, 5, 17);
-    let weight = Some(uniform(v, 40, 0.2, 2.0));
-    let configs = [
+/// The options, alone and together, over `v` classes (class weights drawn from `seed`).
+fn every_option(v: usize, seed: u64) -> [LinearCrossEntropyLossConfig; 6] {
+    let weight = Some(uniform(v, seed, 0.2, 2.0));
+    [
         LinearCrossEntropyLossConfig::new(),
         LinearCrossEntropyLossConfig::new()
             .with_weight(weight.clone())
@@ -168,7 +167,13 @@ fn chunked_equals_unfused_for_every_option() {
             .with_label_smoothing(0.1)
             .with_softcap(Some(4.0))
             .with_z_loss(0.005),
-    ];
+    ]
+}
+
+#[test]
+fn chunked_equals_unfused_for_every_option() {
+    let (n, h, v) = (23, 5, 17);
+    let configs = every_option(v, 40);
     for (k, config) in configs.iter().enumerate() {
         for bias in [false, true] {
             let p = Problem::new(n, h, v, bias, config.ignore_index, |i| i % 4 == 1, 10 + k as u64);
@@ -207,22 +212,7 @@ fn logits_held_in_the_classifier_gradient_agree() {
     // than columns (the first H held, the rest in chunks of a buffer); 1100 classes are five
     // blocks of the sweep, dealt to tasks; a `chunk_rows` of 3 holds 3 rows, then buffers.
     let v = 1100;
-    let weight = Some(uniform(v, 41, 0.2, 2.0));
-    let configs = [
-        LinearCrossEntropyLossConfig::new(),
-        LinearCrossEntropyLossConfig::new()
-            .with_label_smoothing(0.2)
-            .with_weight(weight.clone()),
-        LinearCrossEntropyLossConfig::new()
-            .with_softcap(Some(2.5))
-            .with_z_loss(0.02),
-        LinearCrossEntropyLossConfig::new()
-            .with_weight(weight)
-            .with_ignore_index(3)
-            .with_label_smoothing(0.1)
-            .with_softcap(Some(4.0))
-            .with_z_loss(0.005),
-    ];
+    let configs = every_option(v, 41);
     /// A batch of `n` rows of `h` hidden units, `ignored` picking its ignored rows.
     struct Batch {
         n: usize,

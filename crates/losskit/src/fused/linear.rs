@@ -83,8 +83,8 @@ pub(crate) struct LinearRows<'a> {
     pub z_loss: f64,
     /// `None`: unreduced.
     pub reduction: Option<Reduction>,
-    /// The most rows per chunk; `None` for the backend's choice ([`default_chunk_rows`], or
-    /// one chunk held in the classifier's gradient where it fits there).
+    /// The most rows per chunk; `None` for the backend's choice ([`default_chunk_rows`], and
+    /// on the CPU kernels a first chunk of up to `H` rows held in the classifier's gradient).
     pub chunk_rows: Option<usize>,
 }
 

@@ -25,8 +25,8 @@ const CLASS_BLOCK: usize = 256;
 /// partial sums are added in task order, so the result does not depend on which thread ran
 /// what. Each partial sum is `(m, h)`, held with the chunk's logits: two per thread keep
 /// the peak within an eighth of the unfused path's at (1024, 512, 32000), four did not
-/// (logits held in the classifier's gradient are one chunk only while these sums stay
-/// small: see [`sweep_scratch`]).
+/// (a chunk whose logits are held in the classifier's gradient takes only as many rows as
+/// keep these sums small: see [`sweep_scratch`]).
 const TASKS_PER_THREAD: usize = 2;
 
 /// Blocks per task, for `blocks` blocks over the threads.
@@ -54,7 +54,7 @@ pub(super) fn sweep_scratch(m: usize, h: usize, v: usize, input: bool) -> usize 
 pub(super) enum Logits<'a, T> {
     /// In a buffer of their own.
     Buffer(&'a [T]),
-    /// In the first `m` columns of the classifier's gradient `(v, h)` (`m <= h`, the only
+    /// In the first `m` columns of the classifier's gradient `(v, h)` (`m <= h`, the first
     /// chunk: its products overwrite the gradient).
     InClassifierGradient,
 }
